@@ -1,0 +1,182 @@
+"""The `rag` command. Every subcommand is a thin caller of `rag.Assistant`.
+
+Errors are one line on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from .errors import RagError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _store_options(func: F) -> F:
+    func = click.option(
+        "--chroma-url", envvar="RAG_CHROMA_URL", default=None, metavar="URL",
+        help="Use a Chroma server (http://host:port) instead of the embedded index. [env: RAG_CHROMA_URL]",
+    )(func)
+    func = click.option(
+        "--index-dir", type=click.Path(file_okay=False, path_type=Path), default=None, metavar="DIR",
+        help="Folder of the index. [default: ./index; env: RAG_INDEX_DIR]",
+    )(func)
+    return func
+
+
+def _assistant(index_dir: Path | None, chroma_url: str | None, quiet: bool = False) -> Any:
+    from pydantic import ValidationError
+
+    from .assistant import Assistant
+    from .settings import Settings
+
+    overrides: dict[str, Any] = {}
+    if index_dir is not None:
+        overrides["index_dir"] = index_dir
+    if chroma_url:
+        overrides["chroma_url"] = chroma_url
+    if quiet:
+        overrides["quiet"] = True
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "settings"
+        raise click.ClickException(f"Invalid setting {where} (RAG_{where.upper()}): {first['msg']}") from None
+    return Assistant(settings=settings, auto_build=False)
+
+
+def _run(action: Callable[[], Any]) -> Any:
+    try:
+        return action()
+    except RagError as exc:
+        raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+
+
+def _print_report(report: Any, as_json: bool, verb: str) -> None:
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), ensure_ascii=False))
+        return
+    click.echo(
+        f"{verb}: {report.added} added, {report.updated} updated, {report.removed} removed, "
+        f"{report.unchanged} unchanged; {report.embedded} chunks embedded in {report.seconds:.1f}s. "
+        f"Index: {report.documents} articles, {report.chunks} chunks."
+    )
+    for skipped in report.skipped:
+        click.echo(f"  skipped {skipped.path}: {skipped.reason}")
+    for group in report.duplicate_groups:
+        click.echo(f"  near-duplicates: {group[0]} (original) ~ {', '.join(group[1:])}")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="rag")
+def cli() -> None:
+    """Offline, grounded question answering over a corpus of articles.
+
+    \b
+    Start with:  rag index            (indexes the bundled articles into ./index)
+    then:        rag search "trade between China and Russia"
+    """
+
+
+@cli.command()
+@click.option(
+    "--corpus", "corpus", multiple=True, type=click.Path(path_type=Path), metavar="PATH",
+    help="Folder or file of articles (.txt, .md, .html); repeat for more. [default: the bundled articles]",
+)
+@_store_options
+@click.option("--rebuild", is_flag=True, help="Drop the index and build it again (needed after a model or setting change).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON line last.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def index(corpus: tuple[Path, ...], index_dir: Path | None, chroma_url: str | None, rebuild: bool, as_json: bool, quiet: bool) -> None:
+    """Build or update the index so that it mirrors the articles.
+
+    Runs are incremental: unchanged articles are not embedded again, changed ones replace their chunks and
+    articles no longer in the corpus are removed. A run that is killed can simply be run again.
+    """
+    assistant = _assistant(index_dir, chroma_url, quiet)
+    report = _run(lambda: assistant.index(list(corpus) or None, rebuild=rebuild, progress=not quiet))
+    _print_report(report, as_json, "Indexed")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@_store_options
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON line last.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def add(paths: tuple[Path, ...], index_dir: Path | None, chroma_url: str | None, as_json: bool, quiet: bool) -> None:
+    """Add or update single articles (files or folders) without removing others."""
+    assistant = _assistant(index_dir, chroma_url, quiet)
+    report = _run(lambda: assistant.add(list(paths), progress=not quiet))
+    _print_report(report, as_json, "Added")
+    if not report.added and not report.updated and not report.unchanged:
+        raise click.ClickException("Nothing was added: every file was skipped (reasons above).")
+
+
+@cli.command()
+@click.argument("doc_id")
+@_store_options
+@click.option("--json", "as_json", is_flag=True, help="Print the removed article as JSON.")
+def remove(doc_id: str, index_dir: Path | None, chroma_url: str | None, as_json: bool) -> None:
+    """Remove one article by DOC_ID (a unique prefix is enough; `rag docs` lists them)."""
+    assistant = _assistant(index_dir, chroma_url)
+    info = _run(lambda: assistant.remove(doc_id))
+    click.echo(json.dumps(info.to_dict(), ensure_ascii=False) if as_json else f"Removed {info.doc_id} ({info.label}).")
+
+
+@cli.command()
+@_store_options
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per article.")
+def docs(index_dir: Path | None, chroma_url: str | None, as_json: bool) -> None:
+    """List the indexed articles with their metadata and near-duplicate groups."""
+    assistant = _assistant(index_dir, chroma_url)
+    infos = _run(assistant.documents)
+    for info in infos:
+        if as_json:
+            click.echo(json.dumps(info.to_dict(), ensure_ascii=False))
+            continue
+        byline = ", ".join(x for x in (info.author, info.publication, info.date) if x)
+        dup = ""
+        if info.duplicate_group:
+            dup = " [original of a duplicate group]" if info.duplicate_role == "original" else (
+                f" [near-duplicate of {info.duplicate_group}, score {info.duplicate_score:.2f}]")
+        click.echo(f"{info.doc_id}  {info.label}{' — ' + byline if byline else ''}  ({info.chunks} chunks){dup}")
+
+
+@cli.command()
+@click.argument("query")
+@click.option("-k", "k", default=5, show_default=True, type=click.IntRange(1, 100), help="Passages to return.")
+@_store_options
+@click.option("--json", "as_json", is_flag=True, help="Print the passages as one JSON list.")
+def search(query: str, k: int, index_dir: Path | None, chroma_url: str | None, as_json: bool) -> None:
+    """Show the passages closest to QUERY, best first."""
+    assistant = _assistant(index_dir, chroma_url)
+    passages = _run(lambda: assistant.search(query, k=k))
+    if as_json:
+        click.echo(json.dumps([p.to_dict() for p in passages], ensure_ascii=False))
+        return
+    if not passages:
+        click.echo("No passages: the index is empty.")
+    for rank, p in enumerate(passages, 1):
+        byline = ", ".join(x for x in (p.author, p.date) if x)
+        click.echo(f"[{rank}] {p.title}{' — ' + byline if byline else ''}  (score {p.score:.3f}, {p.doc_id} @{p.start}-{p.end})")
+        click.echo(textwrap.indent(textwrap.fill(p.text, width=96), "    "))
+        click.echo()
+
+
+def main() -> None:
+    cli(prog_name="rag")
+
+
+if __name__ == "__main__":
+    main()

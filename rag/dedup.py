@@ -1,0 +1,94 @@
+"""Near-duplicate and derived articles (translations, summaries, reposts).
+
+Score of a pair: *sentence containment*: for each sentence (of five words or more) of the shorter article,
+the cosine of its best match among the other article's sentences, averaged. A translation or a summary keeps
+most sentences' meaning, so its sentences all find a close match; an article that only shares the topic does
+not. Measured on the bundled corpus with all-MiniLM-L6-v2: the Atlantic article, its back-translation and
+its AI summary score 0.64-0.92 with each other; every other pair scores <= 0.54 (default threshold 0.59).
+Word shingles were measured too and rejected: they catch the translation (3-gram containment 0.52) but not
+the summary (0.06, against 0.02 for unrelated pairs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# Above this many articles, only each article's nearest neighbours by centroid are scored.
+_ALL_PAIRS_LIMIT = 300
+_NEIGHBOURS = 20
+MIN_WORDS = 5
+
+
+@dataclass
+class DocVectors:
+    doc_id: str
+    sentences: np.ndarray  # normalised sentence embeddings used for scoring (n x dim)
+    length: int  # characters of the article
+    derived_hint: str = ""  # non-empty when the text says it is a copy
+
+
+@dataclass
+class Group:
+    original: str
+    members: list[str]  # the original first
+    scores: dict[str, float] = field(default_factory=dict)  # member -> best score linking it to the group
+
+
+def containment(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean best-match cosine of the shorter side's rows against the longer side's rows."""
+    if len(a) == 0 or len(b) == 0:
+        return 0.0
+    small, big = (a, b) if len(a) <= len(b) else (b, a)
+    return float((small @ big.T).max(axis=1).mean())
+
+
+def _candidate_pairs(docs: list[DocVectors]) -> list[tuple[int, int]]:
+    n = len(docs)
+    if n <= _ALL_PAIRS_LIMIT:
+        return [(i, j) for i in range(n) for j in range(i + 1, n)]
+    centroids = np.stack([d.sentences.mean(axis=0) if len(d.sentences) else np.zeros(docs[0].sentences.shape[1]) for d in docs])
+    centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-9)
+    sims = centroids @ centroids.T
+    pairs: set[tuple[int, int]] = set()
+    for i in range(n):
+        for j in np.argsort(-sims[i])[1 : _NEIGHBOURS + 1]:
+            pairs.add((min(i, int(j)), max(i, int(j))))
+    return sorted(pairs)
+
+
+def find_groups(docs: list[DocVectors], threshold: float) -> list[Group]:
+    """Groups of two or more articles linked by containment >= threshold (transitively)."""
+    parent = list(range(len(docs)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    best: dict[int, float] = {}
+    for i, j in _candidate_pairs(docs):
+        score = containment(docs[i].sentences, docs[j].sentences)
+        if score >= threshold:
+            parent[root(i)] = root(j)
+            best[i] = max(best.get(i, 0.0), score)
+            best[j] = max(best.get(j, 0.0), score)
+    members: dict[int, list[int]] = {}
+    for i in range(len(docs)):
+        members.setdefault(root(i), []).append(i)
+    groups = []
+    for idx in members.values():
+        if len(idx) < 2:
+            continue
+        # The original: an article that does not say it is a copy, then the longest, then by id (stable).
+        idx.sort(key=lambda i: (bool(docs[i].derived_hint), -docs[i].length, docs[i].doc_id))
+        groups.append(
+            Group(
+                original=docs[idx[0]].doc_id,
+                members=[docs[i].doc_id for i in idx],
+                scores={docs[i].doc_id: round(best[i], 4) for i in idx},
+            )
+        )
+    return sorted(groups, key=lambda g: g.original)

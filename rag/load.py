@@ -1,0 +1,256 @@
+"""Find article files and read them into cleaned `Article`s. One bad file never stops a run: it is skipped
+with a one-line reason."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+
+from .clean import clean_text
+from .errors import CorpusError, UnsupportedFile
+from .metadata import Metadata, extract_metadata
+from .types import Article, SkippedFile
+
+SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm")
+SIDECAR_NAME = "corpus.json"
+
+
+def bundled_corpus() -> Path:
+    """Folder of the five articles shipped inside the package."""
+    return Path(__file__).resolve().parent / "corpus"
+
+
+def doc_id_for(text: str) -> str:
+    """Stable, content-derived id: the same cleaned text always gets the same id."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------- decoding
+
+
+def decode(data: bytes) -> str:
+    """UTF-8 (with or without BOM), UTF-16 with BOM, else the encoding charset-normalizer detects."""
+    if b"\x00" in data[:8192] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise UnsupportedFile("binary file (contains NUL bytes)")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    if best is None:
+        raise UnsupportedFile("not text in any encoding we can detect")
+    text = str(best)
+    printable = sum(ch.isprintable() or ch in "\n\r\t" for ch in text)
+    if printable < 0.95 * max(len(text), 1):
+        raise UnsupportedFile("binary file (mostly unprintable characters)")
+    return text
+
+
+# ---------------------------------------------------------------- formats
+
+
+class _HTMLText(HTMLParser):
+    """Visible text of an HTML page, one line per block element, plus its <title> and <meta> fields."""
+
+    BLOCKS = {"p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "section", "article",
+              "blockquote", "header", "footer", "pre", "figcaption", "dd", "dt", "hr"}
+    HIDDEN = {"script", "style", "noscript", "template", "svg", "head", "nav", "iframe", "form", "button"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.meta: dict[str, str] = {}
+        self.title = ""
+        self._hidden = 0
+        self._in_title = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "meta":
+            a = {k: v or "" for k, v in attrs}
+            key = (a.get("name") or a.get("property") or "").lower()
+            if key and a.get("content"):
+                self.meta.setdefault(key, a["content"].strip())
+        if tag == "title":
+            self._in_title = True
+        if tag in self.HIDDEN:
+            self._hidden += 1
+        if tag in self.BLOCKS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "title":
+            self._in_title = False
+        if tag in self.HIDDEN and self._hidden:
+            self._hidden -= 1
+        if tag in self.BLOCKS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if self._in_title:
+            self.title += data
+        elif not self._hidden:
+            self.parts.append(data)
+
+
+def html_to_text(html: str) -> tuple[str, dict[str, str]]:
+    parser = _HTMLText()
+    parser.feed(html)
+    parser.close()
+    m = parser.meta
+    meta = {
+        "title": m.get("og:title") or parser.title.strip(),
+        "author": m.get("author") or m.get("article:author") or "",
+        "date": (m.get("article:published_time") or m.get("date") or "")[:10],
+        "publication": m.get("og:site_name", ""),
+    }
+    # Inline text nodes (links, emphasis) join without a newline; only blocks break lines.
+    text = "".join(parser.parts)
+    return re.sub(r"[ \t]*\n[ \t]*", "\n", text), meta
+
+
+_FRONT_MATTER_RE = re.compile(r"\A---\s*\n(?P<body>.*?)\n---\s*\n", re.DOTALL)
+
+
+def markdown_to_text(md: str) -> tuple[str, dict[str, str]]:
+    """Front matter as metadata; markup removed: images dropped, links reduced to their text, markers gone."""
+    meta: dict[str, str] = {}
+    match = _FRONT_MATTER_RE.match(md)
+    if match:
+        for line in match.group("body").splitlines():
+            key, sep, value = line.partition(":")
+            if sep and key.strip():
+                meta[key.strip().lower()] = value.strip().strip("'\"")
+        md = md[match.end():]
+    md = re.sub(r"!\[[^\]]*\]\([^)]*\)", "", md)  # images
+    md = re.sub(r"\[([^\]]+)\]\([^)]*\)", r"\1", md)  # links
+    md = re.sub(r"<[^>\n]+>", "", md)  # inline HTML tags
+    md = re.sub(r"^\s{0,3}#{1,6}\s+", "", md, flags=re.MULTILINE)  # heading markers
+    md = re.sub(r"^\s{0,3}>\s?", "", md, flags=re.MULTILINE)  # block quotes
+    md = re.sub(r"(\*\*|__)(.+?)\1", r"\2", md)
+    md = re.sub(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])", r"\1", md)
+    md = re.sub(r"`([^`]+)`", r"\1", md)
+    return md, meta
+
+
+# ---------------------------------------------------------------- files
+
+
+def load_sidecar(folder: Path) -> dict[str, dict[str, str]]:
+    """`corpus.json` beside the articles: {"file.txt": {"title": …, "author": …}, …}. Bad sidecars are
+    reported as a skipped file by the caller, never fatal."""
+    path = folder / SIDECAR_NAME
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UnsupportedFile(f"sidecar is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise UnsupportedFile('sidecar must map file names to objects: {"a.txt": {"title": "…"}}')
+    return {name: {k: str(v) for k, v in fields.items()} for name, fields in data.items()}
+
+
+def read_article(path: Path, sidecar: dict[str, str] | None = None, max_bytes: int = 10 * 2**20) -> Article:
+    """Read, decode, clean one file and take its metadata. Raises `UnsupportedFile` with the reason."""
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise UnsupportedFile(f"unsupported file type {suffix or '(none)'} (supported: .txt, .md, .html)")
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise UnsupportedFile(f"too large ({size / 2**20:.1f} MiB > {max_bytes / 2**20:.1f} MiB limit)")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UnsupportedFile(f"unreadable: {exc.strerror or exc}") from exc
+    if not data.strip():
+        raise UnsupportedFile("empty file")
+    raw = decode(data)
+    file_meta: dict[str, str] = {}
+    if suffix in (".html", ".htm"):
+        raw, file_meta = html_to_text(raw)
+    elif suffix in (".md", ".markdown"):
+        raw, file_meta = markdown_to_text(raw)
+    cleaned = clean_text(raw)
+    if not cleaned.text.strip():
+        raise UnsupportedFile("no article text after cleaning")
+    meta = Metadata()
+    if suffix in (".html", ".htm"):
+        meta.fill_from(file_meta)  # the page's own <title>/<meta> are the text saying so
+    meta.fill_from(extract_metadata(cleaned.text, cleaned.source))
+    meta.fill_from(file_meta)  # markdown front matter
+    meta.fill_from(sidecar or {})
+    return Article(
+        doc_id=doc_id_for(cleaned.text),
+        path=str(path),
+        text=cleaned.text,
+        title=meta.title,
+        author=meta.author,
+        publication=meta.publication,
+        date=meta.date,
+        source=meta.source,
+        derived_hint=meta.derived_hint,
+    )
+
+
+@dataclass
+class Loaded:
+    articles: list[Article] = field(default_factory=list)
+    skipped: list[SkippedFile] = field(default_factory=list)
+    # Files that exist but could not be read this time: their previous index entry is kept, not removed.
+    unreadable_paths: set[str] = field(default_factory=set)
+
+
+def discover(paths: Iterable[Path]) -> list[Path]:
+    """Every file under the given folders (hidden files and folders left out), plus the given files."""
+    found: list[Path] = []
+    for path in paths:
+        path = Path(path).expanduser()
+        if not path.exists():
+            raise CorpusError(f"No such file or folder: {path}")
+        if path.is_dir():
+            for root, dirs, files in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in sorted(files):
+                    if not name.startswith(".") and name != SIDECAR_NAME:
+                        found.append(Path(root) / name)
+        else:
+            found.append(path)
+    return [p.resolve() for p in found]
+
+
+def load_articles(paths: Iterable[Path], max_bytes: int = 10 * 2**20) -> Loaded:
+    """Load every article under `paths`. Exact duplicates (same cleaned text) are skipped after the first."""
+    out = Loaded()
+    sidecars: dict[Path, dict[str, dict[str, str]]] = {}
+    seen: dict[str, str] = {}
+    for path in discover(paths):
+        folder = path.parent
+        if folder not in sidecars:
+            try:
+                sidecars[folder] = load_sidecar(folder)
+            except UnsupportedFile as exc:
+                sidecars[folder] = {}
+                out.skipped.append(SkippedFile(str(folder / SIDECAR_NAME), str(exc)))
+        try:
+            article = read_article(path, sidecars[folder].get(path.name), max_bytes=max_bytes)
+        except UnsupportedFile as exc:
+            out.skipped.append(SkippedFile(str(path), str(exc)))
+            if path.suffix.lower() in SUPPORTED_SUFFIXES:
+                out.unreadable_paths.add(str(path))
+            continue
+        if article.doc_id in seen:
+            out.skipped.append(SkippedFile(str(path), f"same text as {seen[article.doc_id]}"))
+            continue
+        seen[article.doc_id] = str(path)
+        out.articles.append(article)
+    return out

@@ -1,0 +1,200 @@
+"""The Chroma store behind an index: embedded (`PersistentClient` in index_dir) or a server (`HttpClient`).
+
+One index is three collections:
+- `<name>-chunks`: the chunks, written and queried through llama-index's `ChromaVectorStore`; its collection
+  metadata holds the index signature (format, embedding model and dimension, distance, chunking, cleaner);
+- `<name>-sentences`: one embedding per sentence (for near-duplicate detection and the answerer);
+- `<name>-docs`: one record per article: the cleaned text, its metadata and the sentence centroid. A record
+  is written last, after all its chunks and sentences, so it marks the article as complete.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from .errors import EmbeddingMismatch, IndexMismatch, IndexNotFound, StoreUnavailable
+from .settings import Settings
+
+FORMAT_VERSION = 1
+SPACE = "cosine"
+_PAGE = 5000
+
+
+def _chroma_settings() -> Any:
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    from chromadb.config import Settings as ChromaSettings
+
+    return ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+
+
+class Store:
+    """Opens lazily; `open()` checks the signature, `create()` makes a new empty index."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._client: Any = None
+        self.chunks: Any = None  # chromadb Collection
+        self.sentences: Any = None
+        self.docs: Any = None
+        self.vector_store: Any = None  # llama-index ChromaVectorStore over `chunks`
+
+    # ------------------------------------------------------------ where
+    @property
+    def location(self) -> str:
+        return self.settings.chroma_url or str(self.settings.index_dir)
+
+    def _names(self) -> tuple[str, str, str]:
+        base = self.settings.collection
+        return f"{base}-chunks", f"{base}-sentences", f"{base}-docs"
+
+    def _connect(self, create: bool) -> Any:
+        if self._client is not None:
+            return self._client
+        import chromadb
+
+        url = self.settings.chroma_url
+        if url:
+            parsed = urlparse(url)
+            try:
+                client = chromadb.HttpClient(
+                    host=parsed.hostname or "127.0.0.1",
+                    port=parsed.port or (443 if parsed.scheme == "https" else 8000),
+                    ssl=parsed.scheme == "https",
+                    settings=_chroma_settings(),
+                )
+                client.heartbeat()
+            except Exception as exc:
+                raise StoreUnavailable(
+                    f"Cannot reach the Chroma server at {url} ({type(exc).__name__}). Start it with "
+                    "`chroma run --path DIR --host 127.0.0.1 --port PORT`, or unset RAG_CHROMA_URL to use "
+                    "the embedded index."
+                ) from exc
+        else:
+            path = Path(self.settings.index_dir)
+            if not create and not (path / "chroma.sqlite3").is_file():
+                raise IndexNotFound(f"No index at {path} — run `rag index` first.")
+            try:
+                path.mkdir(parents=True, exist_ok=True)
+                client = chromadb.PersistentClient(path=str(path), settings=_chroma_settings())
+            except Exception as exc:
+                raise StoreUnavailable(f"Cannot open the Chroma index at {path}: {exc}") from exc
+        self._client = client
+        return client
+
+    # ------------------------------------------------------------ open / create
+    def exists(self) -> bool:
+        try:
+            client = self._connect(create=False)
+            client.get_collection(self._names()[0], embedding_function=None)
+            return True
+        except IndexNotFound:
+            return False
+        except StoreUnavailable:
+            raise
+        except Exception:
+            return False
+
+    def open(self, signature: dict[str, Any]) -> None:
+        """Open an existing index and check it was built the way `signature` says."""
+        client = self._connect(create=False)
+        chunks_name, sentences_name, docs_name = self._names()
+        try:
+            chunks = client.get_collection(chunks_name, embedding_function=None)
+            sentences = client.get_collection(sentences_name, embedding_function=None)
+            docs = client.get_collection(docs_name, embedding_function=None)
+        except Exception as exc:
+            raise IndexNotFound(f"No index at {self.location} — run `rag index` first.") from exc
+        check_signature(chunks.metadata or {}, signature, self.location)
+        self._attach(chunks, sentences, docs)
+
+    def create(self, signature: dict[str, Any], rebuild: bool = False) -> None:
+        """Create the collections (dropping existing ones when `rebuild`)."""
+        client = self._connect(create=True)
+        names = self._names()
+        if rebuild:
+            for name in names:
+                try:
+                    client.delete_collection(name)
+                except Exception:  # not there: nothing to drop
+                    pass
+        existing = self.exists()
+        if existing and not rebuild:
+            self.open(signature)
+            return
+        meta = dict(signature)
+        chunks, sentences, docs = (
+            client.get_or_create_collection(
+                name, embedding_function=None, metadata=meta if name == names[0] else {"rag_format": FORMAT_VERSION},
+                configuration={"hnsw": {"space": SPACE}},
+            )
+            for name in names
+        )
+        self._attach(chunks, sentences, docs)
+
+    def _attach(self, chunks: Any, sentences: Any, docs: Any) -> None:
+        from llama_index.vector_stores.chroma import ChromaVectorStore
+
+        self.chunks, self.sentences, self.docs = chunks, sentences, docs
+        self.vector_store = ChromaVectorStore(chroma_collection=chunks)
+
+    # ------------------------------------------------------------ collection metadata
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        return (self.chunks.metadata or {}).get(key, default)
+
+    def set_meta(self, **values: Any) -> None:
+        meta = dict(self.chunks.metadata or {})
+        meta.update(values)
+        self.chunks.modify(metadata=meta)
+
+    # ------------------------------------------------------------ reading
+    def all_ids(self, collection: Any) -> list[str]:
+        ids: list[str] = []
+        offset = 0
+        while True:
+            page = collection.get(include=[], limit=_PAGE, offset=offset)["ids"]
+            ids.extend(page)
+            if len(page) < _PAGE:
+                return ids
+            offset += _PAGE
+
+    def iter_docs(self, include_text: bool = False) -> Iterator[tuple[str, dict[str, Any], str]]:
+        include = ["metadatas", "documents"] if include_text else ["metadatas"]
+        offset = 0
+        while True:
+            page = self.docs.get(include=include, limit=_PAGE, offset=offset)
+            texts = page.get("documents") or [""] * len(page["ids"])
+            yield from zip(page["ids"], page["metadatas"], texts, strict=True)
+            if len(page["ids"]) < _PAGE:
+                return
+            offset += _PAGE
+
+    def max_batch(self) -> int:
+        try:
+            return max(1, int(self._client.get_max_batch_size()))
+        except Exception:
+            return 1000
+
+
+def check_signature(stored: dict[str, Any], wanted: dict[str, Any], location: str) -> None:
+    """Raise a clear error when the index was built with another model or other settings."""
+    if stored.get("embed_model") != wanted["embed_model"] or stored.get("embed_dim") != wanted["embed_dim"]:
+        raise EmbeddingMismatch(
+            f"The index at {location} was built with embedding model {stored.get('embed_model')!r} "
+            f"(dim {stored.get('embed_dim')}), but this run uses {wanted['embed_model']!r} "
+            f"(dim {wanted['embed_dim']}). Rebuild it with `rag index --rebuild`, or set RAG_EMBED_MODEL to "
+            "the model it was built with."
+        )
+    diffs = [
+        f"{key} {stored.get(key)!r} (index) vs {value!r} (now)"
+        for key, value in wanted.items()
+        if stored.get(key) != value
+    ]
+    if diffs:
+        raise IndexMismatch(
+            f"The index at {location} was built with other settings: {'; '.join(diffs)}. "
+            "Rebuild it with `rag index --rebuild`, or go back to the settings it was built with."
+        )

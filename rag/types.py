@@ -1,0 +1,112 @@
+"""Typed results. Every public call returns one of these, with the same shape every time."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Article:
+    """One cleaned article, ready to chunk. `text` is the cleaned text every offset refers to."""
+
+    doc_id: str
+    path: str
+    text: str
+    title: str = ""
+    author: str = ""
+    publication: str = ""
+    date: str = ""
+    source: str = ""
+    derived_hint: str = ""  # why the text says it is a copy ("originally published …"), else ""
+
+    @property
+    def label(self) -> str:
+        """What to call the article in lists: its title, else its file name."""
+        return self.title or self.path.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A run of whole sentences of one article. `text == article.text[start:end]`."""
+
+    chunk_id: str
+    doc_id: str
+    position: int
+    start: int
+    end: int
+    text: str
+    sentences: tuple[tuple[int, int], ...]  # absolute (start, end) offsets of the sentences it holds
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk with what is known of its article."""
+
+    doc_id: str
+    chunk_id: str
+    title: str
+    text: str
+    score: float
+    start: int
+    end: int
+    path: str = ""
+    author: str = ""
+    date: str = ""
+    duplicate_group: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """An indexed article as listed by `rag docs` and the UI."""
+
+    doc_id: str
+    title: str
+    path: str
+    author: str
+    publication: str
+    date: str
+    source: str
+    chunks: int
+    sentences: int
+    duplicate_group: str = ""  # doc_id of the group's original; "" when the article has no near-duplicate
+    duplicate_role: str = ""  # "original" or "derived" inside a group
+    duplicate_score: float = 0.0  # containment score that linked it to the group
+
+    @property
+    def label(self) -> str:
+        return self.title or self.path.rsplit("/", 1)[-1]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"label": self.label}
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    path: str
+    reason: str
+
+
+@dataclass
+class IndexReport:
+    """What one `index`/`add` run did. Counts are articles unless named otherwise."""
+
+    documents: int = 0  # articles in the index after the run
+    chunks: int = 0  # chunks in the index after the run
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    embedded: int = 0  # chunks embedded in this run
+    embedded_sentences: int = 0
+    skipped: list[SkippedFile] = field(default_factory=list)
+    duplicate_groups: list[list[str]] = field(default_factory=list)  # doc_ids, the original first
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["skipped"] = [{"file": s.path, "reason": s.reason} for s in self.skipped]
+        return data
