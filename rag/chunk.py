@@ -15,7 +15,7 @@ from .types import Article, Chunk
 # Words after which a full stop does not end a sentence.
 ABBREVIATIONS = {
     "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "etc", "e.g", "i.e", "u.s", "u.k", "u.n", "e.u",
-    "gen", "gov", "sen", "rep", "lt", "col", "capt", "sgt", "no", "inc", "ltd", "co", "corp", "fig", "approx",
+    "gen", "gov", "sen", "rep", "lt", "col", "capt", "sgt", "inc", "ltd", "co", "corp", "fig", "approx",
     "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "a.m", "p.m", "d.c",
 }
 _END_RE = re.compile(r"[.!?]+[\"'\u201d\u2019)\]]*(?=\s+)")

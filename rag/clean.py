@@ -70,7 +70,13 @@ def _paragraphs(text: str) -> list[str]:
         lines = [line.strip() for line in block.split("\n") if line.strip()]
         if not lines:
             continue
-        wrapped = len(lines) > 1 and all(40 <= len(line) <= 100 for line in lines[:-1])
+        # Hard-wrapped prose: every line but the last of similar editor width, most ending mid-sentence.
+        inner = lines[:-1]
+        wrapped = (
+            len(lines) > 1
+            and all(40 <= len(line) <= 100 for line in inner)
+            and sum(not line.endswith((".", "!", "?", ":", '"', "\u201d")) for line in inner) * 2 > len(inner)
+        )
         if wrapped:
             paragraphs.append(" ".join(lines))
         else:

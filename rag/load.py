@@ -46,10 +46,15 @@ def decode(data: bytes) -> str:
         pass
     from charset_normalizer import from_bytes
 
-    best = from_bytes(data).best()
-    if best is None:
+    matches = list(from_bytes(data))
+    if not matches:
         raise UnsupportedFile("not text in any encoding we can detect")
-    text = str(best)
+    # Short Western texts decode cleanly in many single-byte code pages; among the equally clean ones,
+    # prefer Windows-1252 (the usual one for such files).
+    least = min(m.chaos for m in matches)
+    tied = [m for m in matches if m.chaos <= least + 0.01]
+    western = [m for m in tied if m.encoding in ("cp1252", "latin_1", "iso8859_15")]
+    text = data.decode("cp1252", errors="replace") if western else str(tied[0])
     printable = sum(ch.isprintable() or ch in "\n\r\t" for ch in text)
     if printable < 0.95 * max(len(text), 1):
         raise UnsupportedFile("binary file (mostly unprintable characters)")
@@ -225,7 +230,8 @@ def discover(paths: Iterable[Path]) -> list[Path]:
                         found.append(Path(root) / name)
         else:
             found.append(path)
-    return [p.resolve() for p in found]
+    # Absolute, but symlinks kept as named: a dangling link is reported under its own name.
+    return [Path(os.path.abspath(p)) for p in found]
 
 
 def load_articles(paths: Iterable[Path], max_bytes: int = 10 * 2**20) -> Loaded:

@@ -42,7 +42,7 @@ def _looks_like_title(line: str) -> bool:
     words = line.split()
     if not words or len(words) > _MAX_TITLE_WORDS or len(line) > 200:
         return False
-    if _NAME_RE.match(line) or _BYLINE_RE.match(line) or _ISO_DATE_RE.search(line):
+    if _BYLINE_RE.match(line) or _ISO_DATE_RE.search(line):
         return False
     # A headline has no closing full stop ("… for Beijing?" and "Xi's Gamble: …" qualify; a lead sentence not).
     return not line.endswith(".")
@@ -53,12 +53,14 @@ def extract_metadata(text: str, source: str = "") -> Metadata:
     meta = Metadata(source=source)
     paragraphs = [p for p in text.split("\n\n") if p.strip()]
     head = paragraphs[:4]
+    bylines = [m for m in map(_BYLINE_RE.match, head) if m]
+    if bylines:
+        meta.author = bylines[0].group("name")
     for i, para in enumerate(head):
-        byline = _BYLINE_RE.match(para)
-        if byline and not meta.author:
-            meta.author = byline.group("name")
+        if _BYLINE_RE.match(para):
             continue
-        if i == 0 and len(paragraphs) > 1 and _NAME_RE.match(para) and not meta.author:
+        # A name alone on the first line is the author ("Patricia M. Kim"), unless a byline says who is.
+        if i == 0 and len(paragraphs) > 1 and _NAME_RE.match(para) and not bylines:
             meta.author = para
             continue
         date = _ISO_DATE_RE.search(para)
@@ -68,7 +70,7 @@ def extract_metadata(text: str, source: str = "") -> Metadata:
         if published and not meta.publication:
             meta.publication = published.group("pub").strip()
             meta.derived_hint = "originally published elsewhere"
-    if paragraphs and len(paragraphs) > 1 and _looks_like_title(paragraphs[0]):
+    if len(paragraphs) > 1 and paragraphs[0] != meta.author and _looks_like_title(paragraphs[0]):
         meta.title = paragraphs[0]
     if source and not meta.derived_hint:
         meta.derived_hint = f"names an original source ({source})"
