@@ -32,7 +32,7 @@ BOILERPLATE_LINES = [
     r"\d+ comments?:?",
     r"post a comment",
     r"leave a (reply|comment)",
-    r"your email address will not be published\.?.*",
+    r"your email address will not be published\.?(?: required fields are marked \*?)?",
     r"required fields are marked \*?",
     r"share this( article| story)?:?",
     r"like this:?",
@@ -73,7 +73,7 @@ def _paragraphs(text: str) -> list[str]:
         # Hard-wrapped prose: every line but the last of similar editor width, most ending mid-sentence.
         inner = lines[:-1]
         wrapped = (
-            len(lines) > 1
+            len(lines) > 2
             and all(40 <= len(line) <= 100 for line in inner)
             and sum(not line.endswith((".", "!", "?", ":", '"', "\u201d")) for line in inner) * 2 > len(inner)
         )

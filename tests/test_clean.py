@@ -97,3 +97,8 @@ def test_bundled_boilerplate_forms_are_gone():
     assert "Leave a Reply" in removed and texts["001"].source == "www.theatlantic.com"
     # 002 repeats three sentences as pull quotes: each appears once after cleaning
     assert texts["002"].text.count("appeasement in Europe begets aggression in Asia") == 1
+
+
+def test_text_after_boilerplate_on_the_next_line_is_kept():
+    text = "Body sentence.\n\nYour email address will not be published. Required fields are marked *\nAn edited copy."
+    assert clean_text(text).text == "Body sentence.\n\nAn edited copy."
