@@ -10,6 +10,7 @@ One index is three collections:
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -117,10 +118,8 @@ class Store:
         names = self._names()
         if rebuild:
             for name in names:
-                try:
+                with contextlib.suppress(Exception):  # not there: nothing to drop
                     client.delete_collection(name)
-                except Exception:  # not there: nothing to drop
-                    pass
         existing = self.exists()
         if existing and not rebuild:
             self.open(signature)

@@ -28,7 +28,7 @@ def test_chunks_cover_every_sentence_and_overlap_by_one():
     chunks = chunk_article(article, 700, 1)
     covered = {s for c in chunks for s in c.sentences}
     assert covered == set(split_sentences(article.text))
-    for prev, nxt in zip(chunks, chunks[1:]):
+    for prev, nxt in zip(chunks, chunks[1:], strict=False):
         assert nxt.sentences[0] == prev.sentences[-1], "one sentence of overlap"
 
 

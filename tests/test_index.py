@@ -5,7 +5,14 @@ import shutil
 import pytest
 
 from rag import Assistant, Settings
-from rag.errors import CorpusError, DocumentNotFound, EmbeddingMismatch, IndexMismatch, IndexNotFound, InvalidQuery
+from rag.errors import (
+    CorpusError,
+    DocumentNotFound,
+    EmbeddingMismatch,
+    IndexMismatch,
+    IndexNotFound,
+    InvalidQuery,
+)
 from rag.indexer import Indexer, signature
 from rag.store import Store
 
