@@ -39,11 +39,11 @@ class Settings(BaseSettings):
     )
     embed_batch_size: int = Field(default=32, ge=1, le=1024, description="Texts embedded per model call.")
     chunk_size: int = Field(
-        default=700,
+        default=500,
         ge=100,
         le=4000,
-        description="Target chunk length in characters. Chunks hold whole sentences. 700 was chosen by "
-        "retrieval hit rate on evals/questions.jsonl (see evals/chunking.py).",
+        description="Target chunk length in characters. Chunks hold whole sentences. 500 (with one sentence "
+        "of overlap) was chosen by retrieval hit rate on evals/questions.jsonl (see evals/chunking.py).",
     )
     chunk_overlap: int = Field(
         default=1,

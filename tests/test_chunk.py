@@ -25,7 +25,7 @@ def test_every_chunk_is_the_article_slice_at_its_offsets(size, overlap):
 
 def test_chunks_cover_every_sentence_and_overlap_by_one():
     article = load_articles([bundled_corpus()]).articles[3]
-    chunks = chunk_article(article, 700, 1)
+    chunks = chunk_article(article, 500, 1)
     covered = {s for c in chunks for s in c.sentences}
     assert covered == set(split_sentences(article.text))
     for prev, nxt in zip(chunks, chunks[1:], strict=False):

@@ -151,7 +151,7 @@ def test_other_chunk_settings_are_refused(assistant, corpus, tmp_path):
     assistant.index([corpus], progress=False)
     settings = Settings(index_dir=tmp_path / "index", chunk_size=400)
     other = Assistant(settings=settings, embedder=fake_embedder(), auto_build=False)
-    with pytest.raises(IndexMismatch, match=r"chunk_size 700 \(index\) vs 400 \(now\).*--rebuild"):
+    with pytest.raises(IndexMismatch, match=r"chunk_size 500 \(index\) vs 400 \(now\).*--rebuild"):
         other.search("trade")
 
 
