@@ -57,8 +57,8 @@ def main() -> None:
             noop.append(seconds)
         print(f"corpus: {report['documents']} articles, {report['chunks']} chunks, "
               f"{report['embedded_sentences']} sentences")
-        print(f"cold `rag index` (fresh process, empty index): median {statistics.median(cold):6.2f} s  {['%.2f' % s for s in cold]}")
-        print(f"no-op `rag index` (fresh process, unchanged):  median {statistics.median(noop):6.2f} s  {['%.2f' % s for s in noop]}")
+        print(f"cold `rag index` (fresh process, empty index): median {statistics.median(cold):6.2f} s  {[round(s, 2) for s in cold]}")
+        print(f"no-op `rag index` (fresh process, unchanged):  median {statistics.median(noop):6.2f} s  {[round(s, 2) for s in noop]}")
 
         from sentence_transformers import SentenceTransformer
 

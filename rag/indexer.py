@@ -293,15 +293,10 @@ class Indexer:
         if self.store.get_meta("groups_key") == key:
             return
         vectors: dict[str, list[np.ndarray]] = {d: [] for d in records}
-        offset = 0
-        while True:
-            page = self.store.sentences.get(include=["embeddings", "metadatas"], limit=5000, offset=offset)
+        for page in self.store.pages(self.store.sentences, ["embeddings", "metadatas"]):
             for emb, meta in zip(page["embeddings"], page["metadatas"], strict=True):
                 if meta["doc_id"] in vectors and meta.get("words", 0) >= MIN_WORDS:
                     vectors[meta["doc_id"]].append(np.asarray(emb, dtype=np.float32))
-            if len(page["ids"]) < 5000:
-                break
-            offset += 5000
         docs = [
             DocVectors(
                 doc_id=d,

@@ -150,26 +150,25 @@ class Store:
         self.chunks.modify(metadata=meta)
 
     # ------------------------------------------------------------ reading
-    def all_ids(self, collection: Any) -> list[str]:
-        ids: list[str] = []
+    @staticmethod
+    def pages(collection: Any, include: list[str]) -> Iterator[dict[str, Any]]:
+        """Every row of a collection, a page at a time (one `get` of a large collection would not fit)."""
         offset = 0
         while True:
-            page = collection.get(include=[], limit=_PAGE, offset=offset)["ids"]
-            ids.extend(page)
-            if len(page) < _PAGE:
-                return ids
-            offset += _PAGE
-
-    def iter_docs(self, include_text: bool = False) -> Iterator[tuple[str, dict[str, Any], str]]:
-        include = ["metadatas", "documents"] if include_text else ["metadatas"]
-        offset = 0
-        while True:
-            page = self.docs.get(include=include, limit=_PAGE, offset=offset)
-            texts = page.get("documents") or [""] * len(page["ids"])
-            yield from zip(page["ids"], page["metadatas"], texts, strict=True)
+            page = collection.get(include=include, limit=_PAGE, offset=offset)
+            yield page
             if len(page["ids"]) < _PAGE:
                 return
             offset += _PAGE
+
+    def all_ids(self, collection: Any) -> list[str]:
+        return [i for page in self.pages(collection, []) for i in page["ids"]]
+
+    def iter_docs(self, include_text: bool = False) -> Iterator[tuple[str, dict[str, Any], str]]:
+        include = ["metadatas", "documents"] if include_text else ["metadatas"]
+        for page in self.pages(self.docs, include):
+            texts = page.get("documents") or [""] * len(page["ids"])
+            yield from zip(page["ids"], page["metadatas"], texts, strict=True)
 
     def max_batch(self) -> int:
         try:
