@@ -198,9 +198,14 @@ class Indexer:
             chunks = chunk_article(article, self.settings.chunk_size, self.settings.chunk_overlap)
             work.append((article, chunks, article_sentences(article)))
         total = sum(len(c) + len(s) for _, c, s in work)
+        show = progress and not self.settings.quiet and total > 0
+        if show:
+            print(f"Loading the embedding model ({self.embedder.model_id})…", file=sys.stderr, flush=True)
+        if total:
+            self.embedder.model  # noqa: B018 -- load now, so the bar measures embedding only
         bar = tqdm(
             total=total, unit="text", desc="Embedding", file=sys.stderr,
-            disable=not progress or self.settings.quiet or total == 0, leave=False,
+            disable=not show, leave=False,
         )
         with bar:
             for article, chunks, sentences in work:
