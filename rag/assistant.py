@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
 
+from . import answer as extractive
 from .embed import Embedder, load_embedder
+from .followup import History, resolve
 from .indexer import Indexer, signature
 from .load import bundled_corpus
-from .retrieve import dense_search
+from .prompts import ABSTAIN_TEXT
+from .retrieve import check_query, search
 from .settings import Settings
+from .snapshot import Snapshot
 from .store import Store
-from .types import DocumentInfo, IndexReport, Passage
+from .types import Answer, DocumentInfo, IndexReport, Passage
 
 
 class Assistant:
@@ -24,7 +28,8 @@ class Assistant:
 
     >>> from rag import Assistant
     >>> a = Assistant()                                   # ./index, or RAG_INDEX_DIR
-    >>> [p.title for p in a.search("trade between China and Russia", k=2)]
+    >>> answer = a.ask("How much did trade between China and Russia reach last year?")
+    >>> answer.text, answer.citations[0].quote
     """
 
     def __init__(
@@ -42,7 +47,7 @@ class Assistant:
         self.auto_build = auto_build
         self._embedder = embedder
         self._store: Store | None = None
-        self._docs: dict[str, dict[str, Any]] | None = None
+        self._snap: Snapshot | None = None
 
     # ------------------------------------------------------------ lazy parts
     @property
@@ -56,8 +61,8 @@ class Assistant:
             self._store = Store(self.settings)
         return Indexer(self._store, self.embedder, self.settings)
 
-    def _ready(self) -> Store:
-        """The opened store, building the bundled index first when allowed and there is none."""
+    def _ready(self) -> tuple[Store, Snapshot]:
+        """The opened store and its snapshot, building the bundled index first when allowed and there is none."""
         if self._store is None or self._store.chunks is None:
             store = Store(self.settings)
             if self.auto_build and not store.exists():
@@ -66,9 +71,15 @@ class Assistant:
             else:
                 store.open(signature(self.settings, self.embedder))
                 self._store = store
-        if self._docs is None:
-            self._docs = {d: m for d, m, _ in self._store.iter_docs()}
-        return self._store
+        assert self._store is not None
+        if self._snap is None:
+            cache = None if self.settings.chroma_url else Path(self.settings.index_dir)
+            self._snap = Snapshot.load(self._store, cache)
+        return self._store, self._snap
+
+    def refresh(self) -> None:
+        """Forget what was read from the index (after another process changed it)."""
+        self._snap = None
 
     # ------------------------------------------------------------ index maintenance
     def index(
@@ -77,7 +88,7 @@ class Assistant:
         """Make the index mirror the articles under `paths` (default: the bundled corpus)."""
         paths = [Path(p) for p in paths] if paths else [bundled_corpus()]
         report = self._indexer().sync(paths, mirror=True, rebuild=rebuild, progress=progress)
-        self._docs = None
+        self._snap = None
         return report
 
     def add(self, paths: Iterable[str | Path] | str | Path, *, progress: bool = True) -> IndexReport:
@@ -87,14 +98,14 @@ class Assistant:
         if self.auto_build:
             self._ready()
         report = self._indexer().sync([Path(p) for p in paths], mirror=False, progress=progress)
-        self._docs = None
+        self._snap = None
         return report
 
     def remove(self, doc_id: str) -> DocumentInfo:
         """Remove one article by its id (a unique prefix is enough)."""
         self._ready()
         info = self._indexer().remove(doc_id)
-        self._docs = None
+        self._snap = None
         return info
 
     def documents(self) -> list[DocumentInfo]:
@@ -104,7 +115,51 @@ class Assistant:
 
     # ------------------------------------------------------------ questions
     def search(self, query: str, k: int = 5) -> list[Passage]:
-        """The k passages closest to the query, best first."""
-        store = self._ready()
-        assert self._docs is not None
-        return dense_search(store, self.embedder, self._docs, query, k)
+        """The k best passages for the query (hybrid retrieval by default), near-duplicates collapsed."""
+        store, snap = self._ready()
+        s = self.settings
+        return search(store, snap, self.embedder, query, k, mode=s.retrieval, candidates=s.candidates,
+                      mmr_lambda=s.mmr_lambda)
+
+    def ask(self, question: str, history: History | None = None, k: int | None = None) -> Answer:
+        """Answer from the articles, every sentence cited; abstain when they do not say."""
+        started = time.perf_counter()
+        k = k or self.settings.top_k
+        question = check_query(question, k)
+        store, snap = self._ready()
+        query, used = resolve(question, history)
+        kind = extractive.question_type(question)
+        type_question = question
+        if not kind and used:  # "And what about Iran?" keeps the kind of answer the earlier turn wanted
+            kind = extractive.question_type(used[-1])
+            type_question = " ".join(used + [question])
+        vector = self.embedder.embed_query(query)
+        s = self.settings
+        passages = search(store, snap, self.embedder, query, k, mode=s.retrieval, candidates=s.candidates,
+                          mmr_lambda=s.mmr_lambda, vector=vector)
+        retrieved = time.perf_counter()
+        cands = extractive.candidates(snap, passages)
+        extractive.score(cands, snap, vector, query, kind, type_question)
+        chosen = extractive.select(cands, query)
+        if not chosen or chosen[0].score < s.abstain_threshold:
+            result = Answer(ABSTAIN_TEXT, [], True, question, query)
+        else:
+            text, citations = extractive.cite(snap, chosen)
+            result = Answer(text, citations, False, question, query)
+        done = time.perf_counter()
+        result.timings = {
+            "retrieve_ms": round((retrieved - started) * 1000, 2),
+            "answer_ms": round((done - retrieved) * 1000, 2),
+            "total_ms": round((done - started) * 1000, 2),
+        }
+        return result
+
+    def stream(self, question: str, history: History | None = None, k: int | None = None) -> Iterator[str | Answer]:
+        """Yield the answer text in pieces (a sentence and its marker at a time), then the full `Answer`."""
+        result = self.ask(question, history, k)
+        if result.abstained or not result.citations:
+            yield result.text
+        else:
+            for i, c in enumerate(result.citations):
+                yield ("" if i == 0 else " ") + f"{c.quote} [{c.number}]"
+        yield result

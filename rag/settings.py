@@ -6,6 +6,7 @@ Settings hold data only; the pipeline stages read what they need from them.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -60,6 +61,26 @@ class Settings(BaseSettings):
         "articles on the same topic <= 0.54.",
     )
     max_file_mb: float = Field(default=10.0, gt=0, description="Files larger than this are skipped.")
+    top_k: int = Field(default=5, ge=1, le=50, description="Passages retrieved to answer a question.")
+    retrieval: Literal["hybrid", "dense", "bm25"] = Field(
+        default="hybrid", description="Dense (Chroma), BM25, or both fused by reciprocal rank fusion."
+    )
+    candidates: int = Field(default=20, ge=1, le=500, description="Candidates each retriever gives to fusion.")
+    mmr_lambda: float | None = Field(
+        default=None, ge=0.0, le=1.0,
+        description="Maximal marginal relevance over the fused passages (1 = relevance only); unset: off.",
+    )
+    abstain_threshold: float = Field(
+        default=0.5, ge=0.0, le=1.0,
+        description="Best sentence score under which the answer is the abstention sentence. Calibrated on "
+        "evals/questions.jsonl (curve in evals/README.md).",
+    )
+    llm: str | None = Field(
+        default=None,
+        description="Optional generative backend: openai:<base_url>:<model>, ollama:<model> or gguf:<path>. "
+        "Unset: extractive answers only.",
+    )
+    llm_timeout: float = Field(default=60.0, gt=0, description="Seconds to wait for the generative backend.")
     quiet: bool = Field(default=False, description="No progress bars.")
 
     @field_validator("chroma_url")

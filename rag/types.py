@@ -54,6 +54,46 @@ class Passage:
     author: str = ""
     date: str = ""
     duplicate_group: str = ""
+    also_in: tuple[str, ...] = ()  # doc_ids of near-duplicate articles whose passage says the same
+    dense_rank: int = 0  # 1-based rank in dense retrieval, 0 when not retrieved that way
+    bm25_rank: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Citation:
+    """One numbered source of an answer: the exact quote, where it sits, and the passage it came from."""
+
+    number: int
+    doc_id: str
+    title: str
+    author: str
+    date: str
+    quote: str  # exact text of the cleaned article at [start:end]
+    passage: str  # the retrieved chunk the quote lies in
+    start: int
+    end: int
+    score: float
+    also_in: tuple[str, ...] = ()  # doc_ids of near-duplicate articles that say the same
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Answer:
+    """`text` holds [n] markers; each n is a `citations` entry. `abstained` answers say ABSTAIN_TEXT."""
+
+    text: str
+    citations: list[Citation]
+    abstained: bool
+    question: str  # as asked
+    query: str  # as searched (a follow-up merged with the turns it depends on)
+    backend: str = "extractive"
+    timings: dict[str, float] = field(default_factory=dict)  # milliseconds: retrieve, answer, total
+    notes: list[str] = field(default_factory=list)  # e.g. "dropped 1 unsupported sentence from the LLM"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

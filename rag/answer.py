@@ -1,0 +1,190 @@
+"""The extractive answerer: evidence first, no generative model.
+
+1. The sentences of the retrieved passages are the candidates (their embeddings were computed at index
+   time, so only the question is embedded now).
+2. Each gets a score: cosine with the question (weight W_SEM) + the IDF-weighted share of the question's
+   content words it contains (W_LEX) + a bonus when it holds the kind of answer asked for and the question
+   does not already contain it — a number for "how much", a date for "when", a name for "who"/"where"
+   (W_TYPE) + a small prior for the passage's rank (W_RANK). Sentences missing the asked-for kind are
+   scaled by TYPE_MISS.
+3. The best sentence answers; a second or third is added when it scores nearly as well (>= RATIO of the
+   best) and covers question words the first does not (lists, "respectively").
+4. Below the threshold (Settings.abstain_threshold, calibrated on evals/questions.jsonl, curve in
+   evals/README.md) the answer is the fixed abstention sentence.
+
+Every sentence of the answer is an exact quote of a cleaned article with its offsets, cited as [n].
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from .lexical import words
+from .snapshot import Snapshot
+from .types import Citation, Passage
+
+W_SEM, W_LEX, W_TYPE, W_RANK = 0.5, 0.35, 0.12, 0.03
+TYPE_MISS = 0.8
+RATIO = 0.92
+MAX_SENTENCES = 3
+SAME_SENTENCE = 0.8  # cosine above which a near-duplicate article's sentence "says the same"
+
+_MONTHS = "january|february|march|april|may|june|july|august|september|october|november|december"
+_QTYPES = [
+    ("number", re.compile(r"\b(how (much|many|large|big|long|old)|what (share|percentage|percent|proportion|fraction|amount|number|sum))\b", re.I)),
+    ("date", re.compile(r"\b(when|what (year|month|day|date|time)|in (what|which) (year|month)|on what date|what date)\b", re.I)),
+    ("person", re.compile(r"\b(who|whom|whose)\b", re.I)),
+    ("place", re.compile(r"\b(where|which (country|city|place|region|countries)|what (country|city|place))\b", re.I)),
+]
+_NUMBER_RE = re.compile(
+    r"(\$\s?\d|\d+(?:[.,]\d+)*\s*(%|percent|billion|million|thousand|trillion)?|\b(one|two|three|four|five|six|"
+    r"seven|eight|nine|ten|dozen|hundreds?|thousands?|millions?|billions?|half|nearly all|almost all|most)\b)", re.I)
+_DATE_RE = re.compile(rf"\b(1[89]\d\d|20\d\d|{_MONTHS}|yesterday|today|last (year|week|month)|day before|"
+                      r"\d{4}-\d{2}-\d{2})\b", re.I)
+_NAME_RE = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]+(?:[ -][A-Z][a-z]+)*")
+
+
+def question_type(question: str) -> str:
+    head = question.strip()
+    for name, pattern in _QTYPES:
+        if pattern.search(head):
+            return name
+    return ""
+
+
+def has_type(sentence: str, kind: str, question: str) -> bool:
+    """Whether the sentence holds an answer of `kind` that is not already in the question."""
+    asked = {w.lower() for w in re.findall(r"[\w$%]+", question)}
+    if kind == "number":
+        found = [m.group(0) for m in _NUMBER_RE.finditer(sentence)]
+    elif kind == "date":
+        found = [m.group(0) for m in _DATE_RE.finditer(sentence)]
+    elif kind in ("person", "place"):
+        found = [m.group(0) for m in _NAME_RE.finditer(sentence)]
+    else:
+        return False
+    return any(not set(re.findall(r"[\w$%]+", f.lower())) <= asked for f in found)
+
+
+@dataclass
+class Candidate:
+    doc_id: str
+    start: int
+    end: int
+    text: str
+    passage: Passage
+    rank: int
+    score: float = 0.0
+    sem: float = 0.0
+    lex: float = 0.0
+    typed: bool = False
+    vector: np.ndarray | None = None
+
+
+def idf_table(snap: Snapshot) -> dict[str, float]:
+    cached = getattr(snap, "_idf", None)
+    if cached is not None:
+        return cached
+    df: dict[str, int] = {}
+    for i in range(len(snap.chunk_ids)):
+        for w in set(words(snap.chunk_text(i))):
+            df[w] = df.get(w, 0) + 1
+    n = max(len(snap.chunk_ids), 1)
+    table = {w: math.log(1 + (n - d + 0.5) / (d + 0.5)) for w, d in df.items()}
+    snap._idf = table  # type: ignore[attr-defined]
+    return table
+
+
+def candidates(snap: Snapshot, passages: list[Passage]) -> list[Candidate]:
+    out: list[Candidate] = []
+    seen: set[tuple[str, int]] = set()
+    for rank, p in enumerate(passages, 1):
+        row = snap.chunk_index.get(p.chunk_id)
+        if row is None:
+            continue
+        text = snap.texts[p.doc_id]
+        for start, end in snap.chunk_sentences[row]:
+            if (p.doc_id, start) in seen:
+                continue
+            seen.add((p.doc_id, start))
+            srow = snap.sent_index.get((p.doc_id, start))
+            vector = snap.sent_vecs[srow] if srow is not None else None
+            out.append(Candidate(p.doc_id, start, end, text[start:end], p, rank, vector=vector))
+    return out
+
+
+def score(cands: list[Candidate], snap: Snapshot, qvec: np.ndarray, query: str, kind: str, type_question: str) -> None:
+    idf = idf_table(snap)
+    qwords = set(words(query))
+    total = sum(idf.get(w, 1.0) for w in qwords) or 1.0
+    for c in cands:
+        c.sem = float(c.vector @ qvec) if c.vector is not None else 0.0
+        c.lex = sum(idf.get(w, 1.0) for w in qwords & set(words(c.text))) / total
+        c.typed = bool(kind) and has_type(c.text, kind, type_question)
+        c.score = W_SEM * c.sem + W_LEX * c.lex + W_TYPE * c.typed + W_RANK / c.rank
+        if kind and not c.typed:
+            c.score *= TYPE_MISS
+
+
+def select(cands: list[Candidate], query: str) -> list[Candidate]:
+    """The best sentence, plus up to two more that score nearly as well and cover other question words."""
+    if not cands:
+        return []
+    ranked = sorted(cands, key=lambda c: -c.score)
+    chosen = [ranked[0]]
+    qwords = set(words(query))
+    covered = qwords & set(words(ranked[0].text))
+    for c in ranked[1:]:
+        if len(chosen) >= MAX_SENTENCES or c.score < RATIO * ranked[0].score:
+            break
+        new = (qwords & set(words(c.text))) - covered
+        redundant = any(
+            c.vector is not None and o.vector is not None and float(c.vector @ o.vector) >= SAME_SENTENCE for o in chosen
+        )
+        if new and not redundant:
+            chosen.append(c)
+            covered |= new
+    # In reading order within an article, articles in rank order: the answer reads naturally.
+    return sorted(chosen, key=lambda c: (c.rank, c.start))
+
+
+def also_in(snap: Snapshot, c: Candidate) -> tuple[str, ...]:
+    """Near-duplicate articles (from the passage's also_in and the doc's group) holding a sentence that says
+    the same as the quote."""
+    if c.vector is None:
+        return ()
+    group = snap.docs[c.doc_id].get("dup_group", "")
+    others = set(c.passage.also_in) | {d for d, m in snap.docs.items() if group and m.get("dup_group") == group}
+    found = []
+    for doc_id in sorted(others - {c.doc_id}):
+        rows = snap.sent_by_doc.get(doc_id, [])
+        if rows and float((snap.sent_vecs[rows] @ c.vector).max()) >= SAME_SENTENCE:
+            found.append(doc_id)
+    return tuple(found)
+
+
+def cite(snap: Snapshot, chosen: list[Candidate]) -> tuple[str, list[Citation]]:
+    parts, citations = [], []
+    for number, c in enumerate(chosen, 1):
+        meta = snap.docs[c.doc_id]
+        citations.append(
+            Citation(
+                number=number,
+                doc_id=c.doc_id,
+                title=snap.title(c.doc_id),
+                author=meta.get("author", ""),
+                date=meta.get("date", ""),
+                quote=c.text,
+                passage=c.passage.text,
+                start=c.start,
+                end=c.end,
+                score=round(c.score, 4),
+                also_in=also_in(snap, c),
+            )
+        )
+        parts.append(f"{c.text} [{number}]")
+    return " ".join(parts), citations

@@ -1,0 +1,55 @@
+"""Follow-up questions ("And what about Iran?", "Who said that?") are resolved against the conversation
+before retrieval, by merging: the search query is the follow-up appended to the user turns it depends on
+(walking back through earlier follow-ups, at most three turns). A follow-up without a question word of its
+own ("And Iran?") keeps the answer type of the question it follows ("How much…" still wants a number).
+
+A question counts as a follow-up when it starts like one ("and", "what about", "how about", "also", "so",
+"then"), refers back with a pronoun (he, she, it, they, that, this, those, there, …) or is very short."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from .lexical import words
+
+_OPENERS = re.compile(r"^\s*(and|but|so|then|also|what about|how about|and what about|what of|same for)\b", re.I)
+_PRONOUNS = {"he", "she", "him", "her", "his", "hers", "they", "them", "their", "it", "its", "that", "this",
+             "those", "these", "there", "then"}
+History = Sequence[Any]
+
+
+def user_turns(history: History | None) -> list[str]:
+    """The user's earlier questions from any history shape: strings, (question, answer) pairs, chat messages
+    ({"role": "user", "content": …}) or `Answer` objects."""
+    turns: list[str] = []
+    for item in history or []:
+        if isinstance(item, str):
+            turns.append(item)
+        elif isinstance(item, dict):
+            if item.get("role") == "user" and isinstance(item.get("content"), str):
+                turns.append(item["content"])
+        elif isinstance(item, (tuple, list)) and item and isinstance(item[0], str):
+            turns.append(item[0])
+        elif hasattr(item, "question"):
+            turns.append(item.question)
+    return [t for t in turns if t and t.strip()]
+
+
+def is_followup(question: str) -> bool:
+    tokens = re.findall(r"[a-z']+", question.lower())
+    return bool(_OPENERS.match(question)) or bool(_PRONOUNS & set(tokens)) or len(words(question)) <= 2
+
+
+def resolve(question: str, history: History | None) -> tuple[str, list[str]]:
+    """(search query, the earlier turns it was merged with, oldest first)."""
+    turns = user_turns(history)
+    if not turns or not is_followup(question):
+        return question, []
+    used: list[str] = []
+    for turn in reversed(turns[-3:]):
+        used.insert(0, turn)
+        if not is_followup(turn):
+            break
+    return " ".join([*used, question]), used
