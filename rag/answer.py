@@ -19,33 +19,39 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .lexical import words
+from .lexical import STOPWORDS, words
 from .snapshot import Snapshot
 from .types import Citation, Passage
 
 W_SEM, W_LEX, W_TYPE, W_RANK = 0.5, 0.35, 0.12, 0.03
-TYPE_MISS = 0.8
+TYPE_MISS = 0.65
+UNKNOWN_ENTITY = 0.5  # the question names something (a capitalised word) that no article mentions
 RATIO = 0.92
 MAX_SENTENCES = 3
 SAME_SENTENCE = 0.8  # cosine above which a near-duplicate article's sentence "says the same"
 
 _MONTHS = "january|february|march|april|may|june|july|august|september|october|november|december"
 _QTYPES = [
-    ("number", re.compile(r"\b(how (much|many|large|big|long|old)|what (share|percentage|percent|proportion|fraction|amount|number|sum))\b", re.I)),
+    ("number", re.compile(r"\b(how (much|many|large|big|long|old|fast)|what (share|percentage|percent|proportion|fraction|amount|number|sum)|(growth|interest|exchange|inflation) rate)\b", re.I)),
     ("date", re.compile(r"\b(when|what (year|month|day|date|time)|in (what|which) (year|month)|on what date|what date)\b", re.I)),
+    ("author", re.compile(r"\b(who (wrote|authored|is the author|was the author)|author of|written by|whose article)\b", re.I)),
     ("person", re.compile(r"\b(who|whom|whose)\b", re.I)),
     ("place", re.compile(r"\b(where|which (country|city|place|region|countries)|what (country|city|place))\b", re.I)),
 ]
+# Quantities; a bare year ("in 2022") is a date, not an amount.
 _NUMBER_RE = re.compile(
-    r"(\$\s?\d|\d+(?:[.,]\d+)*\s*(%|percent|billion|million|thousand|trillion)?|\b(one|two|three|four|five|six|"
-    r"seven|eight|nine|ten|dozen|hundreds?|thousands?|millions?|billions?|half|nearly all|almost all|most)\b)", re.I)
+    r"(\$\s?\d[\d,.]*(?:\s*(?:billion|million|thousand|trillion))?|\b\d[\d,.]*\s*(?:%|percent|billion|million|"
+    r"thousand|trillion)|\b(?!(?:1[89]|20)\d\d\b)\d[\d,.]*\b|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|"
+    r"dozens?|hundreds?|thousands?|millions?|billions?|half|nearly all|almost all)\b)", re.I)
 _DATE_RE = re.compile(rf"\b(1[89]\d\d|20\d\d|{_MONTHS}|yesterday|today|last (year|week|month)|day before|"
                       r"\d{4}-\d{2}-\d{2})\b", re.I)
-_NAME_RE = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]+(?:[ -][A-Z][a-z]+)*")
+_NAME_RE = re.compile(r"\b[A-Z][a-z]+(?:[ -](?:[A-Z]\.|[A-Z][a-z]+))*")
+_QUESTION_WORDS = {"what", "which", "who", "whom", "whose", "when", "where", "why", "how", "and", "did", "does",
+                   "do", "is", "are", "was", "were", "in", "on", "the", "a", "an", "of", "to"}
 
 
 def question_type(question: str) -> str:
@@ -56,18 +62,47 @@ def question_type(question: str) -> str:
     return ""
 
 
-def has_type(sentence: str, kind: str, question: str) -> bool:
-    """Whether the sentence holds an answer of `kind` that is not already in the question."""
+def has_type(sentence: str, kind: str, question: str, author: str = "") -> bool:
+    """Whether the sentence holds an answer of `kind` that is not already in the question. For "author" that
+    is the byline of the sentence's own article (its `author`, as the text gives it)."""
     asked = {w.lower() for w in re.findall(r"[\w$%]+", question)}
+    if kind == "author":
+        return bool(author) and author in sentence
     if kind == "number":
         found = [m.group(0) for m in _NUMBER_RE.finditer(sentence)]
     elif kind == "date":
         found = [m.group(0) for m in _DATE_RE.finditer(sentence)]
     elif kind in ("person", "place"):
-        found = [m.group(0) for m in _NAME_RE.finditer(sentence)]
+        found = names(sentence)
     else:
         return False
     return any(not set(re.findall(r"[\w$%]+", f.lower())) <= asked for f in found)
+
+
+def names(text: str) -> list[str]:
+    """Capitalised word runs that are names: mid-sentence ones, and sentence-initial ones of two or more words
+    that do not start with a function word ("Kim Il Sung" yes, "The" or "But China" no)."""
+    found = []
+    for m in _NAME_RE.finditer(text):
+        at_start = m.start() == 0 or text[: m.start()].rstrip().endswith((".", "!", "?", "\u201c", '"'))
+        first = m.group(0).split()[0].lower()
+        if at_start and (len(m.group(0).split()) < 2 or first in _QUESTION_WORDS or first in STOPWORDS):
+            continue
+        found.append(m.group(0))
+    return found
+
+
+def unknown_entities(question: str, vocabulary: dict[str, float]) -> list[str]:
+    """Capitalised words of the question that no indexed article contains (e.g. a country never mentioned)."""
+    out = []
+    for m in re.finditer(r"(?<!^)\b[A-Z][A-Za-z]+\b", question.strip()):
+        word = m.group(0)
+        if word.lower() in _QUESTION_WORDS:
+            continue
+        stemmed = words(word)
+        if stemmed and all(w not in vocabulary for w in stemmed):
+            out.append(word)
+    return out
 
 
 @dataclass
@@ -103,35 +138,73 @@ def candidates(snap: Snapshot, passages: list[Passage]) -> list[Candidate]:
     out: list[Candidate] = []
     seen: set[tuple[str, int]] = set()
     for rank, p in enumerate(passages, 1):
-        row = snap.chunk_index.get(p.chunk_id)
-        if row is None:
-            continue
-        text = snap.texts[p.doc_id]
-        for start, end in snap.chunk_sentences[row]:
-            if (p.doc_id, start) in seen:
+        # The passage's own chunk, then the near-duplicate chunks merged into it: a sentence only a
+        # translation or summary has (a photo caption, say) stays quotable.
+        for chunk_id in (p.chunk_id, *p.merged):
+            row = snap.chunk_index.get(chunk_id)
+            if row is None:
                 continue
-            seen.add((p.doc_id, start))
-            srow = snap.sent_index.get((p.doc_id, start))
-            vector = snap.sent_vecs[srow] if srow is not None else None
-            out.append(Candidate(p.doc_id, start, end, text[start:end], p, rank, vector=vector))
+            doc_id = snap.chunk_doc[row]
+            text = snap.texts[doc_id]
+            chunk_passage = p if chunk_id == p.chunk_id else replace(
+                p, doc_id=doc_id, chunk_id=chunk_id, title=snap.title(doc_id), text=snap.chunk_text(row),
+                start=snap.chunk_span[row][0], end=snap.chunk_span[row][1], also_in=(p.doc_id,), merged=(),
+            )
+            for start, end in snap.chunk_sentences[row]:
+                if (doc_id, start) in seen:
+                    continue
+                seen.add((doc_id, start))
+                srow = snap.sent_index.get((doc_id, start))
+                vector = snap.sent_vecs[srow] if srow is not None else None
+                out.append(Candidate(doc_id, start, end, text[start:end], chunk_passage, rank, vector=vector))
     return out
+
+
+_BACK_REFERENCE = re.compile(r"^(he|she|it|they|his|her|its|their|this|that|these|those)\b", re.I)
+
+
+def context_words(snap: Snapshot, c: Candidate) -> set[str]:
+    """The sentence's words; a sentence that opens with a pronoun ("He is pursuing…") also gets the words of
+    the sentence before it, where the pronoun's referent usually is."""
+    found = set(words(c.text))
+    if _BACK_REFERENCE.match(c.text):
+        row = snap.sent_index.get((c.doc_id, c.start))
+        rows = snap.sent_by_doc.get(c.doc_id, [])
+        if row is not None and row in rows and rows.index(row) > 0:
+            _, start, end = snap.sent_span[rows[rows.index(row) - 1]]
+            found |= set(words(snap.texts[c.doc_id][start:end]))
+    return found
 
 
 def score(cands: list[Candidate], snap: Snapshot, qvec: np.ndarray, query: str, kind: str, type_question: str) -> None:
     idf = idf_table(snap)
+    unknown = unknown_entities(type_question, idf)
     qwords = set(words(query))
     total = sum(idf.get(w, 1.0) for w in qwords) or 1.0
     for c in cands:
         c.sem = float(c.vector @ qvec) if c.vector is not None else 0.0
-        c.lex = sum(idf.get(w, 1.0) for w in qwords & set(words(c.text))) / total
-        c.typed = bool(kind) and has_type(c.text, kind, type_question)
+        c.lex = sum(idf.get(w, 1.0) for w in qwords & context_words(snap, c)) / total
+        c.typed = bool(kind) and has_type(c.text, kind, type_question, snap.docs[c.doc_id].get("author", ""))
         c.score = W_SEM * c.sem + W_LEX * c.lex + W_TYPE * c.typed + W_RANK / c.rank
         if kind and not c.typed:
             c.score *= TYPE_MISS
+        if unknown:
+            c.score *= UNKNOWN_ENTITY
+    if kind == "author":
+        # "Who wrote the article about X?" describes the article, not its byline: a byline scores as well as
+        # the best sentence of its own article would without the penalty.
+        best: dict[str, float] = {}
+        for c in cands:
+            raw = c.score if c.typed else c.score / TYPE_MISS
+            best[c.doc_id] = max(best.get(c.doc_id, 0.0), raw)
+        for c in cands:
+            if c.typed:
+                c.score = max(c.score, best[c.doc_id])
 
 
-def select(cands: list[Candidate], query: str) -> list[Candidate]:
-    """The best sentence, plus up to two more that score nearly as well and cover other question words."""
+def select(cands: list[Candidate], query: str, kind: str = "") -> list[Candidate]:
+    """The best sentence, plus up to two more that score nearly as well and cover other question words (and,
+    when a kind of answer was asked for, hold one too)."""
     if not cands:
         return []
     ranked = sorted(cands, key=lambda c: -c.score)
@@ -145,7 +218,7 @@ def select(cands: list[Candidate], query: str) -> list[Candidate]:
         redundant = any(
             c.vector is not None and o.vector is not None and float(c.vector @ o.vector) >= SAME_SENTENCE for o in chosen
         )
-        if new and not redundant:
+        if new and not redundant and (c.typed or not kind) and kind != "author":
             chosen.append(c)
             covered |= new
     # In reading order within an article, articles in rank order: the answer reads naturally.

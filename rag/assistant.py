@@ -140,7 +140,7 @@ class Assistant:
         retrieved = time.perf_counter()
         cands = extractive.candidates(snap, passages)
         extractive.score(cands, snap, vector, query, kind, type_question)
-        chosen = extractive.select(cands, query)
+        chosen = extractive.select(cands, query, kind)
         if not chosen or chosen[0].score < s.abstain_threshold:
             result = Answer(ABSTAIN_TEXT, [], True, question, query)
         else:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-TOKENIZER_VERSION = 1
+TOKENIZER_VERSION = 2
 STOPWORDS = frozenset(
     """a about above after again against all am an and any are as at be because been before being below
     between both but by can could did do does doing down during each few for from further had has have
@@ -27,8 +27,10 @@ def stem(word: str) -> str:
     """A light suffix stripper: enough to meet 'sanctioned'/'sanctions', 'troops'/'troop'."""
     for suffix, keep in (("ies", "y"), ("ied", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3 and not word.endswith("ss"):
-            return word[: -len(suffix)] + keep
-    return word
+            word = word[: -len(suffix)] + keep
+            break
+    # a final silent e goes too, so that 'invade', 'invaded' and 'invading' meet
+    return word[:-1] if word.endswith("e") and len(word) > 4 else word
 
 
 def words(text: str) -> list[str]:

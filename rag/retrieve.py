@@ -87,7 +87,7 @@ def search(
     dense_rank = {row: i for i, row in enumerate(dense, 1)}
     bm25_rank = {row: i for i, row in enumerate(bm25, 1)}
     passages = []
-    for row, also in kept[:k]:
+    for row, also, rows in kept[:k]:
         doc_id = snap.chunk_doc[row]
         meta = snap.docs[doc_id]
         start, end = snap.chunk_span[row]
@@ -105,6 +105,7 @@ def search(
                 date=meta.get("date", ""),
                 duplicate_group=meta.get("dup_group", ""),
                 also_in=tuple(also),
+                merged=tuple(snap.chunk_ids[r] for r in rows),
                 dense_rank=dense_rank.get(row, 0),
                 bm25_rank=bm25_rank.get(row, 0),
             )
@@ -112,15 +113,15 @@ def search(
     return passages
 
 
-def _collapse(snap: Snapshot, order: list[int], threshold: float) -> list[tuple[int, list[str]]]:
+def _collapse(snap: Snapshot, order: list[int], threshold: float) -> list[tuple[int, list[str], list[int]]]:
     """Merge passages of near-duplicate articles that say the same thing into one, keeping the rank of the
     best and the text of the group's original when it is among them."""
-    kept: list[tuple[int, list[str]]] = []
+    kept: list[tuple[int, list[str], list[int]]] = []
     for row in order:
         group = snap.docs[snap.chunk_doc[row]].get("dup_group", "")
         merged = False
         if group:
-            for i, (other, also) in enumerate(kept):
+            for i, (other, also, rows) in enumerate(kept):
                 same_group = snap.docs[snap.chunk_doc[other]].get("dup_group", "") == group
                 if same_group and snap.chunk_doc[other] != snap.chunk_doc[row] and float(
                     snap.chunk_vecs[row] @ snap.chunk_vecs[other]
@@ -128,27 +129,31 @@ def _collapse(snap: Snapshot, order: list[int], threshold: float) -> list[tuple[
                     doc, other_doc = snap.chunk_doc[row], snap.chunk_doc[other]
                     if doc not in also and doc != other_doc:
                         if snap.docs[doc].get("dup_role") == "original":
-                            kept[i] = (row, [*also, other_doc])
+                            kept[i] = (row, [*also, other_doc], [*rows, other])
                         else:
                             also.append(doc)
+                            rows.append(row)
                     merged = True
                     break
         if not merged:
-            kept.append((row, []))
+            kept.append((row, [], []))
     return kept
 
 
-def _mmr(snap: Snapshot, kept: list[tuple[int, list[str]]], fused: dict[int, float], lam: float, k: int) -> list[tuple[int, list[str]]]:
+Kept = list[tuple[int, list[str], list[int]]]
+
+
+def _mmr(snap: Snapshot, kept: Kept, fused: dict[int, float], lam: float, k: int) -> Kept:
     """Maximal marginal relevance (Carbonell & Goldstein 1998) over the fused candidates."""
     if not kept:
         return kept
     top = max(fused[row] for row, _ in kept)
     remaining = list(kept)
-    chosen: list[tuple[int, list[str]]] = []
+    chosen: Kept = []
     while remaining and len(chosen) < k:
-        def gain(item: tuple[int, list[str]]) -> float:
+        def gain(item: tuple[int, list[str], list[int]]) -> float:
             row = item[0]
-            redundancy = max((float(snap.chunk_vecs[row] @ snap.chunk_vecs[c]) for c, _ in chosen), default=0.0)
+            redundancy = max((float(snap.chunk_vecs[row] @ snap.chunk_vecs[c]) for c, _, _ in chosen), default=0.0)
             return lam * fused[row] / top - (1 - lam) * redundancy
         best = max(remaining, key=gain)
         chosen.append(best)

@@ -71,7 +71,7 @@ class Settings(BaseSettings):
         description="Maximal marginal relevance over the fused passages (1 = relevance only); unset: off.",
     )
     abstain_threshold: float = Field(
-        default=0.5, ge=0.0, le=1.0,
+        default=0.52, ge=0.0, le=1.0,
         description="Best sentence score under which the answer is the abstention sentence. Calibrated on "
         "evals/questions.jsonl (curve in evals/README.md).",
     )

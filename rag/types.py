@@ -55,6 +55,7 @@ class Passage:
     date: str = ""
     duplicate_group: str = ""
     also_in: tuple[str, ...] = ()  # doc_ids of near-duplicate articles whose passage says the same
+    merged: tuple[str, ...] = ()  # chunk_ids of those near-duplicate passages, folded into this one
     dense_rank: int = 0  # 1-based rank in dense retrieval, 0 when not retrieved that way
     bm25_rank: int = 0
 
