@@ -1,5 +1,5 @@
 # Two commands do everything on a fresh machine:
-#   make run    installs into .venv, builds the index of the bundled articles, answers a question
+#   make run    installs into .venv, builds the index of the bundled articles, answers a question (Q=...)
 #   make test   installs into .venv (with the dev extras) and runs the whole test suite
 PYTHON ?= python3
 VENV   := .venv
@@ -29,7 +29,7 @@ index: install
 	$(BIN)/rag index
 
 run: index
-	$(BIN)/rag search "$(Q)" -k 3
+	$(BIN)/rag ask "$(Q)"
 
 test: install-dev
 	$(BIN)/python -m pytest

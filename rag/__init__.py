@@ -17,14 +17,18 @@ from .errors import (
     StoreUnavailable,
     UnsupportedFile,
 )
+from .prompts import ABSTAIN_TEXT
 from .settings import Settings
-from .types import Article, Chunk, DocumentInfo, IndexReport, Passage, SkippedFile
+from .types import Answer, Article, Chunk, Citation, DocumentInfo, IndexReport, Passage, SkippedFile
 
 __all__ = [
+    "ABSTAIN_TEXT",
+    "Answer",
     "Article",
     "Assistant",
     "BackendUnavailable",
     "Chunk",
+    "Citation",
     "CorpusError",
     "DocumentInfo",
     "DocumentNotFound",

@@ -84,11 +84,15 @@ def names(text: str) -> list[str]:
     that do not start with a function word ("Kim Il Sung" yes, "The" or "But China" no)."""
     found = []
     for m in _NAME_RE.finditer(text):
+        tokens = m.group(0).split()
         at_start = m.start() == 0 or text[: m.start()].rstrip().endswith((".", "!", "?", "\u201c", '"'))
-        first = m.group(0).split()[0].lower()
-        if at_start and (len(m.group(0).split()) < 2 or first in _QUESTION_WORDS or first in STOPWORDS):
-            continue
-        found.append(m.group(0))
+        if at_start:
+            if tokens[0].lower() in _QUESTION_WORDS or tokens[0].lower() in STOPWORDS:
+                tokens = tokens[1:]  # "But Moscow" -> "Moscow"
+            elif len(tokens) < 2:
+                continue  # a lone capitalised first word is just the start of a sentence
+        if tokens:
+            found.append(" ".join(tokens))
     return found
 
 
@@ -180,6 +184,8 @@ def score(cands: list[Candidate], snap: Snapshot, qvec: np.ndarray, query: str, 
     idf = idf_table(snap)
     unknown = unknown_entities(type_question, idf)
     qwords = set(words(query))
+    if kind == "author":  # words about the article itself, which its sentences do not contain
+        qwords -= set(words("author authored wrote written writer article piece story published"))
     total = sum(idf.get(w, 1.0) for w in qwords) or 1.0
     for c in cands:
         c.sem = float(c.vector @ qvec) if c.vector is not None else 0.0
@@ -199,7 +205,7 @@ def score(cands: list[Candidate], snap: Snapshot, qvec: np.ndarray, query: str, 
             best[c.doc_id] = max(best.get(c.doc_id, 0.0), raw)
         for c in cands:
             if c.typed:
-                c.score = max(c.score, best[c.doc_id])
+                c.score = max(c.score, best[c.doc_id] + W_TYPE)
 
 
 def select(cands: list[Candidate], query: str, kind: str = "") -> list[Candidate]:

@@ -85,7 +85,8 @@ def cli() -> None:
 
     \b
     Start with:  rag index            (indexes the bundled articles into ./index)
-    then:        rag search "trade between China and Russia"
+    then:        rag ask "How much did trade between China and Russia reach last year?"
+    or:          rag search "trade between China and Russia"
     """
 
 
@@ -153,13 +154,43 @@ def docs(index_dir: Path | None, chroma_url: str | None, as_json: bool) -> None:
         click.echo(f"{info.doc_id}  {info.label}{' — ' + byline if byline else ''}  ({info.chunks} chunks){dup}")
 
 
+def print_answer(answer: Any) -> None:
+    """The answer, then its numbered sources: title, byline, the exact quote and where it sits."""
+    click.echo(textwrap.fill(answer.text, width=100))
+    for note in answer.notes:
+        click.echo(f"note: {note}", err=True)
+    if answer.citations:
+        click.echo("\nSources:")
+    for c in answer.citations:
+        byline = ", ".join(x for x in (c.author, c.date) if x)
+        click.echo(f"[{c.number}] {c.title}{' — ' + byline if byline else ''}  ({c.doc_id} @{c.start}-{c.end})")
+        click.echo(textwrap.indent(textwrap.fill(f"\u201c{c.quote}\u201d", width=96), "    "))
+        if c.also_in:
+            click.echo(f"    also in: {', '.join(c.also_in)}")
+
+
+@cli.command()
+@click.argument("question")
+@click.option("-k", "k", default=None, type=click.IntRange(1, 50), help="Passages to read. [default: 5; env: RAG_TOP_K]")
+@_store_options
+@click.option("--json", "as_json", is_flag=True, help="Print the answer as one JSON object.")
+def ask(question: str, k: int | None, index_dir: Path | None, chroma_url: str | None, as_json: bool) -> None:
+    """Answer QUESTION from the articles, citing the exact passages; say so when they don't tell."""
+    assistant = _assistant(index_dir, chroma_url)
+    answer = _run(lambda: assistant.ask(question, k=k))
+    if as_json:
+        click.echo(json.dumps(answer.to_dict(), ensure_ascii=False))
+    else:
+        print_answer(answer)
+
+
 @cli.command()
 @click.argument("query")
 @click.option("-k", "k", default=5, show_default=True, type=click.IntRange(1, 100), help="Passages to return.")
 @_store_options
 @click.option("--json", "as_json", is_flag=True, help="Print the passages as one JSON list.")
 def search(query: str, k: int, index_dir: Path | None, chroma_url: str | None, as_json: bool) -> None:
-    """Show the passages closest to QUERY, best first."""
+    """Show the passages for QUERY, best first (hybrid retrieval, near-duplicates collapsed)."""
     assistant = _assistant(index_dir, chroma_url)
     passages = _run(lambda: assistant.search(query, k=k))
     if as_json:
@@ -170,7 +201,10 @@ def search(query: str, k: int, index_dir: Path | None, chroma_url: str | None, a
     for rank, p in enumerate(passages, 1):
         byline = ", ".join(x for x in (p.author, p.date) if x)
         click.echo(f"[{rank}] {p.title}{' — ' + byline if byline else ''}  (score {p.score:.3f}, {p.doc_id} @{p.start}-{p.end})")
-        click.echo(textwrap.indent(textwrap.fill(p.text, width=96), "    "))
+        for paragraph in p.text.split("\n\n"):
+            click.echo(textwrap.indent(textwrap.fill(paragraph, width=96), "    "))
+        if p.also_in:
+            click.echo(f"    also in: {', '.join(p.also_in)}")
         click.echo()
 
 

@@ -147,7 +147,7 @@ def _mmr(snap: Snapshot, kept: Kept, fused: dict[int, float], lam: float, k: int
     """Maximal marginal relevance (Carbonell & Goldstein 1998) over the fused candidates."""
     if not kept:
         return kept
-    top = max(fused[row] for row, _ in kept)
+    top = max(fused[row] for row, _, _ in kept)
     remaining = list(kept)
     chosen: Kept = []
     while remaining and len(chosen) < k:

@@ -1,0 +1,107 @@
+"""Answers on the bundled corpus with the real model: shapes, exact quotes, abstention, follow-ups, streaming."""
+
+import re
+
+import pytest
+
+from rag import Answer, Assistant, Citation, Settings
+from rag.errors import InvalidQuery
+from rag.prompts import ABSTAIN_TEXT
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def bundled(tmp_path_factory, real_embedder):
+    folder = tmp_path_factory.mktemp("answer") / "index"
+    a = Assistant(settings=Settings(index_dir=folder, quiet=True), embedder=real_embedder)
+    a.index(progress=False)
+    return a
+
+
+def _article_text(assistant, doc_id):
+    return assistant._ready()[1].texts[doc_id]
+
+
+QUESTIONS = [
+    "How much did trade between China and Russia reach last year?",
+    "Who invaded South Korea with Soviet and Chinese support?",
+    "Which four states have cooperated in the war in Ukraine?",
+    "Where were Xi Jinping and Vladimir Putin photographed in July 2024?",
+]
+
+
+@pytest.mark.parametrize("question", QUESTIONS)
+def test_every_quote_is_the_article_text_at_its_offsets(bundled, question):
+    answer = bundled.ask(question)
+    assert isinstance(answer, Answer) and not answer.abstained, answer.text
+    assert answer.citations and all(isinstance(c, Citation) for c in answer.citations)
+    markers = [int(n) for n in re.findall(r"\[(\d+)\]", answer.text)]
+    assert markers == [c.number for c in answer.citations] == list(range(1, len(answer.citations) + 1))
+    for c in answer.citations:
+        text = _article_text(bundled, c.doc_id)
+        assert text[c.start : c.end] == c.quote, "quote offsets point at the cleaned article"
+        assert c.quote in c.passage and f"{c.quote} [{c.number}]" in answer.text
+    assert set(answer.timings) == {"retrieve_ms", "answer_ms", "total_ms"}
+
+
+def test_answers_name_the_fact(bundled):
+    assert "$240 billion" in bundled.ask(QUESTIONS[0]).text
+    assert "Kim Il Sung" in bundled.ask(QUESTIONS[1]).text
+    assert "Kazakhstan" in bundled.ask(QUESTIONS[3]).text
+    byline = bundled.ask("Who is the author of the article about the military parade in Beijing?")
+    assert byline.text == "Patricia M. Kim [1]"
+
+
+def test_near_duplicate_articles_are_named_in_also_in(bundled):
+    answer = bundled.ask(QUESTIONS[0])
+    docs = {d.doc_id: d for d in bundled.documents()}
+    cited = answer.citations[0]
+    assert docs[cited.doc_id].duplicate_role == "original"
+    assert cited.also_in and all(docs[d].duplicate_group == cited.doc_id for d in cited.also_in)
+    passages = bundled.search("trade between China and Russia reached a record", k=5)
+    assert len({p.doc_id for p in passages if p.duplicate_group}) <= len(passages)
+    assert any(p.also_in for p in passages), "derived copies collapse into the original's passage"
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["What is the capital of France?", "How much oil does Russia export to India?", "How many drones did Iran deliver to Russia?",
+     "Who is the author of the article on the five points to remember about Putin's courtship of Kim?"],
+)
+def test_abstains_when_the_articles_do_not_say(bundled, question):
+    answer = bundled.ask(question)
+    assert answer.abstained and answer.text == ABSTAIN_TEXT and answer.citations == []
+
+
+def test_follow_up_uses_the_conversation(bundled):
+    first = bundled.ask("What share of North Korea's foreign trade does China account for?")
+    follow = bundled.ask("And what about Iran's oil exports?", history=[("What share of North Korea's foreign trade does China account for?", first.text)])
+    assert "nearly all" in follow.text and "North Korea" in follow.query
+    chat = [{"role": "user", "content": "Who invaded South Korea with Soviet and Chinese support?"},
+            {"role": "assistant", "content": "Kim Il Sung … [1]"}]
+    assert "grandfather" in bundled.ask("How was he related to the current North Korean leader?", history=chat).text
+
+
+def test_stream_yields_pieces_then_the_answer(bundled):
+    items = list(bundled.stream(QUESTIONS[2]))
+    final = items[-1]
+    assert isinstance(final, Answer) and all(isinstance(i, str) for i in items[:-1])
+    assert "".join(items[:-1]) == final.text
+    abstained = list(bundled.stream("What is the capital of France?"))
+    assert abstained[0] == ABSTAIN_TEXT and abstained[-1].abstained
+
+
+@pytest.mark.parametrize("question", ["", "   ", "x" * 5000])
+def test_bad_questions(bundled, question):
+    with pytest.raises(InvalidQuery):
+        bundled.ask(question)
+
+
+def test_retrieval_modes_all_work(bundled):
+    for mode in ("dense", "bm25", "hybrid"):
+        a = Assistant(settings=bundled.settings.model_copy(update={"retrieval": mode}), embedder=bundled.embedder)
+        passages = a.search("record $240 billion trade", k=3)
+        assert passages and "$240 billion" in passages[0].text, mode
+    mmr = Assistant(settings=bundled.settings.model_copy(update={"mmr_lambda": 0.5}), embedder=bundled.embedder)
+    assert len(mmr.search("North Korean troops in Russia", k=4)) == 4

@@ -1,0 +1,82 @@
+"""Answering pieces that need no model: follow-ups, answer kinds, names, fusion."""
+
+import pytest
+
+from rag.answer import has_type, names, question_type, unknown_entities
+from rag.followup import is_followup, resolve, user_turns
+from rag.lexical import stem, words
+from rag.retrieve import rrf
+
+
+def test_history_shapes_are_all_understood():
+    class Past:
+        question = "From an Answer object?"
+
+    history = ["plain string?", ("pair question?", "answer"), {"role": "user", "content": "message?"},
+               {"role": "assistant", "content": "ignored"}, Past()]
+    assert user_turns(history) == ["plain string?", "pair question?", "message?", "From an Answer object?"]
+
+
+@pytest.mark.parametrize("question", ["And what about Iran?", "Who said that?", "What was his job?", "And from Putin?", "Why?"])
+def test_followups_are_recognised(question):
+    assert is_followup(question)
+
+
+@pytest.mark.parametrize("question", ["Which currency are Russian businesses turning to?", "Who invaded South Korea in 1950?"])
+def test_standalone_questions_are_not_followups(question):
+    assert not is_followup(question)
+
+
+def test_followup_is_merged_with_the_turns_it_depends_on():
+    history = ["What share of North Korea's foreign trade does China account for?"]
+    query, used = resolve("And what about Iran?", history)
+    assert query == "What share of North Korea's foreign trade does China account for? And what about Iran?"
+    assert used == history
+    assert resolve("Who wrote the Atlantic article?", history) == ("Who wrote the Atlantic article?", [])
+    chain = ["Who invaded South Korea?", "Why did he?", "And then?"]
+    assert resolve("What about later?", chain)[1] == chain  # walks back through follow-ups to a full question
+
+
+@pytest.mark.parametrize(
+    "question,kind",
+    [("How much did trade reach?", "number"), ("What share of trade…?", "number"), ("What was the growth rate?", "number"),
+     ("When did Xi meet Putin?", "date"), ("In which month did it happen?", "date"), ("Who warned of this?", "person"),
+     ("Who wrote the article about troops?", "author"), ("Where were they photographed?", "place"),
+     ("Which country supplied drones?", "place"), ("What lesson did Beijing learn?", "")],
+)
+def test_question_kinds(question, kind):
+    assert question_type(question) == kind
+
+
+def test_answer_kinds_in_sentences():
+    assert has_type("Trade reached a record $240 billion last year.", "number", "How much did trade reach?")
+    assert has_type("It accounts for 90 percent of trade.", "number", "What share?")
+    assert not has_type("Since invading its neighbor in 2022, Russia sourced drones.", "number", "How many drones?")
+    assert has_type("Since invading its neighbor in 2022, Russia sourced drones.", "date", "When?")
+    assert has_type("Kim Il Sung invaded South Korea.", "person", "Who invaded South Korea?")
+    assert not has_type("South Korea was invaded.", "person", "Who invaded South Korea?")
+    assert has_type("By Michel Schuman", "author", "Who wrote it?", author="Michel Schuman")
+    assert not has_type("This article was published in English.", "author", "Who wrote it?", author="Michel Schuman")
+
+
+def test_names():
+    assert names("Patricia M. Kim") == ["Patricia M. Kim"]
+    assert names("The war went on. But Moscow had a near coup from the Wagner Group.") == ["Moscow", "Wagner Group"]
+
+
+def test_unknown_entities_are_those_no_article_mentions():
+    vocabulary = {w: 1.0 for w in words("Russia China oil exports Iran")}
+    assert unknown_entities("How much oil does Russia export to India?", vocabulary) == ["India"]
+    assert unknown_entities("How much oil does Iran export to China?", vocabulary) == []
+
+
+def test_stemming_meets_word_forms():
+    assert stem("invade") == stem("invading") == stem("invaded")
+    assert stem("sanctions") == stem("sanctioned") == stem("sanction")
+    assert words("The U.S. sanctioned Russia’s firms") == ["us", "sanction", "russia", "firm"]
+
+
+def test_reciprocal_rank_fusion():
+    fused = rrf([[1, 2, 3], [3, 1]], k=60)
+    assert sorted(fused, key=lambda r: -fused[r]) == [1, 3, 2]
+    assert fused[1] == pytest.approx(1 / 61 + 1 / 62)
