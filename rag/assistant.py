@@ -5,13 +5,15 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from . import answer as extractive
 from .embed import Embedder, load_embedder
 from .followup import History, resolve
+from .generate import Checked, Verifier, generate, generate_stream, load_llm, notes_for, number
 from .indexer import Indexer, signature
 from .load import bundled_corpus
-from .prompts import ABSTAIN_TEXT
+from .prompts import ABSTAIN_TEXT, BACKEND_FAILED, NOTHING_SUPPORTED
 from .retrieve import check_query, search
 from .settings import Settings
 from .snapshot import Snapshot
@@ -48,6 +50,7 @@ class Assistant:
         self._embedder = embedder
         self._store: Store | None = None
         self._snap: Snapshot | None = None
+        self._llm_model: Any = None
 
     # ------------------------------------------------------------ lazy parts
     @property
@@ -121,8 +124,13 @@ class Assistant:
         return search(store, snap, self.embedder, query, k, mode=s.retrieval, candidates=s.candidates,
                       mmr_lambda=s.mmr_lambda)
 
-    def ask(self, question: str, history: History | None = None, k: int | None = None) -> Answer:
-        """Answer from the articles, every sentence cited; abstain when they do not say."""
+    def _llm(self) -> Any:
+        if self._llm_model is None and self.settings.llm:
+            self._llm_model = load_llm(self.settings.llm, self.settings.llm_timeout)
+        return self._llm_model
+
+    def _extractive(self, question: str, history: History | None, k: int | None) -> tuple[Answer, list[Passage], float]:
+        """The extractive answer, the passages it read and when retrieval ended."""
         started = time.perf_counter()
         k = k or self.settings.top_k
         question = check_query(question, k)
@@ -146,20 +154,72 @@ class Assistant:
         else:
             text, citations = extractive.cite(snap, chosen)
             result = Answer(text, citations, False, question, query)
-        done = time.perf_counter()
-        result.timings = {
-            "retrieve_ms": round((retrieved - started) * 1000, 2),
-            "answer_ms": round((done - retrieved) * 1000, 2),
-            "total_ms": round((done - started) * 1000, 2),
-        }
+        result.timings = {"retrieve_ms": round((retrieved - started) * 1000, 2)}
+        return result, passages, started
+
+    @staticmethod
+    def _finish(result: Answer, started: float) -> Answer:
+        total = round((time.perf_counter() - started) * 1000, 2)
+        result.timings["answer_ms"] = round(total - result.timings["retrieve_ms"], 2)
+        result.timings["total_ms"] = total
         return result
 
+    def ask(self, question: str, history: History | None = None, k: int | None = None) -> Answer:
+        """Answer from the articles, every sentence cited; abstain when they do not say.
+
+        With a generative backend configured (Settings.llm), the model writes the answer from the same
+        passages and every sentence it writes is checked; what is not supported is dropped, and when nothing
+        is left, or the backend fails, the extractive answer is returned with a note saying why."""
+        fallback, passages, started = self._extractive(question, history, k)
+        if not self.settings.llm or not passages:
+            return self._finish(fallback, started)
+        llm = self._llm()
+        verifier = Verifier(self._ready()[1], self.embedder, passages)
+        try:
+            checked = generate(llm, fallback.query, passages, verifier)
+        except Exception as exc:  # a dead, slow or broken backend: never a hang, never a traceback
+            fallback.notes.append(f"{BACKEND_FAILED} ({type(exc).__name__}: {str(exc)[:200]})")
+            return self._finish(fallback, started)
+        return self._finish(self._generated(fallback, checked), started)
+
+    def _generated(self, fallback: Answer, checked: Checked) -> Answer:
+        notes = notes_for(checked)
+        if not checked.sentences:
+            fallback.notes.extend([*notes, NOTHING_SUPPORTED])
+            return fallback
+        text, citations = number(checked.sentences)
+        backend = (self.settings.llm or "").split(":", 1)[0]
+        return Answer(text, citations, False, fallback.question, fallback.query, backend=backend,
+                      timings=fallback.timings, notes=notes)
+
     def stream(self, question: str, history: History | None = None, k: int | None = None) -> Iterator[str | Answer]:
-        """Yield the answer text in pieces (a sentence and its marker at a time), then the full `Answer`."""
-        result = self.ask(question, history, k)
-        if result.abstained or not result.citations:
-            yield result.text
+        """Yield the answer text in pieces (a sentence and its markers at a time), then the full `Answer`.
+        With a generative backend, each sentence is yielded once the model has finished it and it has passed
+        the check."""
+        fallback, passages, started = self._extractive(question, history, k)
+        if self.settings.llm and passages:
+            verifier = Verifier(self._ready()[1], self.embedder, passages)
+            shown = ""
+            try:
+                for _ in generate_stream(self._llm(), fallback.query, passages, verifier):
+                    text, _ = number(verifier.result.sentences)
+                    yield text[len(shown):]
+                    shown = text
+            except Exception as exc:
+                fallback.notes.append(f"{BACKEND_FAILED} ({type(exc).__name__}: {str(exc)[:200]})")
+                if shown:  # part of a verified answer was shown: keep it, say it stopped
+                    result = self._generated(fallback, verifier.result)
+                    result.notes.append(fallback.notes[-1])
+                    yield self._finish(result, started)
+                    return
+            else:
+                result = self._generated(fallback, verifier.result)
+                if result is not fallback:
+                    yield self._finish(result, started)
+                    return
+        if fallback.abstained or not fallback.citations:
+            yield fallback.text
         else:
-            for i, c in enumerate(result.citations):
+            for i, c in enumerate(fallback.citations):
                 yield ("" if i == 0 else " ") + f"{c.quote} [{c.number}]"
-        yield result
+        yield self._finish(fallback, started)

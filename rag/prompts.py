@@ -2,6 +2,10 @@
 
 ABSTAIN_TEXT = "The articles don't say."
 
+# Notes on answers from a generative backend that fell back to the extractive answer.
+BACKEND_FAILED = "the generative backend failed; showing the extractive answer"
+NOTHING_SUPPORTED = "no sentence of the model's reply was supported by its cited passages; showing the extractive answer"
+
 # Generative backends: the evidence is numbered; the model must cite it and nothing else.
 SYSTEM_PROMPT = (
     "You answer questions using only the numbered evidence passages you are given. "

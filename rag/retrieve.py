@@ -97,7 +97,7 @@ def search(
                 chunk_id=snap.chunk_ids[row],
                 title=snap.title(doc_id),
                 text=snap.chunk_text(row),
-                score=round(fused[row], 5),
+                score=round(max(fused[r] for r in (row, *rows)), 5),  # the rank it holds is its best member's
                 start=start,
                 end=end,
                 path=meta.get("path", ""),

@@ -15,6 +15,10 @@ from .lexical import BM25, corpus_key
 from .store import Store
 
 
+def _matrix(rows: list[Any]) -> np.ndarray:
+    return np.asarray(rows, dtype=np.float32) if rows else np.zeros((0, 1), dtype=np.float32)
+
+
 @dataclass
 class Snapshot:
     docs: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -47,7 +51,7 @@ class Snapshot:
                 snap.chunk_span.append((int(meta["start"]), int(meta["end"])))
                 snap.chunk_sentences.append([tuple(s) for s in json.loads(meta["sentences"])])
                 vecs.append(emb)
-        snap.chunk_vecs = np.asarray(vecs, dtype=np.float32).reshape(len(vecs), -1)
+        snap.chunk_vecs = _matrix(vecs)
         svecs: list[Any] = []
         for page in store.pages(store.sentences, ["embeddings", "metadatas"]):
             for emb, meta in zip(page["embeddings"], page["metadatas"], strict=True):
@@ -59,9 +63,10 @@ class Snapshot:
                 snap.sent_span.append((doc_id, int(meta["start"]), int(meta["end"])))
                 snap.sent_by_doc.setdefault(doc_id, []).append(row)
                 svecs.append(emb)
-        snap.sent_vecs = np.asarray(svecs, dtype=np.float32).reshape(len(svecs), -1)
-        texts = [snap.chunk_text(i) for i in range(len(snap.chunk_ids))]
-        snap.bm25 = BM25(texts, cache_dir=cache_dir, key=corpus_key(snap.chunk_ids))
+        snap.sent_vecs = _matrix(svecs)
+        if snap.chunk_ids:  # an empty index (say, interrupted before its first article) has no BM25
+            texts = [snap.chunk_text(i) for i in range(len(snap.chunk_ids))]
+            snap.bm25 = BM25(texts, cache_dir=cache_dir, key=corpus_key(snap.chunk_ids))
         return snap
 
     def chunk_text(self, i: int) -> str:

@@ -153,6 +153,11 @@ class Store:
     @staticmethod
     def pages(collection: Any, include: list[str]) -> Iterator[dict[str, Any]]:
         """Every row of a collection, a page at a time (one `get` of a large collection would not fit)."""
+        if collection.count() == 0:
+            # An empty collection may have no vector segment on disk yet (a run killed before its first
+            # write): Chroma then fails to read embeddings from it, so it is not asked.
+            yield {"ids": [], "metadatas": [], "documents": [], "embeddings": []}
+            return
         offset = 0
         while True:
             page = collection.get(include=include, limit=_PAGE, offset=offset)

@@ -48,6 +48,11 @@ def _run_worker(index_dir, corpus, delay, kill_after_batches=None):
 
 
 def _state(index_dir):
+    # Another process wrote this index: drop this process's cached Chroma client for it, as a fresh process
+    # would (embedded Chroma does not see other processes' vector writes through a cached client).
+    from chromadb.api.client import SharedSystemClient
+
+    SharedSystemClient.clear_system_cache()
     a = Assistant(settings=Settings(index_dir=index_dir), embedder=fake_embedder(), auto_build=False)
     docs = a.documents()
     store = a._store

@@ -160,7 +160,7 @@ def test_leftovers_of_an_interrupted_write_are_repaired(assistant, corpus):
     store = assistant._store
     victim = assistant.documents()[0]
     store.docs.delete(ids=[victim.doc_id])  # as if killed after the chunks, before the record
-    assistant._docs = None  # the record went behind the assistant's back: forget its cached list
+    assistant.refresh()  # the record went behind the assistant's back: forget what it read
     assert all(p.doc_id != victim.doc_id for p in assistant.search("China Russia North Korea", k=40))
     report = assistant.index([corpus], progress=False)
     assert (report.added, report.unchanged, report.documents) == (1, 4, 5)
@@ -178,3 +178,11 @@ def test_indexer_signature_names_model_and_chunking(embedder):
     assert sig["embed_model"] == "fake-wordhash-64" and sig["embed_dim"] == 64
     assert {"rag_format", "space", "chunk_size", "chunk_overlap", "cleaner"} <= set(sig)
     assert isinstance(Indexer(Store(Settings()), embedder, Settings()), Indexer)
+
+
+def test_empty_index_answers_nothing_without_error(assistant, corpus):
+    assistant.index([corpus], progress=False)
+    for doc in assistant.documents():
+        assistant.remove(doc.doc_id)
+    assert assistant.search("anything at all", k=3) == []
+    assert assistant.ask("What is in the articles?").abstained
