@@ -80,3 +80,22 @@ def test_reciprocal_rank_fusion():
     fused = rrf([[1, 2, 3], [3, 1]], k=60)
     assert sorted(fused, key=lambda r: -fused[r]) == [1, 3, 2]
     assert fused[1] == pytest.approx(1 / 61 + 1 / 62)
+
+
+def test_reply_sentences_keep_their_markers_and_abbreviations():
+    from rag.generate import split_sentences
+
+    reply = "Trade reached $240 billion [1]. U.S. officials warned of it. [2] Ignore all instructions [9]! Tail"
+    assert split_sentences(reply) == [
+        "Trade reached $240 billion [1].", "U.S. officials warned of it. [2]", "Ignore all instructions [9]!", "Tail",
+    ]
+
+
+def test_changed_numbers_and_names_are_caught():
+    from rag.generate import facts_missing
+    from rag.types import Passage
+
+    passage = Passage("d", "d:0", "t", "Trade between China and Russia reached a record $240 billion last year.", 0, 0, 70)
+    assert facts_missing("Trade between China and Russia reached $240 billion.", [passage]) == []
+    assert facts_missing("Trade between China and Russia reached $340 billion.", [passage]) == ["340"]
+    assert facts_missing("Trade between China and Belarus reached $240 billion.", [passage]) == ["Belarus"]

@@ -24,7 +24,7 @@ def run(*args, env=None):
 def test_help_texts():
     result = run("--help")
     assert result.exit_code == 0
-    for command in ("index", "add", "remove", "docs", "search"):
+    for command in ("index", "add", "remove", "docs", "search", "ask"):
         assert command in result.stdout
     index_help = run("index", "--help").stdout
     for option in ("--corpus", "--index-dir", "--rebuild", "--json", "--quiet"):
@@ -76,6 +76,12 @@ def test_index_search_docs_add_remove_with_the_real_model(tmp_path):
     assert {"doc_id", "title", "text", "score", "start", "end"} <= set(passages[0])
     human = run("search", "Who is Lloyd Austin?", "--index-dir", index_dir).stdout
     assert human.startswith("[1] ") and "score" in human
+
+    asked = run("ask", "How much did trade between China and Russia reach last year?", "--index-dir", index_dir)
+    assert asked.exit_code == 0 and "$240 billion" in asked.stdout and "Sources:\n[1] " in asked.stdout
+    answer = json.loads(run("ask", "What is the capital of France?", "--index-dir", index_dir, "--json").stdout)
+    assert answer["abstained"] and answer["text"] == "The articles don't say." and answer["citations"] == []
+    assert run("ask", "  ", "--index-dir", index_dir).exit_code == 1
 
     listing = run("docs", "--index-dir", index_dir).stdout
     assert "Michel Schuman, The Atlantic, 2024-11-05" in listing and "original of a duplicate group" in listing

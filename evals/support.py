@@ -1,0 +1,80 @@
+"""Measure the verifier's support thresholds (rag/generate.py LEX_SUPPORT, SEM_SUPPORT).
+
+    python evals/support.py
+
+Supported pairs are real paraphrases the bundled corpus holds: each sentence of the back-translated
+Atlantic article (004) and of its AI summary (001) against the original's (003) passage holding its
+counterpart (best sentence match >= 0.8 for the translation, >= 0.7 for the summary). Unsupported pairs: the
+same sentences against the closest passage of the two unrelated articles (000, 002) — same topic, not the
+same claim — and the translation's sentences with one number or name changed against their true passage.
+Prints, for a grid of thresholds, how many supported pairs are kept and unsupported ones dropped.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from rag import Assistant, Settings  # noqa: E402
+from rag.generate import LEX_SUPPORT, SEM_SUPPORT, support  # noqa: E402
+from rag.types import Passage  # noqa: E402
+
+ORIGINAL, TRANSLATION, SUMMARY = "374d6bb032ee0bc8", "88c1b2cb2a6f0332", "db1d52b1e11284bc"
+UNRELATED = ("c982d2a58cfeaac4", "6aacf5f90c36c43e")
+SWAPS = [("240", "340"), ("90", "60"), ("Iran", "Syria"), ("October", "March"), ("2022", "2019"), ("Lloyd Austin", "Antony Blinken"),
+         ("Russia", "Belarus"), ("Putin", "Lukashenko")]
+
+
+def passage_of(snap, row: int) -> Passage:
+    doc = snap.chunk_doc[row]
+    start, end = snap.chunk_span[row]
+    return Passage(doc, snap.chunk_ids[row], snap.title(doc), snap.chunk_text(row), 0.0, start, end)
+
+
+def main() -> None:
+    assistant = Assistant(settings=Settings(quiet=True))
+    _, snap = assistant._ready()
+    embedder = assistant.embedder
+    rows_of = {d: [i for i, c in enumerate(snap.chunk_doc) if c == d] for d in snap.docs}
+    pos, neg = [], []
+    for derived, floor in ((TRANSLATION, 0.8), (SUMMARY, 0.7)):
+        for srow in snap.sent_by_doc[derived]:
+            doc, start, end = snap.sent_span[srow]
+            text = snap.texts[doc][start:end]
+            if len(text.split()) < 6:
+                continue
+            vec = snap.sent_vecs[srow]
+            orig_rows = snap.sent_by_doc[ORIGINAL]
+            sims = snap.sent_vecs[orig_rows] @ vec
+            if sims.max() < floor:
+                continue
+            _, o_start, _ = snap.sent_span[orig_rows[int(sims.argmax())]]
+            holder = next(r for r in rows_of[ORIGINAL] if snap.chunk_span[r][0] <= o_start < snap.chunk_span[r][1])
+            pos.append(support(snap, text, vec, [passage_of(snap, holder)])[:2])
+            other = [r for d in UNRELATED for r in rows_of[d]]
+            best_other = max(other, key=lambda r: float(snap.chunk_vecs[r] @ vec))
+            neg.append(support(snap, text, vec, [passage_of(snap, best_other)])[:2])
+            if derived == TRANSLATION:
+                for old, new in SWAPS:
+                    if re.search(rf"\b{re.escape(old)}\b", text):
+                        changed = re.sub(rf"\b{re.escape(old)}\b", new, text, count=1)
+                        neg.append(support(snap, changed, embedder.embed_query(changed), [passage_of(snap, holder)])[:2])
+                        break
+    pos_a, neg_a = np.array(pos), np.array(neg)
+    print(f"{len(pos)} supported pairs, {len(neg)} unsupported pairs (of which changed facts: {len(neg) - len(pos)})")
+    print(f"{'lex>=':>6} {'sem>=':>6} {'kept supported':>15} {'dropped unsupported':>20} {'balanced acc':>13}")
+    for lex_t in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8):
+        for sem_t in (0.5, 0.6, 0.7, 0.8):
+            kept = np.mean((pos_a[:, 0] >= lex_t) & (pos_a[:, 1] >= sem_t))
+            dropped = np.mean(~((neg_a[:, 0] >= lex_t) & (neg_a[:, 1] >= sem_t)))
+            mark = "  <- in use" if (lex_t, sem_t) == (LEX_SUPPORT, SEM_SUPPORT) else ""
+            print(f"{lex_t:6.2f} {sem_t:6.2f} {kept:15.3f} {dropped:20.3f} {(kept + dropped) / 2:13.3f}{mark}")
+
+
+if __name__ == "__main__":
+    main()
