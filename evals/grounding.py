@@ -51,9 +51,7 @@ def retrieval_table(assistant: Assistant, questions: list[dict], texts: dict[str
             query, _ = resolve(item["question"], item.get("history"))
             spans = gold_spans(item, texts)
             passages = search(store, snap, assistant.embedder, query, 10, mode=mode)
-            ranks = [r for r, p in enumerate(passages, 1)
-                     if is_hit(p.doc_id, p.start, p.end, spans)
-                     or any(is_hit(d, p.start, p.end, spans) for d in p.also_in if False)]
+            ranks = [r for r, p in enumerate(passages, 1) if is_hit(p.doc_id, p.start, p.end, spans)]
             first = ranks[0] if ranks else None
             for k in KS:
                 hits[k] += bool(first and first <= k)

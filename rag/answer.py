@@ -17,7 +17,6 @@ Every sentence of the answer is an exact quote of a cleaned article with its off
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, replace
 
@@ -124,20 +123,6 @@ class Candidate:
     vector: np.ndarray | None = None
 
 
-def idf_table(snap: Snapshot) -> dict[str, float]:
-    cached = getattr(snap, "_idf", None)
-    if cached is not None:
-        return cached
-    df: dict[str, int] = {}
-    for i in range(len(snap.chunk_ids)):
-        for w in set(words(snap.chunk_text(i))):
-            df[w] = df.get(w, 0) + 1
-    n = max(len(snap.chunk_ids), 1)
-    table = {w: math.log(1 + (n - d + 0.5) / (d + 0.5)) for w, d in df.items()}
-    snap._idf = table  # type: ignore[attr-defined]
-    return table
-
-
 def candidates(snap: Snapshot, passages: list[Passage]) -> list[Candidate]:
     out: list[Candidate] = []
     seen: set[tuple[str, int]] = set()
@@ -181,7 +166,7 @@ def context_words(snap: Snapshot, c: Candidate) -> set[str]:
 
 
 def score(cands: list[Candidate], snap: Snapshot, qvec: np.ndarray, query: str, kind: str, type_question: str) -> None:
-    idf = idf_table(snap)
+    idf = snap.idf()
     unknown = unknown_entities(type_question, idf)
     qwords = set(words(query))
     if kind == "author":  # words about the article itself, which its sentences do not contain

@@ -73,7 +73,8 @@ def search(
     """The k best passages for `query`. `vector` is the query embedding when the caller already has it."""
     query = check_query(query, k)
     n = max(candidates, 2 * k)
-    dense = bm25 = []
+    dense: list[int] = []
+    bm25: list[int] = []
     if mode in ("hybrid", "dense"):
         vector = embedder.embed_query(query) if vector is None else vector
         dense = dense_ranking(store, snap, vector, n)

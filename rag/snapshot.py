@@ -5,13 +5,14 @@ question costs one query embedding, one Chroma query and array arithmetic."""
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .lexical import BM25, corpus_key
+from .lexical import BM25, corpus_key, words
 from .store import Store
 
 
@@ -34,6 +35,7 @@ class Snapshot:
     sent_by_doc: dict[str, list[int]] = field(default_factory=dict)
     sent_span: list[tuple[str, int, int]] = field(default_factory=list)
     bm25: BM25 | None = None
+    _idf: dict[str, float] | None = None
 
     @classmethod
     def load(cls, store: Store, cache_dir: Path | None) -> Snapshot:
@@ -68,6 +70,17 @@ class Snapshot:
             texts = [snap.chunk_text(i) for i in range(len(snap.chunk_ids))]
             snap.bm25 = BM25(texts, cache_dir=cache_dir, key=corpus_key(snap.chunk_ids))
         return snap
+
+    def idf(self) -> dict[str, float]:
+        """Inverse document frequency of every word over the chunks (BM25's formula), computed once."""
+        if self._idf is None:
+            df: dict[str, int] = {}
+            for i in range(len(self.chunk_ids)):
+                for w in set(words(self.chunk_text(i))):
+                    df[w] = df.get(w, 0) + 1
+            n = max(len(self.chunk_ids), 1)
+            self._idf = {w: math.log(1 + (n - d + 0.5) / (d + 0.5)) for w, d in df.items()}
+        return self._idf
 
     def chunk_text(self, i: int) -> str:
         start, end = self.chunk_span[i]
