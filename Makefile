@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 Q      ?= How much did trade between China and Russia reach last year?
 
-.PHONY: run test install install-dev index lint clean
+.PHONY: run test eval install install-dev index lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ run: index
 
 test: install-dev
 	$(BIN)/python -m pytest
+
+# The grounding evals on the bundled corpus, gated on evals/thresholds.toml (CI runs this).
+eval: index
+	$(BIN)/rag eval --gate evals/thresholds.toml --report evals/reports/latest --quiet
 
 lint: install-dev
 	$(BIN)/ruff check rag tests evals ui.py

@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from evals.common import load_questions  # noqa: E402
 from rag import Assistant, Settings  # noqa: E402
+from rag.evaluate import QUESTIONS_FILE, load_questions  # noqa: E402
 
 
 def main() -> None:
@@ -29,7 +29,7 @@ def main() -> None:
     if args.index_dir:
         settings = settings.model_copy(update={"index_dir": Path(args.index_dir)})
     assistant = Assistant(settings=settings)
-    questions = [(q["question"], q.get("history")) for q in load_questions()]
+    questions = [(q["question"], q.get("history")) for q in load_questions(QUESTIONS_FILE)]
     assistant.ask(*questions[0])  # warm: index opened, snapshot loaded, model loaded
     embed_ms, ask_ms, retrieve_ms = [], [], []
     for _ in range(args.repeat):

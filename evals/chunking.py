@@ -16,9 +16,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from evals.common import gold_spans, is_hit, load_questions  # noqa: E402
 from rag.chunk import chunk_article  # noqa: E402
 from rag.embed import load_embedder  # noqa: E402
+from rag.evaluate import QUESTIONS_FILE, gold_spans, is_hit, load_questions  # noqa: E402
 from rag.load import bundled_corpus, load_articles  # noqa: E402
 
 KS = (1, 3, 5)
@@ -48,7 +48,7 @@ def main() -> None:
     embedder = load_embedder()
     articles = load_articles([bundled_corpus()]).articles
     texts = {a.doc_id: a.text for a in articles}
-    questions = [q for q in load_questions() if q.get("evidence")]
+    questions = [q for q in load_questions(QUESTIONS_FILE) if q.get("evidence")]
     q_vectors = [embedder.embed_query(q["question"]) for q in questions]
     rows = []
     for size in (300, 500, 700, 1000, 1400):

@@ -208,6 +208,61 @@ def search(query: str, k: int, index_dir: Path | None, chroma_url: str | None, a
         click.echo()
 
 
+@cli.command("eval")
+@click.option("--questions", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="FILE",
+              help="Question file (JSON Lines, format in evals/README.md). [default: evals/questions.jsonl]")
+@_store_options
+@click.option("--report", "report_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("eval-report"),
+              show_default=True, metavar="DIR", help="Folder for report.json, report.md and the PNG plots.")
+@click.option("--baselines", is_flag=True, help="Also run llama-index's dense retriever and our dense-only and BM25-only variants.")
+@click.option("--compare", "compare_to", type=click.Path(path_type=Path), default=None, metavar="OLD_REPORT",
+              help="A report.json (or its folder) from an earlier run: print the change of every metric.")
+@click.option("--gate", "gate_file", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="TOML",
+              help="Fail (exit 1) when a metric is below a floor or above a ceiling of this file (evals/thresholds.toml).")
+@click.option("--labels", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="FILE",
+              help="Hand-labelled (claim, passage) pairs to measure the support judge. [default: evals/judge_labels.jsonl]")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON line last.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def eval_command(questions: Path | None, index_dir: Path | None, chroma_url: str | None, report_dir: Path, baselines: bool,
+                 compare_to: Path | None, gate_file: Path | None, labels: Path | None, as_json: bool, quiet: bool) -> None:
+    """Measure how well answers are grounded: retrieval, answers, citations, abstention and latency.
+
+    Runs every question through the same API users call; needs an index of the corpus the questions are
+    about (`rag index` first). Writes report.json, report.md and plots to --report.
+    """
+    from . import evaluate as ev
+
+    questions = questions or ev.default_questions()
+    if questions is None:
+        raise click.ClickException("No question file: pass --questions FILE (format in evals/README.md).")
+    if labels is None and (questions.parent / "judge_labels.jsonl").is_file():
+        labels = questions.parent / "judge_labels.jsonl"
+    assistant = _assistant(index_dir, chroma_url, quiet)
+    old = None
+    if compare_to is not None:
+        path = compare_to / "report.json" if compare_to.is_dir() else compare_to
+        try:
+            old = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise click.ClickException(f"Cannot read the report to compare with ({path}): {exc}") from None
+    report = _run(lambda: ev.evaluate(assistant, questions, baselines=baselines, labels=labels, progress=not quiet))
+    written = ev.write_report(report, report_dir)
+    columns = {"rag": report["metrics"], **report.get("baselines", {})}
+    out = sys.stderr if as_json else sys.stdout
+    print(ev.table(columns), file=out)
+    if "judge" in report:
+        j = report["judge"]
+        print(f"judge vs {j['pairs']} hand labels: agreement {j['agreement']:.3f}, precision {j['precision']:.3f}, recall {j['recall']:.3f}", file=out)
+    print(f"report: {', '.join(str(p) for p in written)}", file=out)
+    if old is not None:
+        print("\n".join(["change against the earlier report:", *ev.compare(old, report)]), file=out)
+    failures = _run(lambda: ev.gate(report["metrics"], gate_file)) if gate_file else []
+    if as_json:
+        click.echo(json.dumps(report["metrics"]))
+    if failures:
+        raise click.ClickException("eval gate failed: " + "; ".join(failures))
+
+
 def main() -> None:
     cli(prog_name="rag")
 

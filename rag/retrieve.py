@@ -1,7 +1,7 @@
 """Retrieval: dense (Chroma, through llama-index's `ChromaVectorStore`) and BM25, fused by reciprocal rank
 fusion; near-duplicate articles collapse to one passage (the original preferred) with `also_in`; optional MMR.
 
-Measured on evals/questions.jsonl (python evals/grounding.py): see evals/README.md for dense-only,
+Measured on evals/questions.jsonl (`rag eval --baselines`): see evals/README.md for dense-only,
 BM25-only and fused hit@k / MRR."""
 
 from __future__ import annotations
