@@ -119,10 +119,14 @@ class Assistant:
     # ------------------------------------------------------------ questions
     def search(self, query: str, k: int = 5) -> list[Passage]:
         """The k best passages for the query (hybrid retrieval by default), near-duplicates collapsed."""
+        return self._search(query, k)
+
+    def _search(self, query: str, k: int, vector: Any = None) -> list[Passage]:
+        """Retrieval with the settings in force (one place, for `search` and for answering)."""
         store, snap = self._ready()
         s = self.settings
         return search(store, snap, self.embedder, query, k, mode=s.retrieval, candidates=s.candidates,
-                      mmr_lambda=s.mmr_lambda)
+                      mmr_lambda=s.mmr_lambda, vector=vector)
 
     def _llm(self) -> Any:
         if self._llm_model is None and self.settings.llm:
@@ -134,7 +138,7 @@ class Assistant:
         started = time.perf_counter()
         k = k or self.settings.top_k
         question = check_query(question, k)
-        store, snap = self._ready()
+        _, snap = self._ready()
         query, used = resolve(question, history)
         kind = extractive.question_type(question)
         type_question = question
@@ -142,14 +146,12 @@ class Assistant:
             kind = extractive.question_type(used[-1])
             type_question = " ".join(used + [question])
         vector = self.embedder.embed_query(query)
-        s = self.settings
-        passages = search(store, snap, self.embedder, query, k, mode=s.retrieval, candidates=s.candidates,
-                          mmr_lambda=s.mmr_lambda, vector=vector)
+        passages = self._search(query, k, vector)
         retrieved = time.perf_counter()
         cands = extractive.candidates(snap, passages)
         extractive.score(cands, snap, vector, query, kind, type_question)
         chosen = extractive.select(cands, query, kind)
-        if not chosen or chosen[0].score < s.abstain_threshold:
+        if not chosen or chosen[0].score < self.settings.abstain_threshold:
             result = Answer(ABSTAIN_TEXT, [], True, question, query)
         else:
             text, citations = extractive.cite(snap, chosen)
