@@ -1,59 +1,459 @@
-"""Web UI over `rag.Assistant`. For now a passage search page; the cited-answer chat replaces it (issue 5).
+"""The web chat: a thin Gradio layer over `rag.Assistant`.
 
-Run: `python ui.py` (127.0.0.1:7860; --host/--port or GRADIO_SERVER_PORT to change). Nothing is shared publicly.
+Streamed answers whose every sentence is an exact quote with a numbered citation; a sources panel showing each
+cited passage with the quote highlighted; the list of indexed articles, uploads and removal; a few settings.
+
+Run: `python ui.py` or `rag chat` (http://127.0.0.1:7860; --host/--port or GRADIO_SERVER_PORT to change;
+RAG_UI_AUTH=user:pass asks for a password). Nothing is shared publicly and nothing reaches the network.
+
+Safety: everything that comes from an article or a model is escaped here (`html.escape`) and the chat renders
+messages as sanitised HTML without Markdown, so markup, links and images inside articles show as text.
 """
 
 from __future__ import annotations
 
 import argparse
 import html
+import logging
 import os
+import re
+import shutil
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from rag import Assistant, RagError  # noqa: E402
+import gradio as gr  # noqa: E402
+
+from rag import ABSTAIN_TEXT, Answer, Assistant, Citation, DocumentInfo, RagError, Settings  # noqa: E402
+from rag.load import SUPPORTED_SUFFIXES  # noqa: E402
+
+log = logging.getLogger("rag.ui")
+
+EXAMPLES = (
+    "How much did trade between China and Russia reach last year?",
+    "Who warned that North Korean troops joining the war would be a very, very serious issue?",
+    "Which four states have cooperated in the war in Ukraine?",
+    "What is the capital of France?",
+)
+QUEUE_MAX = 16  # waiting requests beyond this are refused with "queue full" instead of piling up
+ANSWER_CONCURRENCY = 2  # 2 cores: one answer per core; an answer takes tens of milliseconds
+SOURCE_TURNS = 10  # the sources panel keeps the citations of this many recent answers
+EXTRACTIVE = "Extractive (exact quotes)"
+MARKER = re.compile(r"\[(\d+)\]")
+
+CSS = """
+#sources { max-height: 70vh; overflow-y: auto; }
+.source { border-left: 3px solid #d0d7de; padding: 4px 10px; margin: 8px 0; scroll-margin-top: 8px; }
+.source:target { border-left-color: #d97706; background: rgba(217, 119, 6, 0.08); }
+.source .byline, .source .also, .muted { color: #6b7280; font-size: 0.85em; }
+.source mark { background: #fde68a; color: inherit; padding: 0 1px; }
+a.cite { text-decoration: none; font-weight: 600; font-size: 0.85em; vertical-align: super; }
+.abstain { font-style: italic; }
+.note, .error { font-size: 0.9em; }
+.error { color: #b91c1c; }
+table.docs { width: 100%; font-size: 0.9em; }
+table.docs td, table.docs th { padding: 3px 6px; text-align: left; vertical-align: top; }
+"""
 
 
-def search_html(assistant: Assistant, query: str, k: int = 5) -> str:
-    """Passages as escaped HTML: article text is data and is never rendered as markup."""
-    try:
-        passages = assistant.search(query, k=int(k))
-    except RagError as exc:
-        return f"<p class='error'>{html.escape(str(exc))}</p>"
-    items = []
-    for rank, p in enumerate(passages, 1):
-        byline = ", ".join(x for x in (p.author, p.date) if x)
-        items.append(
-            f"<div class='passage'><b>[{rank}] {html.escape(p.title)}</b>"
-            f"{' — ' + html.escape(byline) if byline else ''} <small>(score {p.score:.3f})</small>"
-            f"<p>{html.escape(p.text)}</p></div>"
+def esc(text: object) -> str:
+    """Text from an article, a model or a user, made inert: it shows as text, never as markup."""
+    return html.escape(str(text), quote=True)
+
+
+# ---------------------------------------------------------------- rendering (pure functions, unit-tested)
+def linked(text: str, turn: int, numbers: Sequence[int] | None = None) -> str:
+    """Escaped answer text whose [n] markers link to source n of this turn (any n while streaming)."""
+    parts = []
+    last = 0
+    for m in MARKER.finditer(text):
+        n = int(m.group(1))
+        if numbers is not None and n not in numbers:
+            continue
+        parts.append(esc(text[last:m.start()]))
+        parts.append(f'<a class="cite" href="#src-{turn}-{n}" title="source {n}">[{n}]</a>')
+        last = m.end()
+    parts.append(esc(text[last:]))
+    return "".join(parts)
+
+
+def answer_html(answer: Answer, turn: int, show_scores: bool = False) -> str:
+    """One finished answer as chat HTML: abstentions read as such, notes follow the text."""
+    if answer.abstained:
+        body = (
+            f'<div class="abstain"><b>{esc(ABSTAIN_TEXT)}</b></div>'
+            '<div class="muted">No passage of the indexed articles supports an answer. '
+            "Rephrase the question, or add articles that cover it.</div>"
         )
-    return "\n".join(items) or "<p>No passages.</p>"
+    else:
+        body = linked(answer.text, turn, [c.number for c in answer.citations])
+    for note in answer.notes:
+        body += f'<div class="note">⚠ {esc(note)}</div>'
+    if show_scores and answer.timings:
+        t = answer.timings
+        body += (
+            f'<div class="muted">{esc(answer.backend)} · retrieval {t.get("retrieve_ms", 0):.0f} ms · '
+            f'answer {t.get("answer_ms", 0):.0f} ms</div>'
+        )
+    return body
 
 
-def build_app(assistant: Assistant | None = None):  # -> gradio.Blocks
-    import gradio as gr
+def error_html(message: str) -> str:
+    return f'<div class="error">⚠ {esc(message)}</div>'
 
-    assistant = assistant or Assistant()
-    with gr.Blocks(title="rag — search the articles", analytics_enabled=False) as app:
-        gr.Markdown("## Search the articles\nPassages closest to your query, best first.")
-        with gr.Row():
-            query = gr.Textbox(label="Query", placeholder="How much was trade between China and Russia?", scale=4)
-            k = gr.Slider(1, 10, value=5, step=1, label="Passages", scale=1)
-        results = gr.HTML()
-        query.submit(lambda q, n: search_html(assistant, q, n), [query, k], results, concurrency_limit=2)
-    app.queue(max_size=16)
+
+def highlighted(citation: Citation) -> str:
+    """The cited passage with the exact quote marked; both escaped."""
+    passage, quote = citation.passage, citation.quote
+    at = passage.find(quote)
+    if at < 0:  # the quote always lies in its passage; show the quote alone if it ever does not
+        return f"<mark>{esc(quote)}</mark>"
+    return f"{esc(passage[:at])}<mark>{esc(quote)}</mark>{esc(passage[at + len(quote):])}"
+
+
+def source_html(c: Citation, turn: int, docs: dict[str, DocumentInfo], show_scores: bool) -> str:
+    info = docs.get(c.doc_id)
+    byline = [c.author or (info.author if info else ""), c.date or (info.date if info else "")]
+    if info and info.publication:
+        byline.append(info.publication)
+    if show_scores:
+        byline.append(f"score {c.score:.3f}")
+    byline_text = " · ".join(esc(x) for x in byline if x)
+    title = c.title or (info.label if info else c.doc_id)
+    also = ""
+    if c.also_in:
+        names = ", ".join(esc(docs[d].label if d in docs else d[:8]) for d in c.also_in)
+        also = f'<div class="also">Also in: {names}</div>'
+    return (
+        f'<div class="source" id="src-{turn}-{c.number}">'
+        f"<div><b>[{c.number}] {esc(title)}</b></div>"
+        + (f'<div class="byline">{byline_text}</div>' if byline_text else "")
+        + f"<div>{highlighted(c)}</div>{also}</div>"
+    )
+
+
+def sources_html(turns: Sequence[Answer], docs: dict[str, DocumentInfo], show_scores: bool = False) -> str:
+    """The citations of recent answers, newest first and open; older ones folded."""
+    if not turns:
+        return '<p class="muted">Sources of each answer appear here: click a citation such as [1].</p>'
+    blocks = []
+    first = max(0, len(turns) - SOURCE_TURNS)
+    for turn in range(len(turns), first, -1):
+        answer = turns[turn - 1]
+        if answer.abstained or not answer.citations:
+            inner = '<p class="muted">No sources: the articles do not answer this.</p>'
+        else:
+            inner = "".join(source_html(c, turn, docs, show_scores) for c in answer.citations)
+        summary = f"<summary><b>Q{turn}:</b> {esc(answer.question)}</summary>"
+        blocks.append(f"<details{' open' if turn == len(turns) else ''}>{summary}{inner}</details>")
+    return "".join(blocks)
+
+
+def documents_html(docs: Sequence[DocumentInfo]) -> str:
+    """The indexed articles as an escaped table, with their near-duplicate groups."""
+    if not docs:
+        return '<p class="muted">No articles are indexed. Upload some below.</p>'
+    by_id = {d.doc_id: d for d in docs}
+    rows = []
+    for d in docs:
+        dup = ""
+        if d.duplicate_role == "original":
+            dup = "original of a near-duplicate group"
+        elif d.duplicate_role == "derived":
+            original = by_id.get(d.duplicate_group)
+            dup = f"near-duplicate of {original.label if original else d.duplicate_group[:8]} ({d.duplicate_score:.2f})"
+        rows.append(
+            "<tr>"
+            f"<td><b>{esc(d.label)}</b><br><span class='muted'>{esc(Path(d.path).name)}</span></td>"
+            f"<td>{esc(d.author)}</td><td>{esc(d.publication)}</td><td>{esc(d.date)}</td>"
+            f"<td>{d.chunks}</td><td><code>{esc(d.doc_id[:8])}</code></td><td>{esc(dup)}</td>"
+            "</tr>"
+        )
+    head = "<tr><th>Title / file</th><th>Author</th><th>Publication</th><th>Date</th><th>Chunks</th><th>Id</th><th>Duplicates</th></tr>"
+    return f"<p>{len(docs)} articles indexed.</p><table class='docs'>{head}{''.join(rows)}</table>"
+
+
+def results_html(rows: Sequence[tuple[str, str, str]]) -> str:
+    """Per-file outcome of an upload: (file name, status, detail)."""
+    if not rows:
+        return ""
+    body = "".join(f"<tr><td>{esc(n)}</td><td><b>{esc(s)}</b></td><td>{esc(d)}</td></tr>" for n, s, d in rows)
+    return f"<table class='docs'><tr><th>File</th><th>Result</th><th>Detail</th></tr>{body}</table>"
+
+
+def safe_name(name: str) -> str:
+    """A file name that stays inside the uploads folder: no folders, no leading dots, plain characters."""
+    base = re.sub(r"[^\w.-]+", "_", Path(name).name).lstrip(".")
+    return base[:120] or "article.txt"
+
+
+# ---------------------------------------------------------------- handlers
+Chat = list[dict[str, Any]]
+
+
+class WebChat:
+    """The handlers behind the page; each can be called directly (the unit tests do)."""
+
+    def __init__(self, assistant: Assistant, uploads: Path | None = None) -> None:
+        self.assistant = assistant
+        self.uploads = uploads or Path(assistant.settings.index_dir) / "uploads"
+        self._docs: dict[str, DocumentInfo] | None = None
+
+    @property
+    def backends(self) -> list[str]:
+        llm = self.assistant.settings.llm
+        return [EXTRACTIVE] + ([f"LLM: {llm}"] if llm else [])
+
+    def docs(self) -> dict[str, DocumentInfo]:
+        if self._docs is None:
+            self._docs = {d.doc_id: d for d in self.assistant.documents()}
+        return self._docs
+
+    # -- chat
+    def respond(
+        self, message: str, chat: Chat | None, turns: list[Answer] | None, k: float = 5,
+        backend: str = EXTRACTIVE, show_scores: bool = False,
+    ) -> Iterator[tuple[Chat, list[Answer], str, str]]:
+        """Stream one answer: yields (chat, turns, sources panel, textbox) as the text grows, then the final."""
+        chat, turns = list(chat or []), list(turns or [])
+        if not (message or "").strip():
+            yield chat[:], turns, gr.skip(), ""
+            return
+        turn = len(turns) + 1
+        chat.append({"role": "user", "content": esc(message.strip())})
+        chat.append({"role": "assistant", "content": '<span class="muted">Searching the articles…</span>'})
+        yield chat[:], turns, gr.skip(), ""
+        text = ""
+        try:
+            use_llm = backend != EXTRACTIVE
+            for piece in self.assistant.stream(message, history=turns, k=int(k), use_llm=use_llm):
+                if isinstance(piece, Answer):
+                    turns.append(piece)
+                    chat[-1] = {"role": "assistant", "content": answer_html(piece, turn, show_scores)}
+                    yield chat[:], turns, sources_html(turns, self.docs(), show_scores), ""
+                    return
+                text += piece
+                chat[-1] = {"role": "assistant", "content": linked(text, turn)}
+                yield chat[:], turns, gr.skip(), ""
+        except RagError as exc:
+            chat[-1] = {"role": "assistant", "content": error_html(str(exc))}
+            yield chat[:], turns, gr.skip(), ""
+        except Exception as exc:  # never a stack trace in the page: say what failed, log the rest
+            log.exception("answering %r failed", message)
+            chat[-1] = {"role": "assistant", "content": error_html(
+                f"Something went wrong while answering ({type(exc).__name__}); the server log has the details.")}
+            yield chat[:], turns, gr.skip(), ""
+
+    def rerender(self, turns: list[Answer] | None, show_scores: bool) -> tuple[Chat, str]:
+        """The whole conversation again (after "show scores" changes)."""
+        chat: Chat = []
+        for turn, answer in enumerate(turns or [], 1):
+            chat.append({"role": "user", "content": esc(answer.question)})
+            chat.append({"role": "assistant", "content": answer_html(answer, turn, show_scores)})
+        return chat, sources_html(turns or [], self.docs(), show_scores)
+
+    # -- articles
+    def documents_view(self) -> tuple[str, Any]:
+        self._docs = None
+        try:
+            docs = list(self.docs().values())
+        except RagError as exc:
+            return error_html(str(exc)), gr.update(choices=[], value=None)
+        docs.sort(key=lambda d: d.label.lower())
+        choices = [(f"{d.label} ({d.doc_id[:8]})", d.doc_id) for d in docs]
+        return documents_html(docs), gr.update(choices=choices, value=None)
+
+    def add_files(self, files: Sequence[Any] | None, progress: Any = None) -> tuple[str, str, Any, None]:
+        """Copy uploads into the uploads folder and index them incrementally; one result row per file."""
+        rows: list[tuple[str, str, str]] = []
+        targets: dict[str, str] = {}  # stored path -> name the user uploaded
+        limit = self.assistant.settings.max_file_mb
+        for f in files or []:
+            src = Path(getattr(f, "name", f))
+            name = Path(getattr(f, "orig_name", None) or src.name).name
+            if src.suffix.lower() not in SUPPORTED_SUFFIXES:
+                rows.append((name, "skipped", "not a .txt, .md or .html file"))
+                continue
+            if not src.is_file():
+                rows.append((name, "skipped", "the upload could not be read; try again"))
+                continue
+            if src.stat().st_size > limit * 2**20:
+                rows.append((name, "skipped", f"larger than {limit:g} MB"))
+                continue
+            self.uploads.mkdir(parents=True, exist_ok=True)
+            target = self.uploads / safe_name(name)
+            shutil.copyfile(src, target)
+            targets[str(target)] = name
+        if targets:
+            if progress is not None:
+                progress(0, desc=f"Indexing {len(targets)} file(s)…")
+            try:
+                report = self.assistant.add(list(targets), progress=True)
+            except RagError as exc:
+                rows.append((", ".join(targets.values()), "failed", str(exc)))
+            else:
+                titles = {d.doc_id: d.label for d in self.assistant.documents()}
+                for r in report.files:
+                    name = targets.get(r.path, Path(r.path).name)
+                    detail = r.reason or titles.get(r.doc_id, "")
+                    if r.status == "unchanged":
+                        detail = f"already indexed: {detail}" if detail else "already indexed"
+                    rows.append((name, r.status, detail))
+        listing, choices = self.documents_view()
+        return results_html(rows) or '<p class="muted">Choose files first.</p>', listing, choices, None
+
+    def remove(self, doc_id: str | None) -> tuple[str, str, Any]:
+        if not doc_id:
+            listing, choices = self.documents_view()
+            return '<p class="muted">Choose an article to remove.</p>', listing, choices
+        try:
+            info = self.assistant.remove(doc_id)
+        except RagError as exc:
+            listing, choices = self.documents_view()
+            return error_html(str(exc)), listing, choices
+        stored = Path(info.path)
+        if stored.parent.resolve() == self.uploads.resolve() and stored.is_file():
+            stored.unlink()  # an uploaded copy goes with its article
+        listing, choices = self.documents_view()
+        return f"<p>Removed <b>{esc(info.label)}</b> ({esc(info.doc_id[:8])}).</p>", listing, choices
+
+
+# ---------------------------------------------------------------- the page
+def build_app(assistant: Assistant | None = None, examples: Sequence[str] = EXAMPLES) -> gr.Blocks:
+    """The chat app, not launched. `launch()` below serves it with the safe settings."""
+    ui = WebChat(assistant or Assistant())
+    settings = ui.assistant.settings
+    with gr.Blocks(title="rag — grounded answers from the articles", analytics_enabled=False) as app:
+        turns = gr.State([])
+        gr.Markdown(
+            "## Ask the articles\nEvery sentence of an answer is a quote from an article, cited [n]; "
+            "click a citation to see the passage. When the articles don't say, the answer says so."
+        )
+        with gr.Tab("Chat"), gr.Row():
+            with gr.Column(scale=3):
+                chatbot = gr.Chatbot(
+                    elem_id="chat", height=520, render_markdown=False, sanitize_html=True,
+                    latex_delimiters=[], buttons=[], feedback_options=None, label="Chat",
+                    examples=[{"text": q} for q in examples], placeholder="Ask a question about the articles.",
+                )
+                with gr.Row():
+                    box = gr.Textbox(
+                        elem_id="question", show_label=False, scale=5, max_lines=4, autofocus=True,
+                        placeholder="Ask a question, then Enter. Follow-ups use the conversation.",
+                    )
+                    send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
+                clear = gr.Button("New conversation", size="sm")
+                with gr.Accordion("Settings", open=False):
+                    k = gr.Slider(1, 10, value=settings.top_k, step=1, label="Passages to read")
+                    backend = gr.Radio(
+                        ui.backends, value=EXTRACTIVE, label="Backend", interactive=len(ui.backends) > 1,
+                        info=None if settings.llm else "Set RAG_LLM to add a generative backend (see README).",
+                    )
+                    show_scores = gr.Checkbox(False, label="Show retrieval scores and timings")
+            with gr.Column(scale=2):
+                gr.Markdown("### Sources")
+                sources = gr.HTML(sources_html([], {}), elem_id="sources")
+        with gr.Tab("Articles") as articles_tab:
+            listing = gr.HTML(elem_id="documents")
+            with gr.Row():
+                with gr.Column():
+                    files = gr.File(
+                        label="Add articles (.txt, .md, .html)", file_count="multiple",
+                        file_types=[".txt", ".md", ".html"], elem_id="upload",
+                    )
+                    add = gr.Button("Add to the index", elem_id="add")
+                with gr.Column():
+                    doomed = gr.Dropdown(label="Remove an article", choices=[], elem_id="remove-choice")
+                    drop = gr.Button("Remove", variant="stop", elem_id="remove")
+            outcome = gr.HTML(elem_id="outcome")
+
+        ask_inputs = [box, chatbot, turns, k, backend, show_scores]
+        ask_outputs = [chatbot, turns, sources, box]
+        for trigger in (box.submit, send.click):
+            trigger(ui.respond, ask_inputs, ask_outputs, concurrency_limit=ANSWER_CONCURRENCY,
+                    concurrency_id="answer", show_progress="hidden")
+        chatbot.example_select(_example_text, None, box, queue=False).then(
+            ui.respond, ask_inputs, ask_outputs, concurrency_limit=ANSWER_CONCURRENCY, concurrency_id="answer",
+            show_progress="hidden",
+        )
+        clear.click(lambda: ([], [], sources_html([], {}), ""), None, [chatbot, turns, sources, box], queue=False)
+        show_scores.change(ui.rerender, [turns, show_scores], [chatbot, sources], queue=False)
+        articles_tab.select(ui.documents_view, None, [listing, doomed])
+        app.load(ui.documents_view, None, [listing, doomed])
+
+        def add_files(paths: list[str] | None, progress: gr.Progress = gr.Progress(track_tqdm=True)):
+            return ui.add_files(paths, progress)
+
+        add.click(add_files, files, [outcome, listing, doomed, files], concurrency_limit=1, concurrency_id="write")
+        drop.click(ui.remove, doomed, [outcome, listing, doomed], concurrency_limit=1, concurrency_id="write",
+                   js="(d) => { if (d && !confirm('Remove this article from the index?')) throw new Error('cancelled'); return d; }")
+    app.queue(max_size=QUEUE_MAX, default_concurrency_limit=ANSWER_CONCURRENCY)
     return app
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description="Serve the rag web UI on this machine.")
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
-    args = parser.parse_args()
-    build_app().launch(server_name=args.host, server_port=args.port, share=False)
+def _example_text(evt: gr.SelectData) -> str:
+    return evt.value["text"] if isinstance(evt.value, dict) else str(evt.value)
+
+
+def parse_auth(value: str | None) -> tuple[str, str] | None:
+    """RAG_UI_AUTH=user:pass -> ("user", "pass"); unset -> None."""
+    if not value:
+        return None
+    user, sep, password = value.partition(":")
+    if not sep or not user or not password:
+        raise ValueError("RAG_UI_AUTH must look like user:password")
+    return user, password
+
+
+def launch(app: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, *, max_file_mb: float = 10.0,
+           auth: tuple[str, str] | None = None, block: bool = True, quiet: bool = False) -> Any:
+    """Serve the app with the safe settings: loopback by default, never shared, no files outside the upload
+    cache, uploads size-limited, no server-side rendering (no Node), no MCP server."""
+    return app.launch(
+        server_name=host, server_port=port, share=False, auth=auth, max_file_size=f"{max_file_mb:g}mb",
+        allowed_paths=[], ssr_mode=False, mcp_server=False, pwa=False, show_error=False, quiet=quiet,
+        prevent_thread_lock=not block, css=CSS, footer_links=["settings"],
+    )
+
+
+def serve(assistant: Assistant, host: str, port: int | None, *, auth: tuple[str, str] | None = None) -> None:
+    """Build the index on first run, load the model, then serve until interrupted."""
+    from rag.store import Store
+
+    if not Store(assistant.settings).exists() and not assistant.settings.chroma_url:
+        print(f"No index in {assistant.settings.index_dir}: building it from the bundled articles "
+              "(first run; about 20 s on 2 cores)…", file=sys.stderr, flush=True)
+        assistant.index()
+    docs = assistant.documents()
+    assistant.search("warm up", k=1)  # loads the embedding model now, not on the first question
+    print(f"{len(docs)} articles indexed. Open http://{host}:{port or 7860} in a browser (Ctrl+C stops).",
+          file=sys.stderr, flush=True)
+    launch(build_app(assistant), host, port, max_file_mb=assistant.settings.max_file_mb, auth=auth)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Serve the rag web chat on this machine.")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)),
+                        help="port (default: $GRADIO_SERVER_PORT or 7860)")
+    parser.add_argument("--index-dir", default=None, help="folder of the index (default: ./index or $RAG_INDEX_DIR)")
+    args = parser.parse_args(argv)
+    try:
+        auth = parse_auth(os.environ.get("RAG_UI_AUTH"))
+        settings = Settings(**({"index_dir": args.index_dir} if args.index_dir else {}))
+        serve(Assistant(settings=settings), args.host, args.port, auth=auth)
+    except (RagError, ValueError) as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

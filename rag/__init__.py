@@ -19,7 +19,17 @@ from .errors import (
 )
 from .prompts import ABSTAIN_TEXT
 from .settings import Settings
-from .types import Answer, Article, Chunk, Citation, DocumentInfo, IndexReport, Passage, SkippedFile
+from .types import (
+    Answer,
+    Article,
+    Chunk,
+    Citation,
+    DocumentInfo,
+    FileResult,
+    IndexReport,
+    Passage,
+    SkippedFile,
+)
 
 __all__ = [
     "ABSTAIN_TEXT",
@@ -33,6 +43,7 @@ __all__ = [
     "DocumentInfo",
     "DocumentNotFound",
     "EmbeddingMismatch",
+    "FileResult",
     "IndexMismatch",
     "IndexNotFound",
     "IndexReport",

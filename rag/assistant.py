@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 from . import answer as extractive
 from .embed import Embedder, load_embedder
+from .errors import BackendUnavailable
 from .followup import History, resolve
 from .generate import Checked, Verifier, generate, generate_stream, load_llm, notes_for, number
 from .indexer import Indexer, signature
@@ -51,6 +53,7 @@ class Assistant:
         self._store: Store | None = None
         self._snap: Snapshot | None = None
         self._llm_model: Any = None
+        self._lock = threading.RLock()  # the web chat calls from several threads: open and swap state once
 
     # ------------------------------------------------------------ lazy parts
     @property
@@ -66,6 +69,10 @@ class Assistant:
 
     def _ready(self) -> tuple[Store, Snapshot]:
         """The opened store and its snapshot, building the bundled index first when allowed and there is none."""
+        with self._lock:
+            return self._open()
+
+    def _open(self) -> tuple[Store, Snapshot]:
         if self._store is None or self._store.chunks is None:
             store = Store(self.settings)
             if self.auto_build and not store.exists():
@@ -90,8 +97,9 @@ class Assistant:
     ) -> IndexReport:
         """Make the index mirror the articles under `paths` (default: the bundled corpus)."""
         paths = [Path(p) for p in paths] if paths else [bundled_corpus()]
-        report = self._indexer().sync(paths, mirror=True, rebuild=rebuild, progress=progress)
-        self._snap = None
+        with self._lock:
+            report = self._indexer().sync(paths, mirror=True, rebuild=rebuild, progress=progress)
+            self._snap = None
         return report
 
     def add(self, paths: Iterable[str | Path] | str | Path, *, progress: bool = True) -> IndexReport:
@@ -100,15 +108,17 @@ class Assistant:
             paths = [paths]
         if self.auto_build:
             self._ready()
-        report = self._indexer().sync([Path(p) for p in paths], mirror=False, progress=progress)
-        self._snap = None
+        with self._lock:
+            report = self._indexer().sync([Path(p) for p in paths], mirror=False, progress=progress)
+            self._snap = None
         return report
 
     def remove(self, doc_id: str) -> DocumentInfo:
         """Remove one article by its id (a unique prefix is enough)."""
         self._ready()
-        info = self._indexer().remove(doc_id)
-        self._snap = None
+        with self._lock:
+            info = self._indexer().remove(doc_id)
+            self._snap = None
         return info
 
     def documents(self) -> list[DocumentInfo]:
@@ -121,9 +131,9 @@ class Assistant:
         """The k best passages for the query (hybrid retrieval by default), near-duplicates collapsed."""
         return self._search(query, k)
 
-    def _search(self, query: str, k: int, vector: Any = None) -> list[Passage]:
+    def _search(self, query: str, k: int, vector: Any = None, opened: tuple[Store, Snapshot] | None = None) -> list[Passage]:
         """Retrieval with the settings in force (one place, for `search` and for answering)."""
-        store, snap = self._ready()
+        store, snap = opened or self._ready()
         s = self.settings
         return search(store, snap, self.embedder, query, k, mode=s.retrieval, candidates=s.candidates,
                       mmr_lambda=s.mmr_lambda, vector=vector)
@@ -133,12 +143,15 @@ class Assistant:
             self._llm_model = load_llm(self.settings.llm, self.settings.llm_timeout)
         return self._llm_model
 
-    def _extractive(self, question: str, history: History | None, k: int | None) -> tuple[Answer, list[Passage], float]:
-        """The extractive answer, the passages it read and when retrieval ended."""
+    def _extractive(
+        self, question: str, history: History | None, k: int | None
+    ) -> tuple[Answer, list[Passage], Snapshot, float]:
+        """The extractive answer, the passages it read, the snapshot they came from and when it started."""
         started = time.perf_counter()
         k = k or self.settings.top_k
         question = check_query(question, k)
-        _, snap = self._ready()
+        opened = self._ready()  # one snapshot for the whole answer, even if an upload swaps it meanwhile
+        snap = opened[1]
         query, used = resolve(question, history)
         kind = extractive.question_type(question)
         type_question = question
@@ -146,7 +159,7 @@ class Assistant:
             kind = extractive.question_type(used[-1])
             type_question = " ".join(used + [question])
         vector = self.embedder.embed_query(query)
-        passages = self._search(query, k, vector)
+        passages = self._search(query, k, vector, opened)
         retrieved = time.perf_counter()
         cands = extractive.candidates(snap, passages)
         extractive.score(cands, snap, vector, query, kind, type_question)
@@ -157,7 +170,15 @@ class Assistant:
             text, citations = extractive.cite(snap, chosen)
             result = Answer(text, citations, False, question, query)
         result.timings = {"retrieve_ms": round((retrieved - started) * 1000, 2)}
-        return result, passages, started
+        return result, passages, snap, started
+
+    def _wants_llm(self, use_llm: bool | None) -> bool:
+        """None: the configured backend if any; False: extractive; True: the configured backend, or an error."""
+        if use_llm and not self.settings.llm:
+            raise BackendUnavailable(
+                "No generative backend is configured: set RAG_LLM (for example openai:http://127.0.0.1:8000/v1:model)."
+            )
+        return bool(self.settings.llm) and use_llm is not False
 
     @staticmethod
     def _finish(result: Answer, started: float) -> Answer:
@@ -166,17 +187,21 @@ class Assistant:
         result.timings["total_ms"] = total
         return result
 
-    def ask(self, question: str, history: History | None = None, k: int | None = None) -> Answer:
+    def ask(
+        self, question: str, history: History | None = None, k: int | None = None, *, use_llm: bool | None = None
+    ) -> Answer:
         """Answer from the articles, every sentence cited; abstain when they do not say.
 
         With a generative backend configured (Settings.llm), the model writes the answer from the same
         passages and every sentence it writes is checked; what is not supported is dropped, and when nothing
-        is left, or the backend fails, the extractive answer is returned with a note saying why."""
-        fallback, passages, started = self._extractive(question, history, k)
-        if not self.settings.llm or not passages:
+        is left, or the backend fails, the extractive answer is returned with a note saying why.
+        `use_llm=False` answers extractively even when a backend is configured."""
+        wants_llm = self._wants_llm(use_llm)
+        fallback, passages, snap, started = self._extractive(question, history, k)
+        if not wants_llm or not passages:
             return self._finish(fallback, started)
         llm = self._llm()
-        verifier = Verifier(self._ready()[1], self.embedder, passages)
+        verifier = Verifier(snap, self.embedder, passages)
         try:
             checked = generate(llm, fallback.query, passages, verifier)
         except Exception as exc:  # a dead, slow or broken backend: never a hang, never a traceback
@@ -194,13 +219,16 @@ class Assistant:
         return Answer(text, citations, False, fallback.question, fallback.query, backend=backend,
                       timings=fallback.timings, notes=notes)
 
-    def stream(self, question: str, history: History | None = None, k: int | None = None) -> Iterator[str | Answer]:
+    def stream(
+        self, question: str, history: History | None = None, k: int | None = None, *, use_llm: bool | None = None
+    ) -> Iterator[str | Answer]:
         """Yield the answer text in pieces (a sentence and its markers at a time), then the full `Answer`.
         With a generative backend, each sentence is yielded once the model has finished it and it has passed
         the check."""
-        fallback, passages, started = self._extractive(question, history, k)
-        if self.settings.llm and passages:
-            verifier = Verifier(self._ready()[1], self.embedder, passages)
+        wants_llm = self._wants_llm(use_llm)
+        fallback, passages, snap, started = self._extractive(question, history, k)
+        if wants_llm and passages:
+            verifier = Verifier(snap, self.embedder, passages)
             shown = ""
             try:
                 for _ in generate_stream(self._llm(), fallback.query, passages, verifier):

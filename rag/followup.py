@@ -4,7 +4,8 @@ before retrieval, by merging: the search query is the follow-up appended to the 
 own ("And Iran?") keeps the answer type of the question it follows ("How much…" still wants a number).
 
 A question counts as a follow-up when it starts like one ("and", "what about", "how about", "also", "so",
-"then"), refers back with a pronoun (he, she, it, they, that, this, those, there, …) or is very short."""
+"then"), refers back with a pronoun (he, she, it, they, that, this, those, there, …) or is very short and names
+nothing of its own ("Why?", "When?"; not "What is the capital of France?", a new question)."""
 
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ def user_turns(history: History | None) -> list[str]:
 
 def is_followup(question: str) -> bool:
     tokens = re.findall(r"[a-z']+", question.lower())
-    return bool(_OPENERS.match(question)) or bool(_PRONOUNS & set(tokens)) or len(words(question)) <= 2
+    short = len(words(question)) <= 2 and not re.search(r"(?<!^)\b[A-Z][a-z]+", question.strip())
+    return bool(_OPENERS.match(question)) or bool(_PRONOUNS & set(tokens)) or short
 
 
 def resolve(question: str, history: History | None) -> tuple[str, list[str]]:

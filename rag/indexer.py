@@ -34,7 +34,7 @@ from .errors import CorpusError, DocumentNotFound
 from .load import Loaded, load_articles
 from .settings import Settings
 from .store import FORMAT_VERSION, SPACE, Store
-from .types import Article, Chunk, DocumentInfo, IndexReport
+from .types import Article, Chunk, DocumentInfo, FileResult, IndexReport
 
 _SENTENCE_ID = "{doc_id}:s{n:04d}"
 
@@ -107,6 +107,7 @@ class Indexer:
                 f"No articles found in {', '.join(map(str, paths))} (looked for .txt, .md and .html files)."
             )
         report = IndexReport(skipped=loaded.skipped)
+        report.files.extend(FileResult(s.path, "skipped", reason=s.reason) for s in loaded.skipped)
         with write_lock(self.settings):
             self.store.create(signature(self.settings, self.embedder), rebuild=rebuild)
             complete = self._repair()
@@ -166,6 +167,7 @@ class Indexer:
             seen.add(article.doc_id)
             if article.doc_id in complete:
                 report.unchanged += 1
+                report.files.append(FileResult(article.path, "unchanged", article.doc_id))
                 old_path = complete[article.doc_id].get("path", "")
                 if old_path != article.path and not Path(old_path).exists():
                     moved[article.doc_id] = article.path
@@ -175,8 +177,11 @@ class Indexer:
                 report.updated += 1
                 to_remove.append(old)
                 seen.add(old)
+                status = "updated"
             else:
                 report.added += 1
+                status = "added"
+            report.files.append(FileResult(article.path, status, article.doc_id))
             to_embed.append(article)
         if mirror:
             for doc_id, meta in complete.items():

@@ -131,6 +131,16 @@ class SkippedFile:
     reason: str
 
 
+@dataclass(frozen=True)
+class FileResult:
+    """What one run did with one file: "added", "updated", "unchanged" or "skipped" (with the reason)."""
+
+    path: str
+    status: str
+    doc_id: str = ""
+    reason: str = ""
+
+
 @dataclass
 class IndexReport:
     """What one `index`/`add` run did. Counts are articles unless named otherwise."""
@@ -146,8 +156,10 @@ class IndexReport:
     skipped: list[SkippedFile] = field(default_factory=list)
     duplicate_groups: list[list[str]] = field(default_factory=list)  # doc_ids, the original first
     seconds: float = 0.0
+    files: list[FileResult] = field(default_factory=list)  # one entry per file read, in the order read
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["skipped"] = [{"file": s.path, "reason": s.reason} for s in self.skipped]
+        data["files"] = [asdict(f) for f in self.files]
         return data

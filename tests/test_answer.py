@@ -83,6 +83,20 @@ def test_follow_up_uses_the_conversation(bundled):
     assert "grandfather" in bundled.ask("How was he related to the current North Korean leader?", history=chat).text
 
 
+def test_a_new_short_question_in_a_conversation_is_not_a_follow_up(bundled):
+    first = bundled.ask("How much did trade between China and Russia reach last year?")
+    later = bundled.ask("What is the capital of France?", history=[first])
+    assert later.abstained and later.query == "What is the capital of France?", (later.query, later.text)
+
+
+def test_the_configured_backend_can_be_required_or_skipped(bundled):
+    from rag import BackendUnavailable
+
+    with pytest.raises(BackendUnavailable, match="RAG_LLM"):
+        bundled.ask("How much did trade between China and Russia reach last year?", use_llm=True)
+    assert bundled.ask("How much did trade between China and Russia reach last year?", use_llm=False).backend == "extractive"
+
+
 def test_stream_yields_pieces_then_the_answer(bundled):
     items = list(bundled.stream(QUESTIONS[2]))
     final = items[-1]

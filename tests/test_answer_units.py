@@ -22,7 +22,8 @@ def test_followups_are_recognised(question):
     assert is_followup(question)
 
 
-@pytest.mark.parametrize("question", ["Which currency are Russian businesses turning to?", "Who invaded South Korea in 1950?"])
+@pytest.mark.parametrize("question", ["Which currency are Russian businesses turning to?", "Who invaded South Korea in 1950?",
+                                      "What is the capital of France?"])
 def test_standalone_questions_are_not_followups(question):
     assert not is_followup(question)
 
