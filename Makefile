@@ -1,12 +1,15 @@
 # Two commands do everything on a fresh machine:
-#   make run    installs into .venv, builds the index of the bundled articles, answers a question (Q=...)
-#   make test   installs into .venv (with the dev extras) and runs the whole test suite
+#   make run    installs into .venv and opens the web chat on the bundled articles (index built on first run)
+#   make test   installs into .venv (with the dev extras) and Debian's chromium, and runs the whole test suite
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 Q      ?= How much did trade between China and Russia reach last year?
 
-.PHONY: run test eval install install-dev index lint clean
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PORT   ?= 7860
+
+.PHONY: run ask test eval install install-dev browser index lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,10 +31,20 @@ install-dev: $(VENV)/.installed-dev
 index: install
 	$(BIN)/rag index
 
-run: index
+# The web chat on http://127.0.0.1:$(PORT); `rag chat` builds the index of the bundled articles on first run.
+run: install
+	$(BIN)/rag chat --port $(PORT)
+
+# One answer on the command line instead of the chat.
+ask: index
 	$(BIN)/rag ask "$(Q)"
 
-test: install-dev
+# Debian's chromium for the browser tests: Playwright drives it (its own browser download fails offline).
+browser:
+	@command -v chromium >/dev/null || { echo "Installing Debian's chromium for the browser tests"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+test: install-dev browser
 	$(BIN)/python -m pytest
 
 # The grounding evals on the bundled corpus, gated on evals/thresholds.toml (CI runs this).

@@ -374,23 +374,25 @@ def build_app(assistant: Assistant | None = None, examples: Sequence[str] = EXAM
 
         ask_inputs = [box, chatbot, turns, k, backend, show_scores]
         ask_outputs = [chatbot, turns, sources, box]
-        for trigger in (box.submit, send.click):
-            trigger(ui.respond, ask_inputs, ask_outputs, concurrency_limit=ANSWER_CONCURRENCY,
-                    concurrency_id="answer", show_progress="hidden")
-        chatbot.example_select(_example_text, None, box, queue=False).then(
-            ui.respond, ask_inputs, ask_outputs, concurrency_limit=ANSWER_CONCURRENCY, concurrency_id="answer",
-            show_progress="hidden",
+        answering = dict(concurrency_limit=ANSWER_CONCURRENCY, concurrency_id="answer", show_progress="hidden")
+        box.submit(ui.respond, ask_inputs, ask_outputs, api_name="ask", **answering)
+        send.click(ui.respond, ask_inputs, ask_outputs, api_visibility="private", **answering)
+        chatbot.example_select(_example_text, None, box, queue=False, api_visibility="private").then(
+            ui.respond, ask_inputs, ask_outputs, api_visibility="private", **answering
         )
-        clear.click(lambda: ([], [], sources_html([], {}), ""), None, [chatbot, turns, sources, box], queue=False)
-        show_scores.change(ui.rerender, [turns, show_scores], [chatbot, sources], queue=False)
-        articles_tab.select(ui.documents_view, None, [listing, doomed])
-        app.load(ui.documents_view, None, [listing, doomed])
+        clear.click(lambda: ([], [], sources_html([], {}), ""), None, [chatbot, turns, sources, box], queue=False,
+                    api_visibility="private")
+        show_scores.change(ui.rerender, [turns, show_scores], [chatbot, sources], queue=False, api_visibility="private")
+        articles_tab.select(ui.documents_view, None, [listing, doomed], api_visibility="private")
+        app.load(ui.documents_view, None, [listing, doomed], api_visibility="private")
 
         def add_files(paths: list[str] | None, progress: gr.Progress = gr.Progress(track_tqdm=True)):
             return ui.add_files(paths, progress)
 
-        add.click(add_files, files, [outcome, listing, doomed, files], concurrency_limit=1, concurrency_id="write")
+        add.click(add_files, files, [outcome, listing, doomed, files], concurrency_limit=1, concurrency_id="write",
+                  api_name="add_articles")
         drop.click(ui.remove, doomed, [outcome, listing, doomed], concurrency_limit=1, concurrency_id="write",
+                   api_name="remove_article",
                    js="(d) => { if (d && !confirm('Remove this article from the index?')) throw new Error('cancelled'); return d; }")
     app.queue(max_size=QUEUE_MAX, default_concurrency_limit=ANSWER_CONCURRENCY)
     return app

@@ -84,7 +84,8 @@ def cli() -> None:
     """Offline, grounded question answering over a corpus of articles.
 
     \b
-    Start with:  rag index            (indexes the bundled articles into ./index)
+    Start with:  rag chat             (the web chat on http://127.0.0.1:7860; builds ./index on first run)
+    or:          rag index            (indexes the bundled articles into ./index)
     then:        rag ask "How much did trade between China and Russia reach last year?"
     or:          rag search "trade between China and Russia"
     """
@@ -108,6 +109,32 @@ def index(corpus: tuple[Path, ...], index_dir: Path | None, chroma_url: str | No
     assistant = _assistant(index_dir, chroma_url, quiet)
     report = _run(lambda: assistant.index(list(corpus) or None, rebuild=rebuild, progress=not quiet))
     _print_report(report, as_json, "Indexed")
+
+
+@cli.command()
+@_store_options
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; 0.0.0.0 exposes the chat to your network.")
+@click.option("--port", type=int, default=7860, envvar="GRADIO_SERVER_PORT", show_default=True,
+              help="Port to serve on. [env: GRADIO_SERVER_PORT]")
+def chat(index_dir: Path | None, chroma_url: str | None, host: str, port: int) -> None:
+    """Serve the web chat (cited answers, sources, uploads) until Ctrl+C.
+
+    On first run the index of the bundled articles is built (about 20 s). Set RAG_UI_AUTH=user:password to ask
+    for a password. Nothing is shared publicly and nothing reaches the network.
+    """
+    import os
+
+    try:
+        import ui
+    except ImportError as exc:  # gradio or ui.py missing from a partial install
+        raise click.ClickException(f"The web chat cannot start: {exc}. Reinstall with `pip install -e .`.") from None
+    try:
+        auth = ui.parse_auth(os.environ.get("RAG_UI_AUTH"))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    assistant = _assistant(index_dir, chroma_url)
+    assistant.auto_build = True  # the chat builds the bundled index on first run, with a message
+    _run(lambda: ui.serve(assistant, host, port, auth=auth))
 
 
 @cli.command()
