@@ -1,0 +1,275 @@
+"""The web chat for real: `python ui.py` in a subprocess (real model, real Chroma, first-run index build),
+driven in a headless Chromium (Debian's `chromium`, via Playwright) and loaded by 8 concurrent HTTP clients."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+ROOT = Path(__file__).resolve().parents[1]
+QUESTION = "How much did trade between China and Russia reach last year?"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(url: str, proc: subprocess.Popen, log: Path, seconds: float = 300) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"the chat exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    pytest.fail(f"the chat did not answer on {url} within {seconds:.0f}s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """`python ui.py` on a free port with an empty index folder: it builds the bundled index, then serves."""
+    home = tmp_path_factory.mktemp("web")
+    port = free_port()
+    log = home / "server.log"
+    env = os.environ | {"RAG_INDEX_DIR": str(home / "index"), "GRADIO_ANALYTICS_ENABLED": "False",
+                        "ANONYMIZED_TELEMETRY": "False", "HF_HUB_OFFLINE": "1", "RAG_QUIET": "true"}
+    env.pop("RAG_UI_AUTH", None)
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, str(ROOT / "ui.py"), "--port", str(port)], cwd=home, env=env,
+                                stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_for(url, proc, log)
+        yield url, log, home
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    executable = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(executable).exists():
+        pytest.fail("Debian's chromium is needed for the browser tests: `apt-get install chromium` (make test does it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        yield b
+        b.close()
+
+
+class Watched:
+    """A page that records every request, dialog and console error."""
+
+    def __init__(self, browser, url: str) -> None:
+        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
+        self.page = self.context.new_page()
+        self.requests: list[str] = []
+        self.dialogs: list[str] = []
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
+        self.page.goto(url)
+        self.page.wait_for_selector("#question textarea")
+
+    def off_machine(self) -> list[str]:
+        return [u for u in self.requests if urlparse(u).hostname not in ("127.0.0.1", "localhost", None)
+                and not u.startswith(("data:", "blob:"))]
+
+    def ask(self, question: str) -> str:
+        """Type, press Enter, wait for the finished answer; returns the last bot message's text."""
+        page = self.page
+        count = page.locator("#chat .bot").count()
+        page.fill("#question textarea", question)
+        page.press("#question textarea", "Enter")
+        page.wait_for_function(
+            """n => { const bots = document.querySelectorAll('#chat .bot');
+                      return bots.length > n && !bots[bots.length - 1].innerText.includes('Searching the articles'); }""",
+            arg=count, timeout=60000)
+        page.wait_for_timeout(300)  # the final update (sources panel) lands with the last message
+        return page.locator("#chat .bot").last.inner_text()
+
+
+@pytest.fixture
+def watched(browser, server):
+    w = Watched(browser, server[0])
+    yield w
+    w.context.close()
+
+
+def test_first_run_builds_the_bundled_index_with_a_message(server):
+    url, log, home = server
+    text = log.read_text()
+    assert "building it from the bundled articles" in text and "5 articles indexed" in text, text[-2000:]
+    assert (home / "index" / "chroma.sqlite3").exists()
+
+
+def test_question_streams_a_cited_answer_and_opens_its_highlighted_source(watched):
+    page = watched.page
+    # Record every state the answer passes through, to see it stream (pending, then text, then the final).
+    page.evaluate("""() => { window.__states = [];
+        new MutationObserver(() => { const b = document.querySelectorAll('#chat .bot');
+            if (b.length) { const t = b[b.length - 1].innerText;
+                if (window.__states[window.__states.length - 1] !== t) window.__states.push(t); } })
+        .observe(document.querySelector('#chat'), {subtree: true, childList: true, characterData: true}); }""")
+    text = watched.ask(QUESTION)
+    assert "$240 billion" in text and "[1]" in text, text
+    states = page.evaluate("window.__states")
+    assert any("Searching the articles" in s for s in states) and len(states) >= 2, states
+    page.locator("#chat a.cite").first.click()
+    assert page.url.endswith("#src-1-1")
+    source = page.locator("#sources #src-1-1")
+    assert source.is_visible()
+    mark = source.locator("mark")
+    assert "$240 billion" in mark.inner_text(), "the exact quote is highlighted in the passage"
+    assert mark.inner_text().strip() in text
+    assert page.locator("#src-1-1:target").count() == 1, "the cited source is the target of the link"
+    assert watched.off_machine() == [] and watched.dialogs == []
+
+
+def test_abstention_is_an_answer_and_follow_ups_use_the_conversation(watched):
+    assert "Kim Il Sung" in watched.ask("Who invaded South Korea with Soviet and Chinese support?")
+    text = watched.ask("How was he related to the current North Korean leader?")
+    assert "grandfather" in text, text
+    assert "The articles don't say." in watched.ask("What is the capital of France?")
+    assert watched.page.locator("#chat .abstain").count() == 1 and watched.page.locator("#chat .error").count() == 0
+
+
+def test_upload_an_article_then_ask_about_it(watched, tmp_path):
+    page = watched.page
+    article = tmp_path / "lithium-deal.md"
+    article.write_text("# The Lithium Accord\n\nBolivia agreed to sell 40,000 tonnes of lithium to Pyongyang "
+                       "under the Lithium Accord signed in La Paz.\n", encoding="utf-8")
+    page.get_by_role("tab", name="Articles").click()
+    page.wait_for_selector("#documents table")
+    page.locator("#upload input[type=file]").set_input_files(str(article))
+    page.wait_for_timeout(500)
+    page.click("#add")
+    page.wait_for_selector("#outcome table", timeout=120000)
+    outcome = page.locator("#outcome").inner_text()
+    assert "lithium-deal.md" in outcome and "added" in outcome, outcome
+    assert "The Lithium Accord" in page.locator("#documents").inner_text()
+    page.get_by_role("tab", name="Chat").click()
+    text = watched.ask("How much lithium did Bolivia agree to sell to Pyongyang?")
+    assert "40,000 tonnes" in text, text
+    assert "The Lithium Accord" in page.locator("#sources").inner_text()
+
+
+def test_injected_markup_in_an_article_renders_inert(watched, tmp_path):
+    page = watched.page
+    evil = tmp_path / "evil-article.txt"
+    evil.write_text(
+        'Zanzibar smugglers shipped cobalt <img src="http://evil.example/x.png" onerror="window.__pwned=1"> '
+        "to Pyongyang last winter.\n\nA Zanzibar report ![pixel](http://evil.example/pixel.png) says the cobalt "
+        "was hidden in tea crates <script>window.__pwned=2</script> bound for Pyongyang.\n", encoding="utf-8")
+    page.get_by_role("tab", name="Articles").click()
+    page.locator("#upload input[type=file]").set_input_files(str(evil))
+    page.wait_for_timeout(500)
+    page.click("#add")
+    page.wait_for_selector("#outcome table", timeout=120000)
+    assert "added" in page.locator("#outcome").inner_text()
+    page.get_by_role("tab", name="Chat").click()
+    text = watched.ask("What did Zanzibar smugglers ship to Pyongyang?")
+    page.locator("#chat a.cite").last.click()
+    sources = page.locator("#sources").inner_text()
+    assert "<img" in text + sources or "![pixel]" in text + sources, "the markup shows as text"
+    assert page.evaluate("window.__pwned") is None, "no script from an article ran"
+    assert page.locator("#chat img, #sources img").count() == 0, "no image from an article was rendered"
+    assert page.locator("#chat script, #sources script").count() == 0
+    assert not [u for u in watched.requests if "evil.example" in u], "nothing was fetched"
+    assert watched.off_machine() == [] and watched.dialogs == []
+
+
+def test_eight_concurrent_clients_are_all_answered(server):
+    """8 HTTP clients (Gradio's own client, over loopback) each ask at once: all answered, none errored."""
+    from gradio_client import Client
+
+    url = server[0]
+    questions = [QUESTION, "Who invaded South Korea with Soviet and Chinese support?",
+                 "Which four states have cooperated in the war in Ukraine?", "What is the capital of France?"] * 2
+    results: list[object] = [None] * len(questions)
+    start = threading.Barrier(len(questions))
+
+    def client(i: int) -> None:
+        try:
+            c = Client(url, verbose=False)
+            start.wait()
+            results[i] = c.predict(questions[i], [], 5, "Extractive (exact quotes)", False, api_name="/ask")
+        except Exception as exc:  # recorded, asserted below
+            results[i] = exc
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(len(questions))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(180)
+    errors = [r for r in results if not isinstance(r, tuple)]
+    assert not errors, errors
+    for q, (chat, sources, _box) in zip(questions, results, strict=True):
+        reply = chat[-1]["content"][0]["text"]
+        assert "error" not in reply, reply
+        if "France" in q:
+            assert 'class="abstain"' in reply
+        else:
+            assert 'class="cite"' in reply and "<mark>" in sources, (q, reply)
+
+
+def test_queue_is_bounded(tmp_path):
+    """With answers slowed to 1.5 s, 30 requests at once: at most QUEUE_MAX wait and ANSWER_CONCURRENCY run;
+    the rest are refused at once with a "queue is full" error instead of piling up. All accepted ones answer."""
+    from gradio_client import Client
+
+    import ui
+    from rag import Assistant, Settings
+
+    from .conftest import fake_embedder
+
+    class Slow(Assistant):
+        def stream(self, question, history=None, k=None, *, use_llm=None):
+            time.sleep(1.5)
+            yield from super().stream(question, history, k, use_llm=use_llm)
+
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    (folder / "a.txt").write_text("Trade between China and Russia reached a record level last year.", encoding="utf-8")
+    a = Slow(settings=Settings(index_dir=tmp_path / "index", quiet=True, abstain_threshold=0.0),
+             embedder=fake_embedder(), auto_build=False)
+    a.index([folder], progress=False)
+    app = ui.build_app(a)
+    port = free_port()
+    ui.launch(app, port=port, block=False, quiet=True)
+    try:
+        c = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        jobs = [c.submit("How much trade?", [], 5, ui.EXTRACTIVE, False, api_name="/ask") for _ in range(30)]
+        ok, refused = [], []
+        for job in jobs:
+            try:
+                ok.append(job.result(timeout=120))
+            except Exception as exc:  # the client raises for a refused job
+                refused.append(str(exc))
+    finally:
+        app.close()
+    assert refused and all("queue" in r.lower() and "full" in r.lower() for r in refused), refused[:3]
+    assert len(ok) <= ui.QUEUE_MAX + ui.ANSWER_CONCURRENCY, len(ok)
+    assert all('class="cite"' in r[0][-1]["content"][0]["text"] for r in ok)
