@@ -116,6 +116,14 @@ def highlighted(citation: Citation) -> str:
     return f"{esc(passage[:at])}<mark>{esc(quote)}</mark>{esc(passage[at + len(quote):])}"
 
 
+def also_label(info: DocumentInfo | None, doc_id: str) -> str:
+    """How a near-duplicate article is named: its title or file name, with its byline where known."""
+    if info is None:
+        return doc_id[:8]
+    byline = ", ".join(x for x in (info.author, info.publication, info.date) if x)
+    return f"{info.label} ({byline})" if byline else info.label
+
+
 def source_html(c: Citation, turn: int, docs: dict[str, DocumentInfo], show_scores: bool) -> str:
     info = docs.get(c.doc_id)
     byline = [c.author or (info.author if info else ""), c.date or (info.date if info else "")]
@@ -127,7 +135,7 @@ def source_html(c: Citation, turn: int, docs: dict[str, DocumentInfo], show_scor
     title = c.title or (info.label if info else c.doc_id)
     also = ""
     if c.also_in:
-        names = ", ".join(esc(docs[d].label if d in docs else d[:8]) for d in c.also_in)
+        names = ", ".join(esc(also_label(docs.get(d), d)) for d in c.also_in)
         also = f'<div class="also">Also in: {names}</div>'
     return (
         f'<div class="source" id="src-{turn}-{c.number}">'

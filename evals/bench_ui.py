@@ -1,0 +1,165 @@
+"""Latency of the web chat as a user sees it, in a real headless Chromium, against the same answers streamed
+in-process by `Assistant.stream` in the same run (the baseline: what the UI adds is the difference).
+
+    python evals/bench_ui.py [--rounds 10] [--index-dir DIR] [--screenshot docs/chat.png]
+
+Starts `python ui.py` on a free port (building the index first if the folder has none), opens the page in
+Debian's chromium through Playwright, and for each round asks one question in a new conversation. Times are
+taken inside the page (performance.now(), a MutationObserver) from the Enter key to
+  - first token: the first answer text in the chat (the "Searching the articles…" placeholder excluded);
+  - full answer: the sources panel showing this answer's cited passages (the last update of a turn).
+Medians over the rounds are printed with the in-process times and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from rag import Answer, Assistant, Settings  # noqa: E402
+
+QUESTIONS = [
+    "How much did trade between China and Russia reach last year?",
+    "Who invaded South Korea with Soviet and Chinese support?",
+    "Which four states have cooperated in the war in Ukraine?",
+    "Who warned that North Korean troops joining the war would be a very, very serious issue?",
+    "What share of North Korea's foreign trade does China account for?",
+]
+SHOWCASE = "Who warned that North Korean troops joining the war would be a very, very serious issue?"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+OBSERVER = """() => {
+  window.__t = {};
+  const box = document.querySelector('#question textarea');
+  box.addEventListener('keydown', e => { if (e.key === 'Enter') window.__t = {enter: performance.now()}; }, true);
+  new MutationObserver(() => {
+    const t = window.__t; if (!t.enter) return;
+    const bots = document.querySelectorAll('#chat .bot');
+    const last = bots.length ? bots[bots.length - 1].innerText : '';
+    if (!t.first && last && !last.includes('Searching the articles')) t.first = performance.now();
+    if (!t.full && document.querySelector('#sources').innerText.includes(window.__expect)) t.full = performance.now();
+  }).observe(document.body, {subtree: true, childList: true, characterData: true});
+}"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(index_dir: Path, port: int) -> subprocess.Popen:
+    env = os.environ | {"RAG_INDEX_DIR": str(index_dir), "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1",
+                        "ANONYMIZED_TELEMETRY": "False"}
+    proc = subprocess.Popen([sys.executable, str(ROOT / "ui.py"), "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(600):
+        if proc.poll() is not None:
+            sys.exit(f"ui.py exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2):
+                return proc
+        except OSError:
+            time.sleep(0.5)
+    proc.kill()
+    sys.exit("ui.py did not start within 5 minutes")
+
+
+def in_process(index_dir: Path, rounds: int) -> tuple[list[float], list[float]]:
+    """Time to the first streamed piece and to the final Answer of `Assistant.stream`, warm."""
+    assistant = Assistant(settings=Settings(index_dir=index_dir, quiet=True))
+    assistant.ask(QUESTIONS[0])  # warm
+    first, full = [], []
+    for i in range(rounds):
+        started = time.perf_counter()
+        got_first = None
+        for piece in assistant.stream(QUESTIONS[i % len(QUESTIONS)]):
+            if got_first is None:
+                got_first = time.perf_counter()
+            if isinstance(piece, Answer):
+                full.append((time.perf_counter() - started) * 1000)
+        first.append(((got_first or time.perf_counter()) - started) * 1000)
+    return first, full
+
+
+def in_browser(url: str, rounds: int, screenshot: Path | None) -> tuple[list[float], list[float]]:
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    first, full = [], []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 820})
+        page.goto(url)
+        page.wait_for_selector("#question textarea")
+        page.evaluate(OBSERVER)
+        for i in range(rounds + 1):  # round 0 warms the page and the server
+            page.get_by_role("button", name="New conversation").click()
+            page.wait_for_function("() => !document.querySelector('#chat .bot')")
+            page.evaluate("q => { window.__expect = 'Q1: ' + q; }", QUESTIONS[i % len(QUESTIONS)])
+            page.fill("#question textarea", QUESTIONS[i % len(QUESTIONS)])
+            page.press("#question textarea", "Enter")
+            page.wait_for_function("() => window.__t.first && window.__t.full", timeout=60000)
+            t = page.evaluate("window.__t")
+            if i:
+                first.append(t["first"] - t["enter"])
+                full.append(t["full"] - t["enter"])
+        if screenshot:
+            page.get_by_role("button", name="New conversation").click()
+            page.fill("#question textarea", SHOWCASE)
+            page.press("#question textarea", "Enter")
+            page.wait_for_selector("#sources .source")
+            page.locator("#chat a.cite").first.click()
+            page.evaluate("window.scrollTo(0, 0)")
+            page.wait_for_timeout(500)
+            screenshot.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(screenshot))
+            print(f"screenshot: {screenshot}")
+        browser.close()
+    return first, full
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=10, help="questions timed (default 10)")
+    parser.add_argument("--index-dir", type=Path, default=None, help="index folder (default: a fresh one, built first)")
+    parser.add_argument("--screenshot", type=Path, default=None, help="save a screenshot of a cited answer here")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        index_dir = args.index_dir or Path(tmp) / "index"
+        if not (index_dir / "chroma.sqlite3").exists():
+            print(f"building the bundled index in {index_dir} …", flush=True)
+            Assistant(settings=Settings(index_dir=index_dir, quiet=True)).index(progress=False)
+        base_first, base_full = in_process(index_dir, args.rounds)
+        port = free_port()
+        server = start_server(index_dir, port)
+        try:
+            ui_first, ui_full = in_browser(f"http://127.0.0.1:{port}/", args.rounds, args.screenshot)
+        finally:
+            server.terminate()
+            server.wait(10)
+    med = statistics.median
+    print(f"{args.rounds} questions, warm, median (min-max) in ms")
+    print(f"{'':28}{'first token':>22}{'full answer':>22}")
+    print(f"{'Assistant.stream in-process':28}{med(base_first):10.1f} ({min(base_first):.0f}-{max(base_first):.0f})"
+          f"{med(base_full):12.1f} ({min(base_full):.0f}-{max(base_full):.0f})")
+    print(f"{'web chat in Chromium':28}{med(ui_first):10.1f} ({min(ui_first):.0f}-{max(ui_first):.0f})"
+          f"{med(ui_full):12.1f} ({min(ui_full):.0f}-{max(ui_full):.0f})")
+    print(f"ratio browser / in-process: first token {med(ui_first) / med(base_first):.1f}x, "
+          f"full answer {med(ui_full) / med(base_full):.1f}x")
+
+
+if __name__ == "__main__":
+    main()
