@@ -24,11 +24,19 @@ def run(*args, env=None):
 def test_help_texts():
     result = run("--help")
     assert result.exit_code == 0
-    for command in ("index", "add", "remove", "docs", "search", "ask"):
+    for command in ("chat", "index", "add", "remove", "docs", "search", "ask"):
         assert command in result.stdout
     index_help = run("index", "--help").stdout
     for option in ("--corpus", "--index-dir", "--rebuild", "--json", "--quiet"):
         assert option in index_help
+
+
+def test_chat_help_and_bad_auth_setting():
+    chat_help = run("chat", "--help").stdout
+    for option in ("--host", "--port", "--index-dir", "GRADIO_SERVER_PORT", "RAG_UI_AUTH"):
+        assert option in chat_help, option
+    result = run("chat", env={"RAG_UI_AUTH": "no-colon"})
+    assert result.exit_code == 1 and result.stderr.strip() == "Error: RAG_UI_AUTH must look like user:password"
 
 
 def test_search_without_index_is_one_line_error(tmp_path):

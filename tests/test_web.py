@@ -148,6 +148,15 @@ def test_question_streams_a_cited_answer_and_opens_its_highlighted_source(watche
     assert watched.off_machine() == [] and watched.dialogs == []
 
 
+def test_example_questions_on_first_open_answer_when_clicked(watched):
+    page = watched.page
+    example = page.get_by_text("How much did trade between China and Russia reach last year?").first
+    assert example.is_visible(), "example questions are shown on first open"
+    example.click()
+    page.wait_for_selector("#chat a.cite", timeout=60000)
+    assert "$240 billion" in page.locator("#chat .bot").last.inner_text()
+
+
 def test_abstention_is_an_answer_and_follow_ups_use_the_conversation(watched):
     assert "Kim Il Sung" in watched.ask("Who invaded South Korea with Soviet and Chinese support?")
     text = watched.ask("How was he related to the current North Korean leader?")
@@ -273,3 +282,34 @@ def test_queue_is_bounded(tmp_path):
     assert refused and all("queue" in r.lower() and "full" in r.lower() for r in refused), refused[:3]
     assert len(ok) <= ui.QUEUE_MAX + ui.ANSWER_CONCURRENCY, len(ok)
     assert all('class="cite"' in r[0][-1]["content"][0]["text"] for r in ok)
+
+
+def test_password_from_rag_ui_auth(tmp_path):
+    """With auth set, the API refuses a client without the password and answers one with it."""
+    from gradio_client import Client
+
+    import ui
+    from rag import Assistant, Settings
+
+    from .conftest import fake_embedder
+
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    (folder / "a.txt").write_text("Trade between China and Russia reached a record level last year.", encoding="utf-8")
+    a = Assistant(settings=Settings(index_dir=tmp_path / "index", quiet=True, abstain_threshold=0.0),
+                  embedder=fake_embedder(), auto_build=False)
+    a.index([folder], progress=False)
+    app = ui.build_app(a)
+    port = free_port()
+    ui.launch(app, port=port, block=False, quiet=True, auth=ui.parse_auth("analyst:s3cret"))
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        with pytest.raises(Exception, match="credentials were not provided"):
+            Client(url, verbose=False).predict("How much trade?", [], 5, ui.EXTRACTIVE, False, api_name="/ask")
+        with pytest.raises(ValueError, match="Could not login"):
+            Client(url, auth=("analyst", "wrong"), verbose=False)
+        chat, _, _ = Client(url, auth=("analyst", "s3cret"), verbose=False).predict(
+            "How much trade?", [], 5, ui.EXTRACTIVE, False, api_name="/ask")
+        assert 'class="cite"' in chat[-1]["content"][0]["text"]
+    finally:
+        app.close()
