@@ -29,7 +29,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import gradio as gr  # noqa: E402
 
-from rag import ABSTAIN_TEXT, Answer, Assistant, Citation, DocumentInfo, RagError, Settings  # noqa: E402
+from rag import ABSTAIN_TEXT, Answer, Assistant, Citation, DocumentInfo, FileResult, RagError, Settings  # noqa: E402
 from rag.load import SUPPORTED_SUFFIXES  # noqa: E402
 
 log = logging.getLogger("rag.ui")
@@ -209,7 +209,8 @@ class WebChat:
 
     def __init__(self, assistant: Assistant, uploads: Path | None = None) -> None:
         self.assistant = assistant
-        self.uploads = uploads or Path(assistant.settings.index_dir) / "uploads"
+        # Absolute, so that the paths the index records for uploads hold from any working directory.
+        self.uploads = (uploads or Path(assistant.settings.index_dir) / "uploads").resolve()
         self._docs: dict[str, DocumentInfo] | None = None
 
     @property
@@ -280,6 +281,7 @@ class WebChat:
         """Copy uploads into the uploads folder and index them incrementally; one result row per file."""
         rows: list[tuple[str, str, str]] = []
         targets: dict[str, str] = {}  # stored path -> name the user uploaded
+        outcomes: list[FileResult] = []
         limit = self.assistant.settings.max_file_mb
         for f in files or []:
             src = Path(getattr(f, "name", f))
@@ -305,14 +307,14 @@ class WebChat:
             except RagError as exc:
                 rows.append((", ".join(targets.values()), "failed", str(exc)))
             else:
-                titles = {d.doc_id: d.label for d in self.assistant.documents()}
-                for r in report.files:
-                    name = targets.get(r.path, Path(r.path).name)
-                    detail = r.reason or titles.get(r.doc_id, "")
-                    if r.status == "unchanged":
-                        detail = f"already indexed: {detail}" if detail else "already indexed"
-                    rows.append((name, r.status, detail))
+                outcomes = report.files
         listing, choices = self.documents_view()
+        docs = self._docs or {}
+        for r in outcomes:
+            detail = r.reason or (docs[r.doc_id].label if r.doc_id in docs else "")
+            if r.status == "unchanged":
+                detail = f"already indexed: {detail}" if detail else "already indexed"
+            rows.append((targets.get(r.path, Path(r.path).name), r.status, detail))
         return results_html(rows) or '<p class="muted">Choose files first.</p>', listing, choices, None
 
     def remove(self, doc_id: str | None) -> tuple[str, str, Any]:
@@ -436,7 +438,9 @@ def serve(assistant: Assistant, host: str, port: int | None, *, auth: tuple[str,
     from rag.store import Store
 
     if not Store(assistant.settings).exists() and not assistant.settings.chroma_url:
-        print(f"No index in {assistant.settings.index_dir}: building it from the bundled articles "
+        where = Path(assistant.settings.index_dir)
+        where_text = str(where) if where.is_absolute() else f"./{where}"
+        print(f"No index in {where_text}: building it from the bundled articles "
               "(first run; about 20 s on 2 cores)…", file=sys.stderr, flush=True)
         assistant.index()
     docs = assistant.documents()

@@ -14,21 +14,17 @@ Medians over the rounds are printed with the in-process times and the ratio.
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from rag import Answer, Assistant, Settings  # noqa: E402
+from tests.helpers.web import CHROMIUM_FLAGS, chromium, free_port, start_ui, stop  # noqa: E402
 
 QUESTIONS = [
     "How much did trade between China and Russia reach last year?",
@@ -38,8 +34,6 @@ QUESTIONS = [
     "What share of North Korea's foreign trade does China account for?",
 ]
 SHOWCASE = "Who warned that North Korean troops joining the war would be a very, very serious issue?"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 OBSERVER = """() => {
   window.__t = {};
   const box = document.querySelector('#question textarea');
@@ -52,29 +46,6 @@ OBSERVER = """() => {
     if (!t.full && document.querySelector('#sources').innerText.includes(window.__expect)) t.full = performance.now();
   }).observe(document.body, {subtree: true, childList: true, characterData: true});
 }"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(index_dir: Path, port: int) -> subprocess.Popen:
-    env = os.environ | {"RAG_INDEX_DIR": str(index_dir), "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1",
-                        "ANONYMIZED_TELEMETRY": "False"}
-    proc = subprocess.Popen([sys.executable, str(ROOT / "ui.py"), "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(600):
-        if proc.poll() is not None:
-            sys.exit(f"ui.py exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2):
-                return proc
-        except OSError:
-            time.sleep(0.5)
-    proc.kill()
-    sys.exit("ui.py did not start within 5 minutes")
 
 
 def in_process(index_dir: Path, rounds: int) -> tuple[list[float], list[float]]:
@@ -97,10 +68,12 @@ def in_process(index_dir: Path, rounds: int) -> tuple[list[float], list[float]]:
 def in_browser(url: str, rounds: int, screenshot: Path | None) -> tuple[list[float], list[float]]:
     from playwright.sync_api import sync_playwright
 
-    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    executable = chromium()
+    if executable is None:
+        sys.exit("Debian's chromium is needed: apt-get install chromium")
     first, full = [], []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=FLAGS)
+        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
         page = browser.new_page(viewport={"width": 1280, "height": 820})
         page.goto(url)
         page.wait_for_selector("#question textarea")
@@ -144,12 +117,11 @@ def main() -> None:
             Assistant(settings=Settings(index_dir=index_dir, quiet=True)).index(progress=False)
         base_first, base_full = in_process(index_dir, args.rounds)
         port = free_port()
-        server = start_server(index_dir, port)
+        server = start_ui(index_dir, port)
         try:
             ui_first, ui_full = in_browser(f"http://127.0.0.1:{port}/", args.rounds, args.screenshot)
         finally:
-            server.terminate()
-            server.wait(10)
+            stop(server)
     med = statistics.median
     print(f"{args.rounds} questions, warm, median (min-max) in ms")
     print(f"{'':28}{'first token':>22}{'full answer':>22}")

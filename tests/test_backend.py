@@ -1,8 +1,6 @@
 """Generative backends over real HTTP: replies are parsed, checked against the cited passages, and the
 extractive answer takes over when nothing supported remains or the backend is dead or slow."""
 
-import socket
-
 import pytest
 
 from rag import Assistant, Settings
@@ -10,6 +8,7 @@ from rag.errors import BackendUnavailable, RagError
 from rag.prompts import BACKEND_FAILED, NOTHING_SUPPORTED, SYSTEM_PROMPT
 
 from .helpers.openai_server import ScriptedServer, evidence_number
+from .helpers.web import free_port
 
 pytestmark = pytest.mark.integration
 QUESTION = "How much did trade between China and Russia reach last year?"
@@ -106,9 +105,7 @@ def test_streaming_yields_only_verified_sentences(index_dir, real_embedder, serv
 
 
 def test_dead_backend_falls_back_with_a_note(index_dir, real_embedder):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # nobody listens there
     answer = assistant_for(index_dir, real_embedder, f"http://127.0.0.1:{port}/v1").ask(QUESTION)
     assert answer.backend == "extractive" and "$240 billion" in answer.text
     assert answer.notes[0].startswith(BACKEND_FAILED) and "Connection" in answer.notes[0]

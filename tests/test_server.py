@@ -14,18 +14,13 @@ from rag import Assistant, Settings
 from rag.errors import StoreUnavailable
 
 from .conftest import fake_embedder
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from .helpers.web import free_port
 
 
 @pytest.fixture
 def chroma_server(tmp_path):
     exe = shutil.which("chroma") or str(Path(sys.executable).parent / "chroma")
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [exe, "run", "--path", str(tmp_path / "server-data"), "--host", "127.0.0.1", "--port", str(port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ | {"ANONYMIZED_TELEMETRY": "False"},
@@ -61,6 +56,6 @@ def test_index_and_search_through_a_chroma_server(chroma_server, corpus, tmp_pat
 
 
 def test_dead_server_is_a_clear_error(tmp_path):
-    a = Assistant(settings=Settings(chroma_url=f"http://127.0.0.1:{_free_port()}"), embedder=fake_embedder(), auto_build=False)
+    a = Assistant(settings=Settings(chroma_url=f"http://127.0.0.1:{free_port()}"), embedder=fake_embedder(), auto_build=False)
     with pytest.raises(StoreUnavailable, match=r"Cannot reach the Chroma server at http://127\.0\.0\.1:\d+.*chroma run"):
         a.search("anything")

@@ -8,6 +8,7 @@ import pytest
 from rag import ABSTAIN_TEXT, Answer, Assistant, Citation, DocumentInfo, Settings
 
 from .conftest import fake_embedder
+from .helpers.web import free_port
 
 ui = pytest.importorskip("ui")
 
@@ -110,11 +111,7 @@ def test_unexpected_failure_is_a_readable_message_not_a_traceback(chat, monkeypa
 
 
 def test_dead_backend_falls_back_with_a_note(tmp_path, articles):
-    import socket
-
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # nobody listens there
     settings = Settings(index_dir=tmp_path / "index", quiet=True, llm=f"openai:http://127.0.0.1:{port}/v1:m", llm_timeout=5)
     a = Assistant(settings=settings, embedder=fake_embedder(), auto_build=False)
     a.index([articles], progress=False)

@@ -3,44 +3,17 @@ driven in a headless Chromium (Debian's `chromium`, via Playwright) and loaded b
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import sys
+import contextlib
 import threading
 import time
-import urllib.request
-from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 
+from .helpers.web import CHROMIUM_FLAGS, chromium, free_port, start_ui, stop
+
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
-ROOT = Path(__file__).resolve().parents[1]
 QUESTION = "How much did trade between China and Russia reach last year?"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(url: str, proc: subprocess.Popen, log: Path, seconds: float = 300) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"the chat exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    pytest.fail(f"the chat did not answer on {url} within {seconds:.0f}s:\n{log.read_text()[-3000:]}")
 
 
 @pytest.fixture(scope="module")
@@ -49,28 +22,21 @@ def server(tmp_path_factory):
     home = tmp_path_factory.mktemp("web")
     port = free_port()
     log = home / "server.log"
-    env = os.environ | {"RAG_INDEX_DIR": str(home / "index"), "GRADIO_ANALYTICS_ENABLED": "False",
-                        "ANONYMIZED_TELEMETRY": "False", "HF_HUB_OFFLINE": "1", "RAG_QUIET": "true"}
-    env.pop("RAG_UI_AUTH", None)
     with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, str(ROOT / "ui.py"), "--port", str(port)], cwd=home, env=env,
-                                stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        wait_for(url, proc, log)
-        yield url, log, home
-    finally:
-        proc.terminate()
         try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            proc = start_ui(home / "index", port, output=out, cwd=home)
+        except RuntimeError as exc:
+            pytest.fail(f"{exc}:\n{log.read_text()[-3000:]}")
+    try:
+        yield f"http://127.0.0.1:{port}/", log, home
+    finally:
+        stop(proc)
 
 
 @pytest.fixture(scope="module")
 def browser():
-    executable = shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(executable).exists():
+    executable = chromium()
+    if executable is None:
         pytest.fail("Debian's chromium is needed for the browser tests: `apt-get install chromium` (make test does it)")
     from playwright.sync_api import sync_playwright
 
@@ -244,32 +210,50 @@ def test_eight_concurrent_clients_are_all_answered(server):
             assert 'class="cite"' in reply and "<mark>" in sources, (q, reply)
 
 
+@contextlib.contextmanager
+def tiny_chat(tmp_path, assistant_class=None, auth=None):
+    """The chat served in this process on a one-article index with the fake embedder; yields its URL."""
+    import ui
+    from rag import Assistant, Settings
+
+    from .conftest import fake_embedder
+
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    (folder / "a.txt").write_text("Trade between China and Russia reached a record level last year.", encoding="utf-8")
+    settings = Settings(index_dir=tmp_path / "index", quiet=True, abstain_threshold=0.0)
+    a = (assistant_class or Assistant)(settings=settings, embedder=fake_embedder(), auto_build=False)
+    a.index([folder], progress=False)
+    app = ui.build_app(a)
+    port = free_port()
+    ui.launch(app, port=port, block=False, quiet=True, auth=auth)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        app.close()
+
+
+def ask_over_http(client):
+    import ui
+
+    return client.predict("How much trade?", [], 5, ui.EXTRACTIVE, False, api_name="/ask")
+
+
 def test_queue_is_bounded(tmp_path):
     """With answers slowed to 1.5 s, 30 requests at once: at most QUEUE_MAX wait and ANSWER_CONCURRENCY run;
     the rest are refused at once with a "queue is full" error instead of piling up. All accepted ones answer."""
     from gradio_client import Client
 
     import ui
-    from rag import Assistant, Settings
-
-    from .conftest import fake_embedder
+    from rag import Assistant
 
     class Slow(Assistant):
         def stream(self, question, history=None, k=None, *, use_llm=None):
             time.sleep(1.5)
             yield from super().stream(question, history, k, use_llm=use_llm)
 
-    folder = tmp_path / "articles"
-    folder.mkdir()
-    (folder / "a.txt").write_text("Trade between China and Russia reached a record level last year.", encoding="utf-8")
-    a = Slow(settings=Settings(index_dir=tmp_path / "index", quiet=True, abstain_threshold=0.0),
-             embedder=fake_embedder(), auto_build=False)
-    a.index([folder], progress=False)
-    app = ui.build_app(a)
-    port = free_port()
-    ui.launch(app, port=port, block=False, quiet=True)
-    try:
-        c = Client(f"http://127.0.0.1:{port}/", verbose=False)
+    with tiny_chat(tmp_path, Slow) as url:
+        c = Client(url, verbose=False)
         jobs = [c.submit("How much trade?", [], 5, ui.EXTRACTIVE, False, api_name="/ask") for _ in range(30)]
         ok, refused = [], []
         for job in jobs:
@@ -277,8 +261,6 @@ def test_queue_is_bounded(tmp_path):
                 ok.append(job.result(timeout=120))
             except Exception as exc:  # the client raises for a refused job
                 refused.append(str(exc))
-    finally:
-        app.close()
     assert refused and all("queue" in r.lower() and "full" in r.lower() for r in refused), refused[:3]
     assert len(ok) <= ui.QUEUE_MAX + ui.ANSWER_CONCURRENCY, len(ok)
     assert all('class="cite"' in r[0][-1]["content"][0]["text"] for r in ok)
@@ -289,27 +271,11 @@ def test_password_from_rag_ui_auth(tmp_path):
     from gradio_client import Client
 
     import ui
-    from rag import Assistant, Settings
 
-    from .conftest import fake_embedder
-
-    folder = tmp_path / "articles"
-    folder.mkdir()
-    (folder / "a.txt").write_text("Trade between China and Russia reached a record level last year.", encoding="utf-8")
-    a = Assistant(settings=Settings(index_dir=tmp_path / "index", quiet=True, abstain_threshold=0.0),
-                  embedder=fake_embedder(), auto_build=False)
-    a.index([folder], progress=False)
-    app = ui.build_app(a)
-    port = free_port()
-    ui.launch(app, port=port, block=False, quiet=True, auth=ui.parse_auth("analyst:s3cret"))
-    url = f"http://127.0.0.1:{port}/"
-    try:
+    with tiny_chat(tmp_path, auth=ui.parse_auth("analyst:s3cret")) as url:
         with pytest.raises(Exception, match="credentials were not provided"):
-            Client(url, verbose=False).predict("How much trade?", [], 5, ui.EXTRACTIVE, False, api_name="/ask")
+            ask_over_http(Client(url, verbose=False))
         with pytest.raises(ValueError, match="Could not login"):
             Client(url, auth=("analyst", "wrong"), verbose=False)
-        chat, _, _ = Client(url, auth=("analyst", "s3cret"), verbose=False).predict(
-            "How much trade?", [], 5, ui.EXTRACTIVE, False, api_name="/ask")
+        chat, _, _ = ask_over_http(Client(url, auth=("analyst", "s3cret"), verbose=False))
         assert 'class="cite"' in chat[-1]["content"][0]["text"]
-    finally:
-        app.close()
