@@ -207,10 +207,9 @@ Chat = list[dict[str, Any]]
 class WebChat:
     """The handlers behind the page; each can be called directly (the unit tests do)."""
 
-    def __init__(self, assistant: Assistant, uploads: Path | None = None) -> None:
+    def __init__(self, assistant: Assistant) -> None:
         self.assistant = assistant
-        # Absolute, so that the paths the index records for uploads hold from any working directory.
-        self.uploads = (uploads or Path(assistant.settings.index_dir) / "uploads").resolve()
+        self.uploads = assistant.uploads_dir  # absolute: the paths the index records hold from any directory
         self._docs: dict[str, DocumentInfo] | None = None
 
     @property

@@ -87,6 +87,11 @@ class Assistant:
             self._snap = Snapshot.load(self._store, cache)
         return self._store, self._snap
 
+    @property
+    def uploads_dir(self) -> Path:
+        """Where the web chat keeps uploaded articles (absolute); `index()` with no paths includes it."""
+        return (Path(self.settings.index_dir) / "uploads").resolve()
+
     def refresh(self) -> None:
         """Forget what was read from the index (after another process changed it)."""
         self._snap = None
@@ -95,8 +100,11 @@ class Assistant:
     def index(
         self, paths: Iterable[str | Path] | None = None, *, rebuild: bool = False, progress: bool = True
     ) -> IndexReport:
-        """Make the index mirror the articles under `paths` (default: the bundled corpus)."""
-        paths = [Path(p) for p in paths] if paths else [bundled_corpus()]
+        """Make the index mirror the articles under `paths` (default: the bundled corpus and the uploads folder)."""
+        if paths:
+            paths = [Path(p) for p in paths]
+        else:
+            paths = [bundled_corpus()] + ([self.uploads_dir] if self.uploads_dir.is_dir() else [])
         with self._lock:
             report = self._indexer().sync(paths, mirror=True, rebuild=rebuild, progress=progress)
             self._snap = None

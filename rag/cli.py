@@ -94,7 +94,7 @@ def cli() -> None:
 @cli.command()
 @click.option(
     "--corpus", "corpus", multiple=True, type=click.Path(path_type=Path), metavar="PATH",
-    help="Folder or file of articles (.txt, .md, .html); repeat for more. [default: the bundled articles]",
+    help="Folder or file of articles (.txt, .md, .html); repeat for more. [default: the bundled articles and the web chat's uploads]",
 )
 @_store_options
 @click.option("--rebuild", is_flag=True, help="Drop the index and build it again (needed after a model or setting change).")

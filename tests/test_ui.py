@@ -154,6 +154,10 @@ def test_upload_reports_each_file_and_indexes_it(chat, tmp_path):
     changed, listing, _, _ = chat.add_files([str(new)])
     assert "<b>updated</b>" in changed and "4 articles indexed" in listing
 
+    chat.assistant.index(progress=False)  # `rag index` with no paths: the bundled corpus and the uploads
+    paths = [d.path for d in chat.assistant.documents()]
+    assert str(chat.uploads / "lithium.md") in paths and len(paths) == 6, paths
+
 
 def test_upload_limits_and_names(chat, tmp_path):
     chat.assistant.settings.max_file_mb = 0.001
