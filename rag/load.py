@@ -127,7 +127,8 @@ _FRONT_MATTER_RE = re.compile(r"\A---\s*\n(?P<body>.*?)\n---\s*\n", re.DOTALL)
 
 
 def markdown_to_text(md: str) -> tuple[str, dict[str, str]]:
-    """Front matter as metadata; markup removed: images dropped, links reduced to their text, markers gone."""
+    """Front matter as metadata (and a first-line `# heading` as the title when it gives none); markup removed:
+    images dropped, links reduced to their text, markers gone."""
     meta: dict[str, str] = {}
     match = _FRONT_MATTER_RE.match(md)
     if match:
@@ -136,6 +137,9 @@ def markdown_to_text(md: str) -> tuple[str, dict[str, str]]:
             if sep and key.strip():
                 meta[key.strip().lower()] = value.strip().strip("'\"")
         md = md[match.end():]
+    heading = re.match(r"\s*#\s+(?P<title>[^\n#]+?)\s*#*\s*(?:\n|$)", md)
+    if heading and not meta.get("title"):
+        meta["title"] = heading.group("title")
     md = re.sub(r"!\[[^\]]*\]\([^)]*\)", "", md)  # images
     md = re.sub(r"\[([^\]]+)\]\([^)]*\)", r"\1", md)  # links
     md = re.sub(r"<[^>\n]+>", "", md)  # inline HTML tags
@@ -191,7 +195,10 @@ def read_article(path: Path, sidecar: dict[str, str] | None = None, max_bytes: i
     meta = Metadata()
     if suffix in (".html", ".htm"):
         meta.fill_from(file_meta)  # the page's own <title>/<meta> are the text saying so
-    meta.fill_from(extract_metadata(cleaned.text, cleaned.source))
+    from_text = extract_metadata(cleaned.text, cleaned.source)
+    if from_text.author and from_text.author == file_meta.get("title", "").strip():
+        from_text.author = ""  # a headline the markup names as the title is not a byline, however name-like
+    meta.fill_from(from_text)
     meta.fill_from(file_meta)  # markdown front matter
     meta.fill_from(sidecar or {})
     return Article(

@@ -67,6 +67,19 @@ def test_markdown_front_matter_and_markup(tmp_path):
     assert "http" not in article.text
 
 
+def test_a_name_like_heading_is_the_title_not_the_author(tmp_path):
+    md = tmp_path / "memo.md"
+    md.write_text("# The Lithium Accord\n\nBolivia agreed to sell lithium to Pyongyang.\n", encoding="utf-8")
+    html = tmp_path / "memo.html"
+    html.write_text("<html><head><title>Lithium Accord</title></head><body><h1>Lithium Accord</h1>"
+                    "<p>Bolivia agreed to sell lithium to Pyongyang.</p></body></html>", encoding="utf-8")
+    assert (read_article(md).title, read_article(md).author) == ("The Lithium Accord", "")
+    assert (read_article(html).title, read_article(html).author) == ("Lithium Accord", "")
+    plain = tmp_path / "byline.txt"  # without markup naming a title, a name alone on line one is the author
+    plain.write_text("Patricia M. Kim\n\nBolivia agreed to sell lithium to Pyongyang.\n", encoding="utf-8")
+    assert read_article(plain).author == "Patricia M. Kim"
+
+
 def test_html_meta_and_visible_text_only(tmp_path):
     path = tmp_path / "a.html"
     path.write_text(
