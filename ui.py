@@ -319,7 +319,7 @@ class WebChat:
     def remove(self, doc_id: str | None) -> tuple[str, str, Any]:
         if not doc_id:
             listing, choices = self.documents_view()
-            return '<p class="muted">Choose an article to remove.</p>', listing, choices
+            return '<p class="muted">Nothing removed: choose an article, then confirm.</p>', listing, choices
         try:
             info = self.assistant.remove(doc_id)
         except RagError as exc:
@@ -402,7 +402,8 @@ def build_app(assistant: Assistant | None = None, examples: Sequence[str] = EXAM
                   api_name="add_articles")
         drop.click(ui.remove, doomed, [outcome, listing, doomed], concurrency_limit=1, concurrency_id="write",
                    api_name="remove_article",
-                   js="(d) => { if (d && !confirm('Remove this article from the index?')) throw new Error('cancelled'); return d; }")
+                   # Cancelling sends no choice (throwing here would leave the page waiting on the event).
+                   js="(d) => (d && confirm('Remove this article from the index?')) ? d : null")
     app.queue(max_size=QUEUE_MAX, default_concurrency_limit=ANSWER_CONCURRENCY)
     return app
 

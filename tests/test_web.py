@@ -4,6 +4,7 @@ driven in a headless Chromium (Debian's `chromium`, via Playwright) and loaded b
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 import time
 from urllib.parse import urlparse
@@ -47,17 +48,22 @@ def browser():
 
 
 class Watched:
-    """A page that records every request, dialog and console error."""
+    """A page that records every request and dialog; dialogs are dismissed unless `accept_dialogs` is set."""
 
     def __init__(self, browser, url: str) -> None:
         self.context = browser.new_context(viewport={"width": 1280, "height": 900})
         self.page = self.context.new_page()
         self.requests: list[str] = []
         self.dialogs: list[str] = []
+        self.accept_dialogs = False
         self.page.on("request", lambda r: self.requests.append(r.url))
-        self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
+        self.page.on("dialog", self._dialog)
         self.page.goto(url)
         self.page.wait_for_selector("#question textarea")
+
+    def _dialog(self, dialog) -> None:
+        self.dialogs.append(dialog.message)
+        dialog.accept() if self.accept_dialogs else dialog.dismiss()
 
     def off_machine(self) -> list[str]:
         return [u for u in self.requests if urlparse(u).hostname not in ("127.0.0.1", "localhost", None)
@@ -149,6 +155,34 @@ def test_upload_an_article_then_ask_about_it(watched, tmp_path):
     text = watched.ask("How much lithium did Bolivia agree to sell to Pyongyang?")
     assert "40,000 tonnes" in text, text
     assert "The Lithium Accord" in page.locator("#sources").inner_text()
+
+
+def test_remove_an_article_after_confirming(watched, tmp_path):
+    page = watched.page
+    article = tmp_path / "doomed.md"
+    article.write_text("# The Doomed Memo\n\nA memo about tungsten quotas between Hanoi and Vientiane.\n", encoding="utf-8")
+    page.get_by_role("tab", name="Articles").click()
+    page.locator("#upload input[type=file]").set_input_files(str(article))
+    page.wait_for_timeout(500)
+    page.click("#add")
+    page.wait_for_selector("#outcome table", timeout=120000)
+    assert "The Doomed Memo" in page.locator("#documents").inner_text()
+
+    def choose_and_remove() -> None:
+        page.locator("#remove-choice input").click()
+        page.get_by_role("option", name=re.compile("The Doomed Memo")).click()
+        page.click("#remove")
+        page.wait_for_timeout(1500)
+
+    choose_and_remove()  # the confirm dialog is dismissed: nothing is removed, and the page stays usable
+    assert watched.dialogs == ["Remove this article from the index?"]
+    assert "Nothing removed" in page.locator("#outcome").inner_text()
+    assert "The Doomed Memo" in page.locator("#documents").inner_text()
+    watched.accept_dialogs = True
+    choose_and_remove()
+    page.wait_for_function("() => document.querySelector('#outcome').innerText.includes('Removed')")
+    assert "Removed The Doomed Memo" in page.locator("#outcome").inner_text()
+    assert "The Doomed Memo" not in page.locator("#documents").inner_text()
 
 
 def test_injected_markup_in_an_article_renders_inert(watched, tmp_path):
