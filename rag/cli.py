@@ -31,7 +31,7 @@ def _store_options(func: F) -> F:
     return func
 
 
-def _assistant(index_dir: Path | None, chroma_url: str | None, quiet: bool = False) -> Any:
+def _assistant(index_dir: Path | None, chroma_url: str | None, quiet: bool = False, auto_build: bool = False) -> Any:
     from pydantic import ValidationError
 
     from .assistant import Assistant
@@ -50,7 +50,7 @@ def _assistant(index_dir: Path | None, chroma_url: str | None, quiet: bool = Fal
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "settings"
         raise click.ClickException(f"Invalid setting {where} (RAG_{where.upper()}): {first['msg']}") from None
-    return Assistant(settings=settings, auto_build=False)
+    return Assistant(settings=settings, auto_build=auto_build)
 
 
 def _run(action: Callable[[], Any]) -> Any:
@@ -132,8 +132,7 @@ def chat(index_dir: Path | None, chroma_url: str | None, host: str, port: int) -
         auth = ui.parse_auth(os.environ.get("RAG_UI_AUTH"))
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    assistant = _assistant(index_dir, chroma_url)
-    assistant.auto_build = True  # the chat builds the bundled index on first run, with a message
+    assistant = _assistant(index_dir, chroma_url, auto_build=True)  # the chat builds the bundled index on first run
     _run(lambda: ui.serve(assistant, host, port, auth=auth))
 
 
