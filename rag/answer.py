@@ -2,15 +2,15 @@
 
 1. The sentences of the retrieved passages are the candidates (their embeddings were computed at index
    time, so only the question is embedded now).
-2. Each gets a score: cosine with the question (weight W_SEM) + the IDF-weighted share of the question's
-   content words it contains (W_LEX) + a bonus when it holds the kind of answer asked for and the question
-   does not already contain it — a number for "how much", a date for "when", a name for "who"/"where"
-   (W_TYPE) + a small prior for the passage's rank (W_RANK). Sentences missing the asked-for kind are
-   scaled by TYPE_MISS.
+2. The learned evidence scorer (rag/scorer.py, features in rag/features.py, trained on public QA data with
+   article-level splits by evals/train_scorer.py) gives each the probability that it answers the question.
 3. The best sentence answers; a second or third is added when it scores nearly as well (>= RATIO of the
    best) and covers question words the first does not (lists, "respectively").
-4. Below the threshold (Settings.abstain_threshold, calibrated on evals/questions.jsonl, curve in
-   evals/README.md) the answer is the fixed abstention sentence.
+4. Below the abstention threshold (the scorer's default, chosen on held-out articles for at most 5% false
+   refusals; or Settings.abstain_threshold) the answer is the abstention sentence, followed by the closest
+   passage cited as not an answer.
+5. For a question asking for a number, date, person, place or organisation, `short_answer` picks the span of
+   the top quote that answers it.
 
 Every sentence of the answer is an exact quote of a cleaned article with its offsets, cited as [n].
 """
@@ -19,27 +19,35 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
 from .lexical import STOPWORDS, words
 from .snapshot import Snapshot
+from .prompts import ABSTAIN_TEXT, CLOSEST_TEXT
 from .types import Citation, Passage
 
-W_SEM, W_LEX, W_TYPE, W_RANK = 0.5, 0.35, 0.12, 0.03
-TYPE_MISS = 0.65
-UNKNOWN_ENTITY = 0.5  # the question names something (a capitalised word) that no article mentions
-RATIO = 0.92
+RATIO = 0.9  # a further sentence joins the answer when its probability is at least this share of the best
 MAX_SENTENCES = 3
 SAME_SENTENCE = 0.8  # cosine above which a near-duplicate article's sentence "says the same"
 
 _MONTHS = "january|february|march|april|may|june|july|august|september|october|november|december"
 _QTYPES = [
-    ("number", re.compile(r"\b(how (much|many|large|big|long|old|fast)|what (share|percentage|percent|proportion|fraction|amount|number|sum)|(growth|interest|exchange|inflation) rate)\b", re.I)),
+    ("number", re.compile(r"\b(how (much|many|large|big|long|old|fast|far|tall|high|deep|wide|heavy|often|late|early)|"
+                          r"what (is|was|were|are) the (population|size|area|height|length|width|depth|weight|age|"
+                          r"distance|speed|cost|price|budget|revenue|value|total|rate|score|capacity|number|amount)|"
+                          r"what (share|percentage|percent|proportion|fraction|amount|number|sum|population|size|"
+                          r"area|height|length|age|distance|speed|cost|price|budget|revenue|score|capacity)|"
+                          r"(growth|interest|exchange|inflation|unemployment) rate)\b", re.I)),
     ("date", re.compile(r"\b(when|what (year|month|day|date|time)|in (what|which) (year|month)|on what date|what date)\b", re.I)),
     ("author", re.compile(r"\b(who (wrote|authored|is the author|was the author)|author of|written by|whose article)\b", re.I)),
     ("person", re.compile(r"\b(who|whom|whose)\b", re.I)),
-    ("place", re.compile(r"\b(where|which (country|city|place|region|countries)|what (country|city|place))\b", re.I)),
+    ("place", re.compile(r"\b(where|(which|what) (country|city|town|place|region|countries|state|province|county|"
+                         r"continent|island|river|mountain|capital|village|district))\b", re.I)),
+    ("name", re.compile(r"\b(which|what) (company|companies|organi[sz]ation|team|band|group|party|university|school|"
+                        r"college|agency|newspaper|magazine|network|club|label|firm|brand|ship|album|film|movie|"
+                        r"book|song|show|station|church|airline|army|institution)\b", re.I)),
 ]
 # Quantities; a bare year ("in 2022") is a date, not an amount.
 _NUMBER_RE = re.compile(
@@ -71,7 +79,7 @@ def has_type(sentence: str, kind: str, question: str, author: str = "") -> bool:
         found = [m.group(0) for m in _NUMBER_RE.finditer(sentence)]
     elif kind == "date":
         found = [m.group(0) for m in _DATE_RE.finditer(sentence)]
-    elif kind in ("person", "place"):
+    elif kind in ("person", "place", "name"):
         found = names(sentence)
     else:
         return False
@@ -165,32 +173,19 @@ def context_words(snap: Snapshot, c: Candidate) -> set[str]:
     return found
 
 
-def score(cands: list[Candidate], snap: Snapshot, qvec: np.ndarray, query: str, kind: str, type_question: str) -> None:
-    idf = snap.idf()
-    unknown = unknown_entities(type_question, idf)
-    qwords = set(words(query))
-    if kind == "author":  # words about the article itself, which its sentences do not contain
-        qwords -= set(words("author authored wrote written writer article piece story published"))
-    total = sum(idf.get(w, 1.0) for w in qwords) or 1.0
-    for c in cands:
-        c.sem = float(c.vector @ qvec) if c.vector is not None else 0.0
-        c.lex = sum(idf.get(w, 1.0) for w in qwords & context_words(snap, c)) / total
-        c.typed = bool(kind) and has_type(c.text, kind, type_question, snap.docs[c.doc_id].get("author", ""))
-        c.score = W_SEM * c.sem + W_LEX * c.lex + W_TYPE * c.typed + W_RANK / c.rank
-        if kind and not c.typed:
-            c.score *= TYPE_MISS
-        if unknown:
-            c.score *= UNKNOWN_ENTITY
-    if kind == "author":
-        # "Who wrote the article about X?" describes the article, not its byline: a byline scores as well as
-        # the best sentence of its own article would without the penalty.
-        best: dict[str, float] = {}
-        for c in cands:
-            raw = c.score if c.typed else c.score / TYPE_MISS
-            best[c.doc_id] = max(best.get(c.doc_id, 0.0), raw)
-        for c in cands:
-            if c.typed:
-                c.score = max(c.score, best[c.doc_id] + W_TYPE)
+def score(cands: list[Candidate], snap: Snapshot, qvec: np.ndarray, query: str, kind: str, type_question: str,
+          scorer: Any, pieces: Any = None) -> np.ndarray:
+    """Give each candidate the scorer's probability that it answers (`score`); returns the feature matrix."""
+    from . import features
+
+    qinfo = features.question_info(snap, query, kind, type_question, pieces)
+    x = features.matrix(snap, cands, qvec, qinfo, pieces, has_type)
+    probs = scorer.probabilities(x) if len(cands) and scorer is not None else [0.0] * len(cands)
+    col = {name: i for i, name in enumerate(features.FEATURES)}
+    for c, p, row in zip(cands, probs, x, strict=True):
+        c.score = float(p)
+        c.sem, c.lex, c.typed = float(row[col["sem"]]), float(row[col["lex"]]), bool(row[col["typed"]])
+    return x
 
 
 def select(cands: list[Candidate], query: str, kind: str = "") -> list[Candidate]:
@@ -252,3 +247,77 @@ def cite(snap: Snapshot, chosen: list[Candidate]) -> tuple[str, list[Citation]]:
         )
         parts.append(f"{c.text} [{number}]")
     return " ".join(parts), citations
+
+
+def abstention(snap: Snapshot, cands: list[Candidate]) -> tuple[str, list[Citation]]:
+    """The abstention sentence, and the closest passage (the best candidate's) cited as not an answer."""
+    if not cands:
+        return ABSTAIN_TEXT, []
+    best = max(cands, key=lambda c: c.score)
+    _, citations = cite(snap, [best])
+    closest = replace(citations[0], not_answer=True)
+    return f"{ABSTAIN_TEXT} {CLOSEST_TEXT.format(title=closest.title)}", [closest]
+
+
+_FULL_DATE = re.compile(
+    rf"\b(?:(?:early|mid|late)[- ])?(?:\d{{1,2}} )?(?:{_MONTHS})(?: \d{{1,2}})?,? \d{{4}}\b|"
+    rf"\b(?:{_MONTHS}) \d{{1,2}}\b|\b(?:the )?(?:early |mid-?|late )?\d{{4}}s\b|\b1\d{{3}}\b|\b20\d\d\b|"
+    r"\b\d{4}-\d{2}-\d{2}\b", re.I)
+_QUANTITY = re.compile(
+    r"(?:(?:about|around|over|nearly|almost|more than|less than|some|approximately|roughly|up to) )?"
+    r"(?:US)?\$?\s?\d[\d,.]*(?:\s?(?:%|percent|per cent|billion|million|thousand|trillion|hundred))*"
+    r"(?:\s?(?:[a-zA-Z]+)?)|"
+    r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|"
+    r"dozens?|hundreds|thousands|millions|billions)(?:[- ](?:one|two|three|four|five|six|seven|eight|nine|hundred|"
+    r"thousand|million|billion))*\b(?: [a-zA-Z]+)?", re.I)
+_UNIT_STOP = set(STOPWORDS) | {"and", "or", "but", "in", "on", "at", "by"}
+
+
+def _spans(text: str, kind: str, author: str) -> list[tuple[int, int]]:
+    if kind == "author":
+        at = text.find(author) if author else -1
+        return [(at, at + len(author))] if at >= 0 else []
+    if kind == "date":
+        return [m.span() for m in _FULL_DATE.finditer(text)]
+    if kind == "number":
+        out = []
+        for m in _QUANTITY.finditer(text):
+            start, end = m.span()
+            span = text[start:end]
+            last = span.split()[-1] if span.split() else ""
+            if last.lower() in _UNIT_STOP or (last.isalpha() and last[0].isupper() and len(span.split()) > 1):
+                end = start + span.rstrip().rfind(" ")  # "5 and" -> "5": a trailing function word is no unit
+            span = text[start:end].strip(" ,.")
+            if span and not re.fullmatch(r"(?:1[5-9]|20)\d\d", span):  # a bare year is a date
+                out.append((start, start + len(span)))
+        return out
+    out = []
+    for name in names(text):
+        at = text.find(name)
+        if at >= 0:
+            out.append((at, at + len(name)))
+    return out
+
+
+def short_answer(c: Candidate, kind: str, question: str) -> str:
+    """The span of the quote that answers a question asking for a number, date, person, place, organisation or
+    author: of the spans of that kind not already in the question, the one nearest the words the sentence
+    shares with the question (answers sit next to what the question mentions). "" when none."""
+    if not kind:
+        return ""
+    text = c.text
+    asked = {w.lower() for w in re.findall(r"[\w$%]+", question)}
+    spans = [(s, e) for s, e in _spans(text, kind, c.passage.author)
+             if not set(re.findall(r"[\w$%]+", text[s:e].lower())) <= asked]
+    if not spans:
+        return ""
+    qwords = set(words(question))
+    anchors = [m.start() for m in re.finditer(r"[\w'’]+", text) if set(words(m.group(0))) & qwords]
+    if not anchors:
+        return text[spans[0][0]:spans[0][1]]
+
+    def distance(span: tuple[int, int]) -> int:
+        return min(min(abs(a - span[0]), abs(a - span[1])) for a in anchors)
+
+    s, e = min(spans, key=distance)
+    return text[s:e]

@@ -8,9 +8,11 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from . import answer as extractive
 from .embed import Embedder, load_embedder
-from .errors import BackendUnavailable
+from .errors import BackendUnavailable, RagError
 from .followup import History, resolve
 from .generate import Checked, Verifier, generate, generate_stream, load_llm, notes_for, number
 from .indexer import Indexer, signature
@@ -20,7 +22,7 @@ from .retrieve import check_query, search
 from .settings import Settings
 from .snapshot import Snapshot
 from .store import Store
-from .types import Answer, DocumentInfo, IndexReport, Passage
+from .types import Answer, DocumentInfo, Evidence, IndexReport, Passage
 
 
 class Assistant:
@@ -53,6 +55,7 @@ class Assistant:
         self._store: Store | None = None
         self._snap: Snapshot | None = None
         self._llm_model: Any = None
+        self._scorer_model: Any = None
         self._lock = threading.RLock()  # the web chat calls from several threads: open and swap state once
 
     # ------------------------------------------------------------ lazy parts
@@ -151,11 +154,33 @@ class Assistant:
             self._llm_model = load_llm(self.settings.llm, self.settings.llm_timeout)
         return self._llm_model
 
-    def _extractive(
-        self, question: str, history: History | None, k: int | None
-    ) -> tuple[Answer, list[Passage], Snapshot, float]:
-        """The extractive answer, the passages it read, the snapshot they came from and when it started."""
-        started = time.perf_counter()
+    def _scorer(self) -> Any:
+        if self._scorer_model is None:
+            from .scorer import load_scorer
+
+            self._scorer_model = load_scorer(self.settings.scorer_file)
+        return self._scorer_model
+
+    def _pieces(self) -> Any:
+        """MiniLM's word-piece table for the soft-alignment feature (None for models without one)."""
+        from .embed import resolve_model
+        from .features import load_wordpieces
+
+        try:
+            return load_wordpieces(resolve_model(self.settings.embed_model)[0])
+        except RagError:
+            return None
+
+    @property
+    def threshold(self) -> float:
+        """The abstention threshold in force: Settings.abstain_threshold, else the scorer's calibrated default."""
+        if self.settings.abstain_threshold is not None:
+            return self.settings.abstain_threshold
+        return self._scorer().threshold
+
+    def evidence(self, question: str, history: History | None = None, k: int | None = None) -> Evidence:
+        """Every candidate sentence of the retrieved passages, scored by the evidence scorer (best first), with
+        the features it saw: what `ask` answers from, open for evals and training."""
         k = k or self.settings.top_k
         question = check_query(question, k)
         opened = self._ready()  # one snapshot for the whole answer, even if an upload swaps it meanwhile
@@ -163,22 +188,33 @@ class Assistant:
         query, used = resolve(question, history)
         kind = extractive.question_type(question)
         type_question = question
-        if not kind and used:  # "And what about Iran?" keeps the kind of answer the earlier turn wanted
-            kind = extractive.question_type(used[-1])
+        if used:  # "And what about Iran?" keeps the kind of answer and the conditions of the earlier turns
             type_question = " ".join(used + [question])
+            kind = kind or extractive.question_type(used[-1])
         vector = self.embedder.embed_query(query)
         passages = self._search(query, k, vector, opened)
-        retrieved = time.perf_counter()
         cands = extractive.candidates(snap, passages)
-        extractive.score(cands, snap, vector, query, kind, type_question)
-        chosen = extractive.select(cands, query, kind)
-        if not chosen or chosen[0].score < self.settings.abstain_threshold:
-            result = Answer(ABSTAIN_TEXT, [], True, question, query)
+        features = extractive.score(cands, snap, vector, query, kind, type_question, self._scorer(), self._pieces())
+        return Evidence(question, query, kind, passages, cands, features, snap)
+
+    def _extractive(
+        self, question: str, history: History | None, k: int | None
+    ) -> tuple[Answer, list[Passage], Snapshot, float]:
+        """The extractive answer, the passages it read, the snapshot they came from and when it started."""
+        started = time.perf_counter()
+        ev = self.evidence(question, history, k)
+        retrieved = time.perf_counter()
+        chosen = extractive.select(ev.candidates, ev.query, ev.kind)
+        confidence = self._scorer().confidence(np.asarray([c.score for c in ev.candidates]), ev.features)
+        if not chosen or confidence < self.threshold:
+            text, closest = extractive.abstention(ev.snap, ev.candidates)
+            result = Answer(text, closest, True, ev.question, ev.query, confidence=round(confidence, 4))
         else:
-            text, citations = extractive.cite(snap, chosen)
-            result = Answer(text, citations, False, question, query)
+            text, citations = extractive.cite(ev.snap, chosen)
+            result = Answer(text, citations, False, ev.question, ev.query, confidence=round(confidence, 4),
+                            short=extractive.short_answer(chosen[0], ev.kind, ev.question))
         result.timings = {"retrieve_ms": round((retrieved - started) * 1000, 2)}
-        return result, passages, snap, started
+        return result, ev.passages, ev.snap, started
 
     def _wants_llm(self, use_llm: bool | None) -> bool:
         """None: the configured backend if any; False: extractive; True: the configured backend, or an error."""

@@ -247,16 +247,30 @@ def search(query: str, k: int, index_dir: Path | None, chroma_url: str | None, a
               help="Fail (exit 1) when a metric is below a floor or above a ceiling of this file (evals/thresholds.toml).")
 @click.option("--labels", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="FILE",
               help="Hand-labelled (claim, passage) pairs to measure the support judge. [default: evals/judge_labels.jsonl]")
+@click.option("--suite", "suite_names", multiple=True, metavar="NAME",
+              help="Run a named suite of evals/suites.toml (repeat, or 'all'): each indexes its own corpus under "
+                   "--cache and is reported side by side with the macro average. --gate then reads each suite's "
+                   "floors from the suites file given.")
+@click.option("--suites-file", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="TOML",
+              help="The suites file. [default: evals/suites.toml of the checkout]")
+@click.option("--cache", "cache_dir", type=click.Path(file_okay=False, path_type=Path), default=None, metavar="DIR",
+              help="Where the suites' indexes are kept between runs. [default: evals/.cache]")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON line last.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def eval_command(questions: Path | None, index_dir: Path | None, chroma_url: str | None, report_dir: Path, baselines: bool,
-                 compare_to: Path | None, gate_file: Path | None, labels: Path | None, as_json: bool, quiet: bool) -> None:
-    """Measure how well answers are grounded: retrieval, answers, citations, abstention and latency.
+                 compare_to: Path | None, gate_file: Path | None, labels: Path | None, suite_names: tuple[str, ...],
+                 suites_file: Path | None, cache_dir: Path | None, as_json: bool, quiet: bool) -> None:
+    """Measure how well answers are grounded: retrieval, answers, citations, abstention, calibration and latency.
 
     Runs every question through the same API users call; needs an index of the corpus the questions are
-    about (`rag index` first). Writes report.json, report.md and plots to --report.
+    about (`rag index` first). Writes report.json, report.md and plots to --report. With --suite, runs the
+    named suites (the bundled corpus and public QA sets, each with its own index) instead.
     """
     from . import evaluate as ev
+
+    if suite_names or suites_file:
+        _eval_suites(suite_names, suites_file, cache_dir, report_dir, gate_file, as_json, quiet)
+        return
 
     questions = questions or ev.default_questions()
     if questions is None:
@@ -285,6 +299,36 @@ def eval_command(questions: Path | None, index_dir: Path | None, chroma_url: str
     failures = _run(lambda: ev.gate(report["metrics"], gate_file)) if gate_file else []
     if as_json:
         click.echo(json.dumps(report["metrics"]))
+    if failures:
+        raise click.ClickException("eval gate failed: " + "; ".join(failures))
+
+
+def _eval_suites(names: tuple[str, ...], suites_file: Path | None, cache_dir: Path | None, report_dir: Path,
+                 gate_file: Path | None, as_json: bool, quiet: bool) -> None:
+    from . import evaluate as ev
+    from . import suites as su
+
+    path, suites = _run(lambda: su.load_suites(suites_file))
+    chosen = _run(lambda: su.pick(suites, names))
+    cache = cache_dir or path.resolve().parent / ".cache"
+    base = _assistant(None, None, quiet)
+    reports = {}
+    out = sys.stderr if as_json else sys.stdout
+    for name in chosen:
+        print(f"suite {name}: {suites[name].get('description', '')}", file=sys.stderr)
+        reports[name] = _run(lambda name=name: su.run_suite(name, suites[name], cache, base.settings, base.embedder,
+                                                            not quiet))
+        ev.write_report(reports[name], report_dir / name)
+    keys = [k for k in ev.TABLE_KEYS if not k.endswith("_ms")] + ["p50_ms"]
+    written = su.write_summary(reports, report_dir, keys)
+    print(su.summary_table(reports, ["questions", "answerable", "unanswerable", *keys]), file=out)
+    print(f"report: {', '.join(str(p) for p in written)} and one folder per suite", file=out)
+    failures = []
+    if gate_file:
+        _, limits = _run(lambda: su.load_suites(gate_file))
+        failures = _run(lambda: su.gate_suites(reports, limits, str(gate_file)))
+    if as_json:
+        click.echo(json.dumps({"suites": {n: r["metrics"] for n, r in reports.items()}, "macro": su.macro(reports)}))
     if failures:
         raise click.ClickException("eval gate failed: " + "; ".join(failures))
 

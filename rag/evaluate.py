@@ -31,7 +31,7 @@ QUESTIONS_FILE = Path(__file__).resolve().parents[1] / "evals" / "questions.json
 HIT_SHARE = 0.8  # a passage "hits" when it holds at least this share of a gold quote
 FUZZY = 0.9  # difflib ratio above which a claim counts as contained in a passage sentence
 # The entailment part of the judge uses the support thresholds measured for the verifier (rag/generate.py).
-LOWER_IS_BETTER = {"false_refusal_rate", "false_answer_rate", "p50_ms", "p95_ms", "retrieval_p50_ms", "embed_p50_ms"}
+LOWER_IS_BETTER = {"false_refusal_rate", "false_answer_rate", "ece", "p50_ms", "p95_ms", "retrieval_p50_ms", "embed_p50_ms"}
 
 
 # ---------------------------------------------------------------- questions
@@ -62,6 +62,8 @@ def load_questions(path: Path) -> list[dict[str, Any]]:
             raise RagError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from exc
         if not isinstance(item, dict):
             raise RagError(f"{where}: expected a JSON object")
+        if "evidence" not in item and isinstance(item.get("evidence_files"), list):
+            item["evidence"] = []  # public QA sets name the gold files; the gold spans are the answers in them
         for key, kind in (("id", str), ("question", str), ("answers", list), ("evidence", list)):
             if not isinstance(item.get(key), kind):
                 raise RagError(f"{where}: {key!r} is missing or not a {kind.__name__}")
@@ -71,8 +73,9 @@ def load_questions(path: Path) -> list[dict[str, Any]]:
         if not item.get("unanswerable"):
             if not item["answers"] or not all(isinstance(g, list) and g and all(isinstance(a, str) for a in g) for g in item["answers"]):
                 raise RagError(f"{where}: 'answers' must be a non-empty list of non-empty alias lists")
-            if not item["evidence"] or not all(isinstance(e, dict) and "doc_id" in e and "quote" in e for e in item["evidence"]):
-                raise RagError(f"{where}: 'evidence' needs objects with 'doc_id' and 'quote'")
+            files = item.get("evidence_files")
+            if not (item["evidence"] or files) or not all(isinstance(e, dict) and "doc_id" in e and "quote" in e for e in item["evidence"]):
+                raise RagError(f"{where}: 'evidence' needs objects with 'doc_id' and 'quote' (or give 'evidence_files')")
         history = item.get("history", [])
         if not isinstance(history, list) or not all(isinstance(h, str) for h in history):
             raise RagError(f"{where}: 'history' must be a list of earlier questions")
@@ -82,7 +85,22 @@ def load_questions(path: Path) -> list[dict[str, Any]]:
     return items
 
 
-def gold_spans(item: dict[str, Any], texts: dict[str, str]) -> list[tuple[str, int, int]]:
+def gold_spans(item: dict[str, Any], texts: dict[str, str], docs: dict[str, dict[str, Any]] | None = None) -> list[tuple[str, int, int]]:
+    """Where the gold evidence lies: the quotes of `evidence`, or, for items that only name `evidence_files`,
+    every occurrence of a gold answer in those files (case-insensitive)."""
+    if not item["evidence"] and item.get("evidence_files"):
+        names = set(item["evidence_files"])
+        spans = []
+        for doc_id, meta in (docs or {}).items():
+            if meta.get("path", "").replace("\\", "/").rsplit("/", 1)[-1] not in names:
+                continue
+            lower = texts[doc_id].lower()
+            for alias in {a for g in item["answers"] for a in g if a.strip()}:
+                at = lower.find(alias.lower())
+                while at >= 0:
+                    spans.append((doc_id, at, at + len(alias)))
+                    at = lower.find(alias.lower(), at + 1)
+        return spans
     spans = []
     for ev in item["evidence"]:
         text = texts.get(ev["doc_id"])
@@ -246,6 +264,8 @@ class Row:
     precisions: list[float] = field(default_factory=list)
     gold_cited: list[float] = field(default_factory=list)  # per citation: its quote overlaps gold evidence or holds the answer
     embed_ms: float = 0.0
+    short_em: float | None = None  # None: no short answer was given
+    short_f1: float | None = None
 
 
 def variant(assistant: Any, **settings: Any) -> Any:
@@ -259,7 +279,7 @@ def run_questions(assistant: Any, questions: list[dict[str, Any]], progress: boo
     applied afterwards) and score retrieval on the query each answer was searched with."""
     from tqdm import tqdm
 
-    threshold = assistant.settings.abstain_threshold
+    threshold = assistant.threshold
     runner = variant(assistant, abstain_threshold=0.0)
     _, snap = runner._ready()
     judge = Judge(runner.embedder)
@@ -270,9 +290,9 @@ def run_questions(assistant: Any, questions: list[dict[str, Any]], progress: boo
         runner.embedder.embed_query(item["question"])
         embed_ms = (time.perf_counter() - started) * 1000
         answer = runner.ask(item["question"], item.get("history"))
-        row = Row(item, answer, max((c.score for c in answer.citations), default=0.0), embed_ms=embed_ms)
+        row = Row(item, answer, answer.confidence, embed_ms=embed_ms)
         if not item.get("unanswerable"):
-            spans = gold_spans(item, snap.texts)
+            spans = gold_spans(item, snap.texts, snap.docs)
             passages = runner.search(answer.query, k=5)
             relevant = sum(is_hit(snap.chunk_doc[i], *snap.chunk_span[i], spans) for i in range(len(snap.chunk_ids)))
             row.retrieval = retrieval_scores([is_hit(p.doc_id, p.start, p.end, spans) for p in passages], relevant)
@@ -280,6 +300,9 @@ def run_questions(assistant: Any, questions: list[dict[str, Any]], progress: boo
             row.f1 = token_f1(answer.text, item["answers"])
             row.recalls, row.precisions = citation_scores(judge, answer)
             row.gold_cited = [float(cites_gold(c, item, spans)) for c in answer.citations]
+            if answer.short:
+                row.short_em = float(any(normalize(answer.short) == normalize(a) for g in item["answers"] for a in g))
+                row.short_f1 = token_f1(answer.short, item["answers"][:1])
         rows.append(row)
     return rows, {"threshold": threshold, "judge": judge}
 
@@ -331,6 +354,8 @@ def summarize(rows: list[Row], threshold: float) -> dict[str, Any]:
         "mrr": retrieval["mrr"],
         "ndcg_at_5": retrieval["ndcg@5"],
         **metrics_at(rows, threshold),
+        **abstention_quality(rows),
+        **short_answers(rows, threshold),
         "p50_ms": _pct(ask_ms, 50),
         "p95_ms": _pct(ask_ms, 95),
         "retrieval_p50_ms": _pct(retrieve_ms, 50),
@@ -340,8 +365,64 @@ def summarize(rows: list[Row], threshold: float) -> dict[str, Any]:
     }
 
 
+def auroc(scores: list[float], positive: list[bool]) -> float | None:
+    """Area under the ROC curve (Mann-Whitney): the chance that a random positive outscores a random negative."""
+    pos = [s for s, p in zip(scores, positive, strict=True) if p]
+    neg = [s for s, p in zip(scores, positive, strict=True) if not p]
+    if not pos or not neg:
+        return None
+    ranks = {}
+    ordered = sorted(scores)
+    for value in set(scores):  # average rank of ties
+        first = ordered.index(value)
+        ranks[value] = first + (ordered.count(value) + 1) / 2
+    return (sum(ranks[s] for s in pos) - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg))
+
+
+def reliability(rows: list[Row], bins: int = 10) -> tuple[float, list[dict[str, float]]]:
+    """Expected calibration error of `confidence` against "the answer is right" (an unanswerable question's
+    answer is never right), and the reliability diagram's bins."""
+    table, ece = [], 0.0
+    for b in range(bins):
+        lo, hi = b / bins, (b + 1) / bins
+        inside = [r for r in rows if lo <= r.top < hi or (hi == 1.0 and r.top == 1.0)]
+        if not inside:
+            continue
+        conf = _mean([r.top for r in inside])
+        right = _mean([float(r.correct) for r in inside])
+        ece += len(inside) / len(rows) * abs(conf - right)
+        table.append({"lo": lo, "hi": hi, "n": len(inside), "confidence": conf, "accuracy": right})
+    return ece, table
+
+
+def abstention_quality(rows: list[Row]) -> dict[str, Any]:
+    """How well `confidence` separates answerable from unanswerable questions (AUROC), the abstention on
+    unanswerable ones at the operating point that refuses 5% of answerable ones, and the calibration error."""
+    answerable = [r for r in rows if not r.item.get("unanswerable")]
+    unanswerable = [r for r in rows if r.item.get("unanswerable")]
+    out: dict[str, Any] = {"auroc": auroc([r.top for r in rows], [not r.item.get("unanswerable") for r in rows]),
+                           "abstention_at_5pct_false_refusals": None}
+    if answerable and unanswerable:
+        tau = sorted(r.top for r in answerable)[int(0.05 * len(answerable))]
+        out["abstention_at_5pct_false_refusals"] = sum(r.top < tau for r in unanswerable) / len(unanswerable)
+    out["ece"] = reliability(rows)[0] if rows else None
+    return out
+
+
+def short_answers(rows: list[Row], tau: float) -> dict[str, Any]:
+    """Short-answer exact match and F1 (SQuAD normalisation) over the answered questions that got a short
+    answer, and the share of answered answerable questions that got one."""
+    answered = [r for r in rows if not r.item.get("unanswerable") and r.top >= tau]
+    given = [r for r in answered if r.short_em is not None]
+    return {
+        "short_coverage": len(given) / len(answered) if answered else None,
+        "short_em": _mean([r.short_em for r in given]) if given else None,  # type: ignore[misc]
+        "short_f1": _mean([r.short_f1 for r in given]) if given else None,  # type: ignore[misc]
+    }
+
+
 def curve(rows: list[Row]) -> list[dict[str, float]]:
-    return [{"threshold": t / 100, **metrics_at(rows, t / 100)} for t in range(30, 81, 2)]
+    return [{"threshold": t / 100, **metrics_at(rows, t / 100)} for t in range(0, 96, 5)]
 
 
 def per_tag(rows: list[Row], threshold: float) -> dict[str, dict[str, float]]:
@@ -374,7 +455,7 @@ def baseline_llamaindex(assistant: Any, questions: list[dict[str, Any]]) -> dict
     for item in questions:
         if item.get("unanswerable"):
             continue
-        spans = gold_spans(item, snap.texts)
+        spans = gold_spans(item, snap.texts, snap.docs)
         query, _ = resolve(item["question"], item.get("history"))
         nodes = retriever.retrieve(query)
         hits = [is_hit(n.node.metadata["doc_id"], int(n.node.metadata["start"]), int(n.node.metadata["end"]), spans) for n in nodes]
@@ -394,7 +475,8 @@ def baseline_llamaindex(assistant: Any, questions: list[dict[str, Any]]) -> dict
 
 TABLE_KEYS = [
     "retrieval_hit_at_1", "retrieval_hit_at_3", "retrieval_hit_at_5", "mrr", "ndcg_at_5", "answer_accuracy", "token_f1",
-    "citation_recall", "citation_precision", "citation_gold_precision", "abstention_recall", "false_refusal_rate", "false_answer_rate", "p50_ms",
+    "citation_recall", "citation_precision", "citation_gold_precision", "abstention_recall", "false_refusal_rate", "false_answer_rate",
+    "auroc", "abstention_at_5pct_false_refusals", "ece", "short_coverage", "short_em", "short_f1", "two_hop_accuracy", "p50_ms",
     "p95_ms", "retrieval_p50_ms", "embed_p50_ms",
 ]
 
@@ -406,7 +488,7 @@ def table(columns: dict[str, dict[str, Any]]) -> str:
         cells = []
         for name in names:
             value = columns[name].get(key)
-            cells.append("—" if value is None else (f"{value:.1f}" if key.endswith("_ms") else f"{value:.3f}"))
+            cells.append("—" if value is None or (isinstance(value, float) and math.isnan(value)) else (f"{value:.1f}" if key.endswith("_ms") else f"{value:.3f}"))
         lines.append(f"| {key} | {' | '.join(cells)} |")
     return "\n".join(lines)
 
@@ -459,6 +541,23 @@ def write_report(report: dict[str, Any], folder: Path) -> list[Path]:
     fig.savefig(folder / "abstention_curve.png", dpi=100)
     plt.close(fig)
 
+    fig, ax = plt.subplots(figsize=(5, 5))
+    bins = report.get("reliability", [])
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", label="perfectly calibrated")
+    ax.bar([b["lo"] + 0.05 for b in bins], [b["accuracy"] for b in bins], width=0.09, alpha=0.7,
+           label="share answered right")
+    ax.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], "o-", color="#c44e52", label="bins")
+    ax.set_xlabel("confidence")
+    ax.set_ylabel("answered right")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ece = report["metrics"].get("ece")
+    ax.set_title(f"Reliability diagram (ECE {ece:.3f})" if ece is not None else "Reliability diagram")
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    fig.savefig(folder / "reliability.png", dpi=100)
+    plt.close(fig)
+
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.hist([q["ask_ms"] for q in report["rows"]], bins=20, alpha=0.7, label="ask")
     ax.hist([q["embed_ms"] for q in report["rows"]], bins=20, alpha=0.7, label="one query embedding")
@@ -468,7 +567,8 @@ def write_report(report: dict[str, Any], folder: Path) -> list[Path]:
     fig.tight_layout()
     fig.savefig(folder / "latency.png", dpi=100)
     plt.close(fig)
-    return [*written, folder / "accuracy_per_tag.png", folder / "abstention_curve.png", folder / "latency.png"]
+    return [*written, folder / "accuracy_per_tag.png", folder / "abstention_curve.png", folder / "reliability.png",
+            folder / "latency.png"]
 
 
 def verdict(row: Row, tau: float) -> str:
@@ -490,9 +590,10 @@ def evaluate(assistant: Any, questions_file: Path, *, baselines: bool = False, l
         "metrics": summarize(rows, tau),
         "per_tag": per_tag(rows, tau),
         "curve": curve(rows),
+        "reliability": reliability(rows)[1] if rows else [],
         "rows": [
             {"id": r.item["id"], "question": r.item["question"], "verdict": verdict(r, tau), "score": round(r.top, 4),
-             "answer": r.answer.text, "ask_ms": r.answer.timings.get("total_ms", 0.0), "embed_ms": round(r.embed_ms, 2)}
+             "answer": r.answer.text, "short": r.answer.short, "ask_ms": r.answer.timings.get("total_ms", 0.0), "embed_ms": round(r.embed_ms, 2)}
             for r in rows
         ],
     }
@@ -510,7 +611,7 @@ def compare(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     lines = []
     for key in TABLE_KEYS:
         a, b = old.get("metrics", {}).get(key), new["metrics"].get(key)
-        if a is None or b is None:
+        if a is None or b is None or (isinstance(a, float) and math.isnan(a)) or (isinstance(b, float) and math.isnan(b)):
             continue
         better = (b < a) if key in LOWER_IS_BETTER else (b > a)
         mark = "" if abs(b - a) < 1e-9 else (" better" if better else " worse")
@@ -526,15 +627,24 @@ def gate(metrics: dict[str, Any], thresholds_file: Path) -> list[str]:
         limits = tomllib.loads(thresholds_file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise RagError(f"Cannot read thresholds from {thresholds_file}: {exc}") from exc
+    return check_limits(metrics, limits, str(thresholds_file))
+
+
+def check_limits(metrics: dict[str, Any], limits: dict[str, Any], where: str) -> list[str]:
+    """Failures of `metrics` against {"floors": {...}, "ceilings": {...}}."""
     failures = []
     for key, floor in limits.get("floors", {}).items():
         if key not in metrics:
-            raise RagError(f"{thresholds_file}: unknown metric {key!r}")
-        if metrics[key] < floor:
+            raise RagError(f"{where}: unknown metric {key!r}")
+        if metrics[key] is None:
+            failures.append(f"{key} was not measured (floor {floor})")
+        elif metrics[key] < floor:
             failures.append(f"{key} = {metrics[key]:.3f} is below the floor {floor}")
     for key, ceiling in limits.get("ceilings", {}).items():
         if key not in metrics:
-            raise RagError(f"{thresholds_file}: unknown metric {key!r}")
-        if metrics[key] > ceiling:
+            raise RagError(f"{where}: unknown metric {key!r}")
+        if metrics[key] is None:
+            failures.append(f"{key} was not measured (ceiling {ceiling})")
+        elif metrics[key] > ceiling:
             failures.append(f"{key} = {metrics[key]:.3f} is above the ceiling {ceiling}")
     return failures

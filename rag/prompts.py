@@ -1,6 +1,8 @@
 """Fixed phrases and prompts. Tests and evals check answers against these constants."""
 
 ABSTAIN_TEXT = "The articles don't say."
+# After ABSTAIN_TEXT when some passage came close: it is cited as [1], marked not an answer.
+CLOSEST_TEXT = "The closest passage, in “{title}”, is shown as [1]; it does not answer the question."
 
 # Notes on answers from a generative backend that fell back to the extractive answer.
 BACKEND_FAILED = "the generative backend failed; showing the extractive answer"

@@ -70,10 +70,16 @@ class Settings(BaseSettings):
         default=None, ge=0.0, le=1.0,
         description="Maximal marginal relevance over the fused passages (1 = relevance only); unset: off.",
     )
-    abstain_threshold: float = Field(
-        default=0.52, ge=0.0, le=1.0,
-        description="Best sentence score under which the answer is the abstention sentence. Calibrated on "
-        "evals/questions.jsonl (curve in evals/README.md).",
+    abstain_threshold: float | None = Field(
+        default=None, ge=0.0, le=1.0,
+        description="Confidence (calibrated probability that the best sentence answers) under which the answer "
+        "abstains. Unset: the evidence scorer's default, chosen on held-out articles of public QA data for at "
+        "most 5% false refusals (curve in evals/README.md).",
+    )
+    scorer_file: str | None = Field(
+        default=None,
+        description="Evidence scorer model file (JSON, from evals/train_scorer.py). Unset: the one shipped in "
+        "the package.",
     )
     llm: str | None = Field(
         default=None,

@@ -78,6 +78,7 @@ class Citation:
     end: int
     score: float
     also_in: tuple[str, ...] = ()  # doc_ids of near-duplicate articles that say the same
+    not_answer: bool = False  # shown with an abstention as the closest passage, not as support for an answer
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -85,7 +86,10 @@ class Citation:
 
 @dataclass
 class Answer:
-    """`text` holds [n] markers; each n is a `citations` entry. `abstained` answers say ABSTAIN_TEXT."""
+    """`text` holds [n] markers; each n is a `citations` entry. `abstained` answers start with ABSTAIN_TEXT and
+    may cite the closest passage, marked `not_answer`. `confidence` is the calibrated probability that the best
+    sentence answers the question; `short` the span of the first quote that answers a question asking for a
+    number, date, person, place or organisation ("" otherwise)."""
 
     text: str
     citations: list[Citation]
@@ -95,6 +99,8 @@ class Answer:
     backend: str = "extractive"
     timings: dict[str, float] = field(default_factory=dict)  # milliseconds: retrieve, answer, total
     notes: list[str] = field(default_factory=list)  # e.g. "dropped 1 unsupported sentence from the LLM"
+    confidence: float = 0.0
+    short: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -163,3 +169,17 @@ class IndexReport:
         data["skipped"] = [{"file": s.path, "reason": s.reason} for s in self.skipped]
         data["files"] = [asdict(f) for f in self.files]
         return data
+
+
+@dataclass
+class Evidence:
+    """What an answer is chosen from: the retrieved passages, their candidate sentences scored by the evidence
+    scorer (`candidates[i].score` is P(answers)), and the feature matrix the scorer saw (rows = candidates)."""
+
+    question: str
+    query: str
+    kind: str
+    passages: list[Passage]
+    candidates: list[Any]
+    features: Any
+    snap: Any

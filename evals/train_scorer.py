@@ -1,0 +1,291 @@
+"""Train the evidence scorer (rag/models/evidence_scorer.json) on public QA data, with article-level splits.
+
+    python evals/train_scorer.py            # rebuild the shipped file bit-for-bit and print held-out metrics
+    python evals/train_scorer.py --check    # rebuild in memory and fail if it differs from the shipped file
+
+Data: SQuAD 2.0 *train* articles (evals/data/squad2, CC BY-SA 4.0, see its SOURCE.md), all 4,719 questions of
+questions_all.jsonl, asked through the real pipeline (the index of all ten articles, hybrid retrieval, top 5
+passages): every candidate sentence is a row, labelled 1 when it holds a gold answer and lies in the question's
+article. Unanswerable (adversarial) questions give only negative rows.
+
+Split, by article (no article on both sides):
+- training articles (TRAIN): the model is fitted here; the calibration map and the abstention threshold come
+  from out-of-fold predictions of a leave-one-article-out GroupKFold over these articles;
+- held-out articles (HELD_OUT): never seen in fitting or in choosing the threshold; the numbers printed here
+  and the SQuAD suite of `rag eval` (evals/suites.toml) are measured on them.
+
+The model: LightGBM gradient-boosted trees (seeded, one thread, deterministic), dumped to JSON and evaluated
+with numpy at run time (rag/scorer.py). A logistic regression on the same features is printed beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+from rag.evaluate import normalize  # noqa: E402
+from rag.features import FEATURES  # noqa: E402
+
+DATA = ROOT / "evals" / "data" / "squad2"
+OUT = ROOT / "rag" / "models" / "evidence_scorer.json"
+CACHE = ROOT / "evals" / ".cache"
+TRAIN = ["New_York_City.txt", "Beyonce.txt", "Frederic_Chopin.txt", "2008_Sichuan_earthquake.txt",
+         "Sino_Tibetan_relations_during_the_Ming_dynasty.txt", "The_Legend_of_Zelda_Twilight_Princess.txt"]
+HELD_OUT = ["Spectre_2015_film.txt", "Solar_energy.txt", "To_Kill_a_Mockingbird.txt", "IPod.txt"]
+TARGET_FALSE_REFUSALS = 0.05
+SEED = 13
+VERSION = "1"
+PARAMS = {
+    "objective": "binary", "learning_rate": 0.05, "num_leaves": 15, "min_data_in_leaf": 40,
+    "feature_fraction": 0.8, "bagging_fraction": 0.8, "bagging_freq": 1, "lambda_l2": 1.0,
+    "seed": SEED, "deterministic": True, "num_threads": 1, "force_row_wise": True, "verbosity": -1,
+}
+ROUNDS = 200
+
+
+class Unscored:
+    """Stands in for the scorer while features are extracted (the scorer is what is being trained)."""
+
+    threshold = 0.0
+
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        return np.zeros(len(x))
+
+    def confidence(self, best: float) -> float:
+        return best
+
+
+def article_of(item: dict) -> str:
+    return (item.get("evidence_files") or [item.get("source_article", "")])[0]
+
+
+def holds_answer(text: str, item: dict) -> bool:
+    body = f" {normalize(text)} "
+    return any(f" {normalize(a)} " in body for group in item["answers"] for a in group if normalize(a))
+
+
+def extract(index_dir: Path) -> dict[str, np.ndarray]:
+    """Feature rows of every candidate of every question (cached by the features' and data's hash)."""
+    from tqdm import tqdm
+
+    from rag import Assistant, Settings
+
+    items = [json.loads(line) for line in (DATA / "questions_all.jsonl").read_text(encoding="utf-8").splitlines() if line]
+    key = hashlib.sha256(
+        (ROOT / "rag" / "features.py").read_bytes() + (ROOT / "rag" / "answer.py").read_bytes()
+        + (ROOT / "rag" / "retrieve.py").read_bytes() + json.dumps(items).encode()
+    ).hexdigest()[:16]
+    cached = CACHE / f"scorer-rows-{key}.npz"
+    if cached.is_file():
+        return dict(np.load(cached, allow_pickle=False))
+    assistant = Assistant(settings=Settings(index_dir=index_dir, quiet=True), auto_build=False)
+    if not (index_dir / "chroma.sqlite3").is_file():
+        assistant.index([DATA / "corpus"], progress=True)
+    assistant._scorer_model = Unscored()
+    xs, labels, qids, articles, unans = [], [], [], [], []
+    for n, item in enumerate(tqdm(items, desc="features", unit="q", mininterval=10)):
+        ev = assistant.evidence(item["question"])
+        art = article_of(item)
+        for c, row in zip(ev.candidates, ev.features, strict=True):
+            path = ev.snap.docs[c.doc_id].get("path", "")
+            good = not item["unanswerable"] and path.endswith("/" + art) and holds_answer(c.text, item)
+            xs.append(row)
+            labels.append(int(good))
+            qids.append(n)
+            articles.append(art)
+            unans.append(int(item["unanswerable"]))
+    data = {"x": np.asarray(xs, np.float32), "y": np.asarray(labels, np.int8), "qid": np.asarray(qids, np.int32),
+            "article": np.asarray(articles), "unanswerable": np.asarray(unans, np.int8)}
+    CACHE.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(cached, **data)
+    return data
+
+
+def fit(x: np.ndarray, y: np.ndarray):
+    import lightgbm as lgb
+
+    return lgb.train(PARAMS, lgb.Dataset(x, y, feature_name=list(FEATURES), free_raw_data=False), ROUNDS)
+
+
+def _relative(x: np.ndarray) -> np.ndarray:
+    """Recompute the *_rel features of one question's rows (after some rows were removed)."""
+    x = x.copy()
+    for name in ("sem", "psem", "lex", "align"):
+        i, j = FEATURES.index(name), FEATURES.index(f"{name}_rel")
+        x[:, j] = x[:, i] - x[:, i].max()
+    return x
+
+
+def per_question(model, x: np.ndarray, y: np.ndarray, qid: np.ndarray, unans: np.ndarray,
+                 probs: np.ndarray | None = None, masked: bool = False) -> dict[str, np.ndarray]:
+    """Per question: the calibrator's inputs, whether the best sentence holds the answer, whether any does,
+    and the kind (0 answerable, 1 unanswerable, 2 masked: an answerable question whose answer-holding
+    sentences were removed from its candidates, as when the articles lack the answer)."""
+    from rag.scorer import answer_features
+
+    probs = model.predict(x) if probs is None else probs
+    feats, correct, reachable, kind = [], [], [], []
+    for q in np.unique(qid):
+        rows = np.flatnonzero(qid == q)
+        top = rows[np.argmax(probs[rows])]
+        feats.append(answer_features(probs[rows], x[rows]))
+        correct.append(y[top])
+        reachable.append(y[rows].max())
+        kind.append(unans[rows[0]])
+        keep = rows[y[rows] == 0]
+        if masked and not unans[rows[0]] and y[rows].any() and len(keep) >= 3:
+            kx = _relative(x[keep])
+            feats.append(answer_features(model.predict(kx), kx))
+            correct.append(0)
+            reachable.append(0)
+            kind.append(2)
+    return {"x": np.asarray(feats), "correct": np.asarray(correct), "reachable": np.asarray(reachable),
+            "kind": np.asarray(kind), "unanswerable": (np.asarray(kind) > 0).astype(int)}
+
+
+def auroc(scores: np.ndarray, positive: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(positive, scores)) if 0 < positive.sum() < len(positive) else float("nan")
+
+
+def ece(conf: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
+    edges = np.linspace(0, 1, bins + 1)
+    total = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        inside = (conf >= lo) & ((conf < hi) | (hi == 1.0))
+        if inside.any():
+            total += inside.mean() * abs(conf[inside].mean() - correct[inside].mean())
+    return float(total)
+
+
+def report(name: str, q: dict[str, np.ndarray], conf: np.ndarray, tau: float) -> dict[str, float]:
+    ans, adv, masked = q["kind"] == 0, q["kind"] == 1, q["kind"] == 2
+
+    def share(mask: np.ndarray) -> float:
+        return float((conf[mask] < tau).mean()) if mask.any() else float("nan")
+
+    out = {
+        "answerable": int(ans.sum()), "unanswerable": int(adv.sum()), "masked": int(masked.sum()),
+        "reachable": float(q["reachable"][ans].mean()),
+        "top1_accuracy": float(q["correct"][ans].mean()),
+        "accuracy_at_threshold": float((q["correct"][ans] & (conf[ans] >= tau)).mean()),
+        "false_refusals": share(ans),
+        "abstention_unanswerable": share(adv),
+        "abstention_masked": share(masked),
+        "auroc_unanswerable": auroc(conf[ans | adv], ans[ans | adv].astype(int)) if adv.any() else float("nan"),
+        "auroc_masked": auroc(conf[ans | masked], ans[ans | masked].astype(int)) if masked.any() else float("nan"),
+        "ece": ece(conf, q["correct"].astype(float)),
+    }
+    print(f"{name}: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in out.items()))
+    return out
+
+
+def compact(dump: dict) -> dict:
+    """Only what rag/scorer.py reads of a LightGBM dump (the rest is counts and gains)."""
+    def node(n: dict) -> dict:
+        if "split_index" not in n:
+            return {"leaf_value": n["leaf_value"]}
+        return {"split_index": n["split_index"], "split_feature": n["split_feature"], "threshold": n["threshold"],
+                "decision_type": n["decision_type"], "left_child": node(n["left_child"]),
+                "right_child": node(n["right_child"])}
+    return {"tree_info": [{"tree_structure": node(t["tree_structure"])} for t in dump["tree_info"]]}
+
+
+def train(data: dict[str, np.ndarray]) -> dict:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from rag.scorer import ANSWER_FEATURES
+
+    x, y, qid, art, unans = data["x"], data["y"], data["qid"], data["article"], data["unanswerable"]
+    train_rows = np.isin(art, TRAIN)
+    test_rows = np.isin(art, HELD_OUT)
+    # Out-of-fold over the training articles (leave one article out): what the calibrator and the threshold
+    # are fitted on, so that neither sees the scorer's predictions on its own training rows.
+    parts = []
+    for held in TRAIN:
+        fold = art == held
+        model = fit(x[train_rows & ~fold], y[train_rows & ~fold])
+        parts.append(per_question(model, x[fold], y[fold], qid[fold], unans[fold], masked=True))
+    q_oof = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    scaler = StandardScaler().fit(q_oof["x"])
+    calibrator = LogisticRegression(max_iter=2000, C=1.0).fit(scaler.transform(q_oof["x"]), q_oof["correct"])
+
+    def confidence(q: dict[str, np.ndarray]) -> np.ndarray:
+        return calibrator.predict_proba(scaler.transform(q["x"]))[:, 1]
+
+    conf_oof = confidence(q_oof)
+    tau = float(np.quantile(conf_oof[q_oof["kind"] == 0], TARGET_FALSE_REFUSALS, method="lower"))
+    print(f"threshold {tau:.4f} (out-of-fold over {len(TRAIN)} training articles, "
+          f"false refusals <= {TARGET_FALSE_REFUSALS})")
+    metrics = {"out_of_fold_training_articles": report("out-of-fold (training articles)", q_oof, conf_oof, tau)}
+
+    final = fit(x[train_rows], y[train_rows])
+    q_test = per_question(final, x[test_rows], y[test_rows], qid[test_rows], unans[test_rows], masked=True)
+    metrics["held_out_articles"] = report("held-out articles", q_test, confidence(q_test), tau)
+    spectre = np.isin(art[test_rows], ["Spectre_2015_film.txt"])
+    q_sp = per_question(final, x[test_rows][spectre], y[test_rows][spectre], qid[test_rows][spectre],
+                        unans[test_rows][spectre])
+    metrics["held_out_spectre_only"] = report("held-out, Spectre only (its own answerable vs adversarial)", q_sp,
+                                              confidence(q_sp), tau)
+
+    # Beside it, on the same held-out questions: a logistic regression on the same features, and the best
+    # sentence by cosine alone (the top-1 accuracy of sentence choice).
+    logit = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0)).fit(x[train_rows], y[train_rows])
+    for name, probs in (("logistic regression", logit.predict_proba(x[test_rows])[:, 1]),
+                        ("best cosine", x[test_rows][:, FEATURES.index("sem")])):
+        q = per_question(None, x[test_rows], y[test_rows], qid[test_rows], unans[test_rows], probs=probs)
+        print(f"baseline {name}, held-out: top1_accuracy {q['correct'][q['kind'] == 0].mean():.3f}")
+    gain = final.feature_importance("gain")
+    importance = {f: round(float(g) / float(gain.sum()), 4) for f, g in zip(FEATURES, gain, strict=True)}
+    return {
+        "name": "rag evidence scorer",
+        "version": VERSION,
+        "features": list(FEATURES),
+        "threshold": round(tau, 6),
+        "target_false_refusals": TARGET_FALSE_REFUSALS,
+        "calibration": {"features": list(ANSWER_FEATURES), "mean": scaler.mean_.tolist(),
+                        "scale": scaler.scale_.tolist(), "coef": calibrator.coef_[0].tolist(),
+                        "intercept": float(calibrator.intercept_[0])},
+        "trained_on": {"data": "SQuAD 2.0 train, evals/data/squad2/questions_all.jsonl (CC BY-SA 4.0)",
+                       "train_articles": TRAIN, "held_out_articles": HELD_OUT,
+                       "rows": int(train_rows.sum()), "positives": int(y[train_rows].sum()),
+                       "params": PARAMS, "rounds": ROUNDS},
+        "metrics": metrics,
+        "feature_gain_share": importance,
+        "model": compact(final.dump_model()),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--index-dir", type=Path, default=CACHE / "index-squad2",
+                        help="Index of the SQuAD articles (built when missing). [default: evals/.cache/index-squad2]")
+    parser.add_argument("--out", type=Path, default=OUT, help=f"Model file to write. [default: {OUT.relative_to(ROOT)}]")
+    parser.add_argument("--check", action="store_true", help="Do not write; fail if the rebuilt file differs.")
+    args = parser.parse_args()
+    spec = train(extract(args.index_dir))
+    text = json.dumps(spec, sort_keys=True, separators=(",", ":")) + "\n"
+    if args.check:
+        same = args.out.is_file() and args.out.read_text(encoding="utf-8") == text
+        print("identical to the shipped file" if same else "DIFFERS from the shipped file")
+        sys.exit(0 if same else 1)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text, encoding="utf-8")
+    print(f"wrote {args.out} ({len(text) // 1024} KiB)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,291 @@
+"""Features of a candidate sentence for the learned evidence scorer (rag/scorer.py).
+
+Every feature is a named, documented function of what the index already holds: the question, its embedding,
+the candidate sentence with its offsets, its neighbours, its passage (chunk) and article, and the passage's
+retrieval ranks. Nothing here is fitted; `FEATURES` fixes the names and their order, which the trained model
+file records, and `tests/test_features.py` pins each one's meaning on a tiny example.
+
+Feature groups:
+- similarity: MiniLM cosine of the question with the sentence and with its passage, and each relative to
+  the best candidate of the same question;
+- lexical: IDF-weighted share of the question's content words in the sentence, in the sentence with its
+  neighbours, in the passage; the same relative to the best candidate; a soft, ColBERT-style alignment
+  (each question word-piece's best match among the sentence's word-pieces, with MiniLM's own word-piece
+  embeddings);
+- answer type: what the question asks for (number, date, person, place, organisation or other name, author, other; why/how) and whether
+  the sentence holds one that the question does not already contain;
+- conditions: the numbers/years and names the question is conditioned on, and the share of them found in
+  the sentence, its passage and its article; a name no indexed article contains;
+- form: the sentence is a question, a title line, opens with a pronoun; its length; the share of its
+  words the question does not have (a sentence that only restates the question answers nothing);
+- retrieval: the passage's fused rank, dense rank and BM25 rank.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .lexical import STOPWORDS, words
+
+if TYPE_CHECKING:
+    from .answer import Candidate
+    from .snapshot import Snapshot
+
+FEATURES: tuple[str, ...] = (
+    "sem", "sem_rel", "psem", "psem_rel",
+    "lex", "lex_rel", "lex_window", "lex_passage", "align", "align_rel",
+    "kind_number", "kind_date", "kind_person", "kind_place", "kind_name", "kind_author", "kind_other", "wh_why", "wh_how",
+    "typed",
+    "q_has_numbers", "num_in_sentence", "num_in_passage", "num_in_article",
+    "q_has_names", "name_in_sentence", "name_in_passage", "name_in_article", "unknown_name",
+    "is_question", "is_title", "starts_pronoun", "log_words", "novelty",
+    "inv_rank", "inv_dense_rank", "inv_bm25_rank", "log_q_words",
+)
+
+_QUESTION_FUNCTION = {"what", "which", "who", "whom", "whose", "when", "where", "why", "how", "and", "did", "does",
+                      "do", "is", "are", "was", "were", "in", "on", "the", "a", "an", "of", "to", "name", "list",
+                      "give", "tell", "according", "besides", "other", "than", "after", "before", "during"}
+_NUM_RE = re.compile(r"\b\d[\d,.]*\b")
+_NAME_RE = re.compile(r"(?<![\w'’])[A-Z][\w'’.-]*")
+_PRONOUN_START = re.compile(r"^\W*(he|she|it|they|his|her|its|their|this|that|these|those|there|such)\b", re.I)
+
+
+# ---------------------------------------------------------------- MiniLM word-piece vectors
+
+
+class WordPieces:
+    """MiniLM's own input word-piece embeddings (read from the packaged model's safetensors, no torch) and its
+    tokenizer: a static vector per word-piece, L2-normalised, for ColBERT-style soft matching of words."""
+
+    def __init__(self, model_dir: str | Path) -> None:
+        from safetensors.numpy import load_file
+        from tokenizers import Tokenizer
+
+        folder = Path(model_dir)
+        tensors = load_file(str(folder / "model.safetensors"))
+        key = next(k for k in tensors if k.endswith("word_embeddings.weight"))
+        matrix = tensors[key].astype(np.float32)
+        self.vectors = matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-8)
+        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self.tokenizer.no_truncation()
+        self.tokenizer.no_padding()
+        vocab = self.tokenizer.get_vocab()
+        skip = {i for t, i in vocab.items() if t in STOPWORDS or not re.search(r"[a-z0-9]", t) or t.startswith("[")}
+        self._skip = skip
+
+    def ids(self, text: str) -> np.ndarray:
+        """Word-piece ids of the content words of `text` (stop words, punctuation and specials dropped)."""
+        encoding = self.tokenizer.encode(text, add_special_tokens=False)
+        return np.asarray([i for i in encoding.ids if i not in self._skip], dtype=np.int64)
+
+    def align(self, question_ids: np.ndarray, sentence_ids: np.ndarray) -> float:
+        """Mean over the question's word-pieces of the best cosine with any word-piece of the sentence."""
+        if not len(question_ids) or not len(sentence_ids):
+            return 0.0
+        sims = self.vectors[question_ids] @ self.vectors[sentence_ids].T
+        return float(sims.max(axis=1).mean())
+
+
+@functools.lru_cache(maxsize=2)
+def load_wordpieces(model_dir: str) -> WordPieces | None:
+    """The word-piece table of a sentence-transformers folder, or None when it has no safetensors/tokenizer
+    (then the alignment feature falls back to plain lexical coverage)."""
+    folder = Path(model_dir)
+    if not (folder / "model.safetensors").is_file() or not (folder / "tokenizer.json").is_file():
+        return None
+    try:
+        return WordPieces(folder)
+    except (OSError, StopIteration, ValueError):
+        return None
+
+
+# ---------------------------------------------------------------- the question
+
+
+def question_numbers(question: str) -> list[str]:
+    """Numbers and years the question is conditioned on ("in 2021", "the 3rd edition" -> ["2021", "3"])."""
+    return [m.group(0).rstrip(".,") for m in _NUM_RE.finditer(question)]
+
+
+def question_names(question: str) -> list[str]:
+    """Capitalised words of the question other than its first word and question words ("Who founded Apple
+    in California?" -> ["Apple", "California"])."""
+    text = question.strip()
+    out = []
+    for m in _NAME_RE.finditer(text):
+        if m.start() == 0:
+            continue
+        word = m.group(0).strip(".'’-")
+        if word and word.lower() not in _QUESTION_FUNCTION and word.lower() not in STOPWORDS:
+            out.append(word)
+    return out
+
+
+@dataclass
+class QuestionInfo:
+    """What the features need from the question, computed once per question."""
+
+    query: str  # as searched (a follow-up merged with its turns)
+    kind: str  # question_type(): number, date, author, person, place or ""
+    type_question: str  # the text the answer type and conditions are read from
+    qwords: set[str]
+    weights: dict[str, float]  # IDF of each content word
+    numbers: list[str]
+    names: list[list[str]]  # each name as its stemmed words
+    unknown: bool  # a name of the question that no indexed article contains
+    wh: str
+    piece_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+
+def question_info(snap: Snapshot, query: str, kind: str, type_question: str, pieces: WordPieces | None) -> QuestionInfo:
+    idf = snap.idf()
+    qwords = set(words(query))
+    if kind == "author":  # words about the article itself, which its sentences do not contain
+        qwords -= set(words("author authored wrote written writer article piece story published"))
+    names = [stemmed for n in question_names(type_question) if (stemmed := words(n))]
+    unknown = any(all(w not in idf for w in n) for n in names)
+    wh_match = re.search(r"\b(what|which|who|whom|whose|when|where|why|how)\b", type_question.lower())
+    return QuestionInfo(
+        query=query, kind=kind, type_question=type_question, qwords=qwords,
+        weights={w: idf.get(w, max(idf.values(), default=1.0)) for w in qwords},
+        numbers=question_numbers(type_question), names=names, unknown=unknown,
+        wh=wh_match.group(1) if wh_match else "",
+        piece_ids=pieces.ids(query) if pieces else np.zeros(0, np.int64),
+    )
+
+
+# ---------------------------------------------------------------- per candidate
+
+
+def coverage(qinfo: QuestionInfo, found: set[str]) -> float:
+    """IDF-weighted share of the question's content words that occur in `found`."""
+    total = sum(qinfo.weights.values())
+    return sum(w for word, w in qinfo.weights.items() if word in found) / total if total else 0.0
+
+
+def share_found(items: list[list[str]] | list[str], found: set[str], raw: str = "") -> float:
+    """Share of the question's names (lists of stemmed words: all must occur) or numbers (strings: as whole
+    tokens of `raw`) present; 1.0 when the question has none."""
+    if not items:
+        return 1.0
+    hits = 0
+    for item in items:
+        if isinstance(item, str):
+            hits += bool(re.search(rf"(?<![\d.,]){re.escape(item)}(?![\d])", raw))
+        else:
+            hits += all(w in found for w in item)
+    return hits / len(items)
+
+
+def _neighbours(snap: Snapshot, c: Candidate) -> str:
+    rows = snap.sent_by_doc.get(c.doc_id, [])
+    row = snap.sent_index.get((c.doc_id, c.start))
+    if row is None or row not in rows:
+        return ""
+    i = rows.index(row)
+    parts = []
+    for j in (i - 1, i + 1):
+        if 0 <= j < len(rows):
+            _, start, end = snap.sent_span[rows[j]]
+            parts.append(snap.texts[c.doc_id][start:end])
+    return " ".join(parts)
+
+
+def _is_title(snap: Snapshot, c: Candidate) -> bool:
+    """The article's first line, or a line with no closing punctuation standing alone (a heading)."""
+    text = snap.texts[c.doc_id]
+    line_start = text.rfind("\n", 0, c.start) + 1
+    line_end = text.find("\n", c.end)
+    line = text[line_start: line_end if line_end >= 0 else len(text)].strip()
+    closing = c.text.rstrip().endswith((".", "!", "?", '"', "”", "'", ")", ":", ";"))
+    return (line_start == 0 and c.start < 200 and not closing) or (line == c.text.strip() and not closing)
+
+
+def article_words(snap: Snapshot, doc_id: str) -> set[str]:
+    cache = snap.__dict__.setdefault("_article_words", {})
+    if doc_id not in cache:
+        cache[doc_id] = set(words(snap.texts[doc_id]))
+    return cache[doc_id]
+
+
+def sentence_pieces(snap: Snapshot, c: Candidate, pieces: WordPieces) -> np.ndarray:
+    cache = snap.__dict__.setdefault("_sentence_pieces", {})
+    key = (c.doc_id, c.start)
+    if key not in cache:
+        if len(cache) > 200_000:
+            cache.clear()
+        cache[key] = pieces.ids(c.text)
+    return cache[key]
+
+
+def matrix(snap: Snapshot, cands: list[Candidate], qvec: np.ndarray, qinfo: QuestionInfo,
+           pieces: WordPieces | None, has_type: Any) -> np.ndarray:
+    """The feature matrix (one row per candidate, columns in FEATURES order)."""
+    n = len(cands)
+    out = np.zeros((n, len(FEATURES)), dtype=np.float32)
+    if not n:
+        return out
+    col = {name: i for i, name in enumerate(FEATURES)}
+    qcount = len(qinfo.qwords)
+    for r, c in enumerate(cands):
+        sent_words = set(words(c.text))
+        window_words = sent_words | set(words(_neighbours(snap, c)))
+        passage_words = set(words(c.passage.text))
+        row = snap.chunk_index.get(c.passage.chunk_id)
+        psem = float(snap.chunk_vecs[row] @ qvec) if row is not None else 0.0
+        meta = snap.docs.get(c.doc_id, {})
+        typed = bool(qinfo.kind) and has_type(c.text, qinfo.kind, qinfo.type_question, meta.get("author", ""))
+        lex = coverage(qinfo, sent_words)
+        if pieces is not None and len(qinfo.piece_ids):
+            align = pieces.align(qinfo.piece_ids, sentence_pieces(snap, c, pieces))
+        else:
+            align = lex
+        novel = [w for w in words(c.text) if w not in qinfo.qwords]
+        values = {
+            "sem": float(c.vector @ qvec) if c.vector is not None else 0.0,
+            "psem": psem,
+            "lex": lex,
+            "lex_window": coverage(qinfo, window_words),
+            "lex_passage": coverage(qinfo, passage_words),
+            "align": align,
+            "kind_number": qinfo.kind == "number",
+            "kind_date": qinfo.kind == "date",
+            "kind_person": qinfo.kind == "person",
+            "kind_place": qinfo.kind == "place",
+            "kind_name": qinfo.kind == "name",
+            "kind_author": qinfo.kind == "author",
+            "kind_other": not qinfo.kind,
+            "wh_why": qinfo.wh == "why",
+            "wh_how": qinfo.wh == "how",
+            "typed": typed,
+            "q_has_numbers": bool(qinfo.numbers),
+            "num_in_sentence": share_found(qinfo.numbers, set(), c.text),
+            "num_in_passage": share_found(qinfo.numbers, set(), c.passage.text),
+            "num_in_article": share_found(qinfo.numbers, set(), snap.texts[c.doc_id]),
+            "q_has_names": bool(qinfo.names),
+            "name_in_sentence": share_found(qinfo.names, window_words),
+            "name_in_passage": share_found(qinfo.names, passage_words),
+            "name_in_article": share_found(qinfo.names, article_words(snap, c.doc_id)),
+            "unknown_name": qinfo.unknown,
+            "is_question": c.text.rstrip().rstrip('"”’\')').endswith("?"),
+            "is_title": _is_title(snap, c),
+            "starts_pronoun": bool(_PRONOUN_START.match(c.text)),
+            "log_words": math.log1p(len(c.text.split())),
+            "novelty": len(novel) / max(len(words(c.text)), 1),
+            "inv_rank": 1.0 / max(c.rank, 1),
+            "inv_dense_rank": 1.0 / c.passage.dense_rank if c.passage.dense_rank else 0.0,
+            "inv_bm25_rank": 1.0 / c.passage.bm25_rank if c.passage.bm25_rank else 0.0,
+            "log_q_words": math.log1p(qcount),
+        }
+        for name, value in values.items():
+            out[r, col[name]] = float(value)
+    for name in ("sem", "psem", "lex", "align"):
+        out[:, col[f"{name}_rel"]] = out[:, col[name]] - out[:, col[name]].max()
+    return out
