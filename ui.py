@@ -57,6 +57,7 @@ a.cite { text-decoration: none; font-weight: 600; font-size: 0.85em; vertical-al
 .note, .error { font-size: 0.9em; }
 .error { color: #b91c1c; }
 table.docs { width: 100%; font-size: 0.9em; }
+.notanswer { color: #a05a00; font-style: italic; }
 table.docs td, table.docs th { padding: 3px 6px; text-align: left; vertical-align: top; }
 """
 
@@ -85,19 +86,29 @@ def linked(text: str, turn: int, numbers: Sequence[int] | None = None) -> str:
 def answer_html(answer: Answer, turn: int, show_scores: bool = False) -> str:
     """One finished answer as chat HTML: abstentions read as such, notes follow the text."""
     if answer.abstained:
+        closest = ""
+        if answer.citations:
+            c = answer.citations[0]
+            closest = (f'<div class="muted">The closest passage, in “{esc(c.title)}”, is shown as '
+                       f'<a class="cite" href="#src-{turn}-{c.number}" title="closest passage">[{c.number}]</a>; '
+                       "it does not answer the question.</div>")
         body = (
-            f'<div class="abstain"><b>{esc(ABSTAIN_TEXT)}</b></div>'
+            f'<div class="abstain"><b>{esc(ABSTAIN_TEXT)}</b></div>{closest}'
             '<div class="muted">No passage of the indexed articles supports an answer. '
             "Rephrase the question, or add articles that cover it.</div>"
         )
     else:
-        body = linked(answer.text, turn, [c.number for c in answer.citations])
+        body = ""
+        if answer.short:
+            body += f'<div class="short"><b>{esc(answer.short)}</b></div>'
+        body += linked(answer.text, turn, [c.number for c in answer.citations])
     for note in answer.notes:
         body += f'<div class="note">⚠ {esc(note)}</div>'
     if show_scores and answer.timings:
         t = answer.timings
         body += (
-            f'<div class="muted">{esc(answer.backend)} · retrieval {t.get("retrieve_ms", 0):.0f} ms · '
+            f'<div class="muted">{esc(answer.backend)} · confidence {answer.confidence:.2f} · '
+            f'retrieval {t.get("retrieve_ms", 0):.0f} ms · '
             f'answer {t.get("answer_ms", 0):.0f} ms</div>'
         )
     return body
@@ -131,6 +142,7 @@ def source_html(c: Citation, turn: int, docs: dict[str, DocumentInfo], show_scor
         byline.append(info.publication)
     if show_scores:
         byline.append(f"score {c.score:.3f}")
+    closest = '<div class="notanswer">closest passage — not an answer</div>' if c.not_answer else ""
     byline_text = " · ".join(esc(x) for x in byline if x)
     title = c.title or (info.label if info else c.doc_id)
     also = ""
@@ -139,7 +151,7 @@ def source_html(c: Citation, turn: int, docs: dict[str, DocumentInfo], show_scor
         also = f'<div class="also">Also in: {names}</div>'
     return (
         f'<div class="source" id="src-{turn}-{c.number}">'
-        f"<div><b>[{c.number}] {esc(title)}</b></div>"
+        f"<div><b>[{c.number}] {esc(title)}</b></div>{closest}"
         + (f'<div class="byline">{byline_text}</div>' if byline_text else "")
         + f"<div>{highlighted(c)}</div>{also}</div>"
     )
@@ -153,7 +165,7 @@ def sources_html(turns: Sequence[Answer], docs: dict[str, DocumentInfo], show_sc
     first = max(0, len(turns) - SOURCE_TURNS)
     for turn in range(len(turns), first, -1):
         answer = turns[turn - 1]
-        if answer.abstained or not answer.citations:
+        if not answer.citations:
             inner = '<p class="muted">No sources: the articles do not answer this.</p>'
         else:
             inner = "".join(source_html(c, turn, docs, show_scores) for c in answer.citations)

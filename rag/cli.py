@@ -181,15 +181,19 @@ def docs(index_dir: Path | None, chroma_url: str | None, as_json: bool) -> None:
 
 
 def print_answer(answer: Any) -> None:
-    """The answer, then its numbered sources: title, byline, the exact quote and where it sits."""
+    """The short answer when there is one, the answer, then its numbered sources: title, byline, the exact
+    quote and where it sits (the closest passage of an abstention is marked as not an answer)."""
+    if answer.short:
+        click.echo(click.style(answer.short, bold=True))
     click.echo(textwrap.fill(answer.text, width=100))
     for note in answer.notes:
         click.echo(f"note: {note}", err=True)
     if answer.citations:
-        click.echo("\nSources:")
+        click.echo(f"\nSources (confidence {answer.confidence:.2f}):")
     for c in answer.citations:
         byline = ", ".join(x for x in (c.author, c.date) if x)
-        click.echo(f"[{c.number}] {c.title}{' — ' + byline if byline else ''}  ({c.doc_id} @{c.start}-{c.end})")
+        closest = "  (closest passage, not an answer)" if c.not_answer else ""
+        click.echo(f"[{c.number}] {c.title}{' — ' + byline if byline else ''}  ({c.doc_id} @{c.start}-{c.end}){closest}")
         click.echo(textwrap.indent(textwrap.fill(f"\u201c{c.quote}\u201d", width=96), "    "))
         if c.also_in:
             click.echo(f"    also in: {', '.join(c.also_in)}")

@@ -31,7 +31,7 @@ QUESTIONS_FILE = Path(__file__).resolve().parents[1] / "evals" / "questions.json
 HIT_SHARE = 0.8  # a passage "hits" when it holds at least this share of a gold quote
 FUZZY = 0.9  # difflib ratio above which a claim counts as contained in a passage sentence
 # The entailment part of the judge uses the support thresholds measured for the verifier (rag/generate.py).
-LOWER_IS_BETTER = {"false_refusal_rate", "false_answer_rate", "ece", "p50_ms", "p95_ms", "retrieval_p50_ms", "embed_p50_ms"}
+LOWER_IS_BETTER = {"false_refusal_rate", "false_answer_rate", "ece", "followup_false_refusal_rate", "p50_ms", "p95_ms", "retrieval_p50_ms", "embed_p50_ms"}
 
 
 # ---------------------------------------------------------------- questions
@@ -355,6 +355,12 @@ def summarize(rows: list[Row], threshold: float) -> dict[str, Any]:
         "ndcg_at_5": retrieval["ndcg@5"],
         **metrics_at(rows, threshold),
         **abstention_quality(rows),
+        "followup_false_refusal_rate": (
+            sum(r.top < threshold for r in answerable if r.item.get("history")) / n_follow
+            if (n_follow := sum(bool(r.item.get("history")) for r in answerable)) else None
+        ),
+        "two_hop_answers": (sum(len({c.doc_id for c in r.answer.citations}) > 1 for r in answered) / len(answered)
+                            if (answered := [r for r in answerable if r.top >= threshold]) else None),
         **short_answers(rows, threshold),
         "p50_ms": _pct(ask_ms, 50),
         "p95_ms": _pct(ask_ms, 95),
@@ -476,7 +482,8 @@ def baseline_llamaindex(assistant: Any, questions: list[dict[str, Any]]) -> dict
 TABLE_KEYS = [
     "retrieval_hit_at_1", "retrieval_hit_at_3", "retrieval_hit_at_5", "mrr", "ndcg_at_5", "answer_accuracy", "token_f1",
     "citation_recall", "citation_precision", "citation_gold_precision", "abstention_recall", "false_refusal_rate", "false_answer_rate",
-    "auroc", "abstention_at_5pct_false_refusals", "ece", "short_coverage", "short_em", "short_f1", "two_hop_accuracy", "p50_ms",
+    "auroc", "abstention_at_5pct_false_refusals", "ece", "followup_false_refusal_rate", "short_coverage", "short_em", "short_f1",
+    "two_hop_answers", "p50_ms",
     "p95_ms", "retrieval_p50_ms", "embed_p50_ms",
 ]
 

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .lexical import STOPWORDS, words
+from .lexical import STOPWORDS, word_set, words
 
 if TYPE_CHECKING:
     from .answer import Candidate
@@ -52,7 +52,7 @@ FEATURES: tuple[str, ...] = (
 _QUESTION_FUNCTION = {"what", "which", "who", "whom", "whose", "when", "where", "why", "how", "and", "did", "does",
                       "do", "is", "are", "was", "were", "in", "on", "the", "a", "an", "of", "to", "name", "list",
                       "give", "tell", "according", "besides", "other", "than", "after", "before", "during"}
-_NUM_RE = re.compile(r"\b\d[\d,.]*\b")
+_NUM_RE = re.compile(r"\b(\d[\d,.]*\d|\d)(?:st|nd|rd|th|s)?\b")
 _NAME_RE = re.compile(r"(?<![\w'’])[A-Z][\w'’.-]*")
 _PRONOUN_START = re.compile(r"^\W*(he|she|it|they|his|her|its|their|this|that|these|those|there|such)\b", re.I)
 
@@ -111,7 +111,7 @@ def load_wordpieces(model_dir: str) -> WordPieces | None:
 
 def question_numbers(question: str) -> list[str]:
     """Numbers and years the question is conditioned on ("in 2021", "the 3rd edition" -> ["2021", "3"])."""
-    return [m.group(0).rstrip(".,") for m in _NUM_RE.finditer(question)]
+    return [m.group(1).rstrip(".,") for m in _NUM_RE.finditer(question)]
 
 
 def question_names(question: str) -> list[str]:
@@ -211,7 +211,7 @@ def _is_title(snap: Snapshot, c: Candidate) -> bool:
 def article_words(snap: Snapshot, doc_id: str) -> set[str]:
     cache = snap.__dict__.setdefault("_article_words", {})
     if doc_id not in cache:
-        cache[doc_id] = set(words(snap.texts[doc_id]))
+        cache[doc_id] = word_set(snap.texts[doc_id])
     return cache[doc_id]
 
 
@@ -235,9 +235,9 @@ def matrix(snap: Snapshot, cands: list[Candidate], qvec: np.ndarray, qinfo: Ques
     col = {name: i for i, name in enumerate(FEATURES)}
     qcount = len(qinfo.qwords)
     for r, c in enumerate(cands):
-        sent_words = set(words(c.text))
-        window_words = sent_words | set(words(_neighbours(snap, c)))
-        passage_words = set(words(c.passage.text))
+        sent_words = word_set(c.text)
+        window_words = sent_words | word_set(_neighbours(snap, c))
+        passage_words = word_set(c.passage.text)
         row = snap.chunk_index.get(c.passage.chunk_id)
         psem = float(snap.chunk_vecs[row] @ qvec) if row is not None else 0.0
         meta = snap.docs.get(c.doc_id, {})
@@ -247,7 +247,8 @@ def matrix(snap: Snapshot, cands: list[Candidate], qvec: np.ndarray, qinfo: Ques
             align = pieces.align(qinfo.piece_ids, sentence_pieces(snap, c, pieces))
         else:
             align = lex
-        novel = [w for w in words(c.text) if w not in qinfo.qwords]
+        sentence_words = words(c.text)
+        novel = [w for w in sentence_words if w not in qinfo.qwords]
         values = {
             "sem": float(c.vector @ qvec) if c.vector is not None else 0.0,
             "psem": psem,
@@ -278,7 +279,7 @@ def matrix(snap: Snapshot, cands: list[Candidate], qvec: np.ndarray, qinfo: Ques
             "is_title": _is_title(snap, c),
             "starts_pronoun": bool(_PRONOUN_START.match(c.text)),
             "log_words": math.log1p(len(c.text.split())),
-            "novelty": len(novel) / max(len(words(c.text)), 1),
+            "novelty": len(novel) / max(len(sentence_words), 1),
             "inv_rank": 1.0 / max(c.rank, 1),
             "inv_dense_rank": 1.0 / c.passage.dense_rank if c.passage.dense_rank else 0.0,
             "inv_bm25_rank": 1.0 / c.passage.bm25_rank if c.passage.bm25_rank else 0.0,

@@ -1,6 +1,6 @@
 """Follow-up questions ("And what about Iran?", "Who said that?") are resolved against the conversation
-before retrieval, by merging: the search query is the follow-up appended to the user turns it depends on
-(walking back through earlier follow-ups, at most three turns). A follow-up without a question word of its
+before retrieval, by merging: the search query is the follow-up appended to the turn the conversation is
+about (the latest that was not a follow-up) and the turn just before it. A follow-up without a question word of its
 own ("And Iran?") keeps the answer type of the question it follows ("How much…" still wants a number).
 
 A question counts as a follow-up when it starts like one ("and", "what about", "how about", "also", "so",
@@ -45,13 +45,13 @@ def is_followup(question: str) -> bool:
 
 
 def resolve(question: str, history: History | None) -> tuple[str, list[str]]:
-    """(search query, the earlier turns it was merged with, oldest first)."""
+    """(search query, the earlier turns it was merged with, oldest first): the latest turn that was not itself a
+    follow-up (what the conversation is about) and the turn just before this one (what "it" or "how many?"
+    most likely refers to); the follow-ups between them are left out, so a long chain does not drown the
+    question in earlier wording."""
     turns = user_turns(history)
     if not turns or not is_followup(question):
         return question, []
-    used: list[str] = []
-    for turn in reversed(turns[-3:]):
-        used.insert(0, turn)
-        if not is_followup(turn):
-            break
+    root = next((t for t in reversed(turns) if not is_followup(t)), turns[0])
+    used = list(dict.fromkeys([root, turns[-1]]))
     return " ".join([*used, question]), used

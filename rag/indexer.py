@@ -52,6 +52,19 @@ def signature(settings: Settings, embedder: Embedder) -> dict[str, Any]:
     }
 
 
+def scorer_record(settings: Settings) -> dict[str, Any]:
+    """What the manifest records of the evidence scorer in use: its version and file hash."""
+    from .scorer import MODEL_FILE
+
+    path = Path(settings.scorer_file) if settings.scorer_file else MODEL_FILE
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+        version = json.loads(path.read_text(encoding="utf-8")).get("version", "?")
+    except (OSError, ValueError):
+        return {}
+    return {"evidence_scorer": f"v{version} sha256:{digest}"}
+
+
 def doc_info(doc_id: str, meta: dict[str, Any]) -> DocumentInfo:
     return DocumentInfo(
         doc_id=doc_id,
@@ -109,7 +122,7 @@ class Indexer:
         report = IndexReport(skipped=loaded.skipped)
         report.files.extend(FileResult(s.path, "skipped", reason=s.reason) for s in loaded.skipped)
         with write_lock(self.settings):
-            self.store.create(signature(self.settings, self.embedder), rebuild=rebuild)
+            self.store.create(signature(self.settings, self.embedder), rebuild=rebuild, extra=scorer_record(self.settings))
             complete = self._repair()
             to_embed, to_remove, moved = self._plan(loaded, complete, mirror, report)
             for doc_id in to_remove:

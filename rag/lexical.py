@@ -3,6 +3,7 @@ over the chunks (bm25s), saved beside the index and rebuilt when the set of chun
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -25,6 +26,12 @@ def stem(word: str) -> str:
             break
     # a final silent e goes too, so that 'invade', 'invaded' and 'invading' meet
     return word[:-1] if word.endswith("e") and len(word) > 4 else word
+
+
+@functools.lru_cache(maxsize=200_000)
+def word_set(text: str) -> frozenset[str]:
+    """`set(words(text))`, cached: candidate sentences and passages recur from question to question."""
+    return frozenset(words(text))
 
 
 def words(text: str) -> list[str]:

@@ -22,9 +22,13 @@ from .errors import RagError
 from .features import FEATURES
 
 MODEL_FILE = Path(__file__).resolve().parent / "models" / "evidence_scorer.json"
-# What the calibrator sees of a question's candidates: the best sentence's probability, its margin over the
-# second, the best cosine of any sentence, and the best sentence's own cosine, passage cosine and coverage.
-ANSWER_FEATURES = ("best", "margin", "max_sem", "top_sem", "top_psem", "top_lex")
+# What the calibrator sees of a question's candidates: the best sentence's probability and its margin over the
+# second; the best cosine of any sentence; the best sentence's own cosine, passage cosine, word coverage and
+# soft alignment; whether it holds the kind of answer asked for (1 when none is asked); whether the question
+# names something no article mentions; the share of the question's names and numbers the best sentence (with
+# its neighbours) holds.
+ANSWER_FEATURES = ("best", "margin", "max_sem", "top_sem", "top_psem", "top_lex", "top_align", "type_ok",
+                   "unknown_name", "names_found", "numbers_found")
 
 
 def answer_features(probs: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -35,24 +39,32 @@ def answer_features(probs: np.ndarray, x: np.ndarray) -> np.ndarray:
     top = order[0]
     second = probs[order[1]] if len(order) > 1 else 0.0
     col = {name: i for i, name in enumerate(FEATURES)}
+    asked_kind = 1.0 - x[top, col["kind_other"]]
     return np.asarray([probs[top], probs[top] - second, x[:, col["sem"]].max(), x[top, col["sem"]],
-                       x[top, col["psem"]], x[top, col["lex"]]], dtype=np.float64)
+                       x[top, col["psem"]], x[top, col["lex"]], x[top, col["align"]],
+                       x[top, col["typed"]] if asked_kind else 1.0, x[top, col["unknown_name"]],
+                       x[top, col["name_in_sentence"]], x[top, col["num_in_sentence"]]], dtype=np.float64)
 
 
 class Trees:
-    """A LightGBM binary model from `Booster.dump_model()`, flattened to arrays for vectorised prediction."""
+    """A LightGBM binary model from `Booster.dump_model()`, flattened to padded arrays (trees x nodes) so that
+    all trees descend one level at a time for all rows at once."""
 
     def __init__(self, dump: dict[str, Any]) -> None:
-        self.trees = []
+        flat = []
         for info in dump["tree_info"]:
-            feature, threshold, left, right, value = [], [], [], [], []
+            feature: list[int] = []
+            threshold: list[float] = []
+            left: list[int] = []
+            right: list[int] = []
+            value: list[float] = []
 
             def walk(node: dict[str, Any]) -> int:
                 i = len(feature)
                 feature.append(-1)
                 threshold.append(0.0)
-                left.append(-1)
-                right.append(-1)
+                left.append(i)  # a leaf points at itself: descending further keeps it there
+                right.append(i)
                 value.append(float(node.get("leaf_value", 0.0)))
                 if "split_index" in node:
                     if node.get("decision_type", "<=") != "<=":
@@ -64,23 +76,43 @@ class Trees:
                 return i
 
             walk(info["tree_structure"])
-            self.trees.append(tuple(np.asarray(a) for a in (feature, threshold, left, right, value)))
+            flat.append((feature, threshold, left, right, value))
+        width = max((len(f[0]) for f in flat), default=1)
+
+        def pad(k: int, fill: float, dtype: Any) -> np.ndarray:
+            return np.asarray([t[k] + [fill] * (width - len(t[k])) for t in flat], dtype=dtype)
+
+        self.feature = pad(0, -1, np.int64)
+        self.threshold = pad(1, 0.0, np.float64)
+        self.left, self.right = pad(2, 0, np.int64), pad(3, 0, np.int64)
+        self.value = pad(4, 0.0, np.float64)
+        self.leaf = self.feature < 0
+        self.feature = np.where(self.leaf, 0, self.feature)
+        self.depth = self._depth()
+
+    def _depth(self) -> int:
+        node = np.zeros(len(self.feature), dtype=np.int64)
+        trees = np.arange(len(self.feature))
+        for depth in range(self.feature.shape[1] + 1):
+            if self.leaf[trees, node].all():
+                return depth
+            node = self.left[trees, node]  # any path: bounded by the number of nodes anyway
+        return self.feature.shape[1]
 
     def raw(self, x: np.ndarray) -> np.ndarray:
         """The summed leaf values (log-odds) for each row of `x`."""
-        total = np.zeros(len(x), dtype=np.float64)
-        rows = np.arange(len(x))
-        for feature, threshold, left, right, value in self.trees:
-            node = np.zeros(len(x), dtype=np.int64)
-            while True:
-                f = feature[node]
-                inner = f >= 0
-                if not inner.any():
-                    break
-                go_left = x[rows, np.where(inner, f, 0)] <= threshold[node]
-                node = np.where(inner, np.where(go_left, left[node], right[node]), node)
-            total += value[node]
-        return total
+        n_trees = len(self.feature)
+        trees = np.arange(n_trees)[:, None]
+        node = np.zeros((n_trees, len(x)), dtype=np.int64)
+        rows = np.arange(len(x))[None, :]
+        for _ in range(self.feature.shape[1]):
+            leaf = self.leaf[trees, node]
+            if leaf.all():
+                break
+            f = self.feature[trees, node]
+            go_left = x[rows, f] <= self.threshold[trees, node]
+            node = np.where(go_left, self.left[trees, node], self.right[trees, node])
+        return self.value[trees, node].sum(axis=0)
 
 
 class Scorer:

@@ -81,6 +81,11 @@ class Settings(BaseSettings):
         description="Evidence scorer model file (JSON, from evals/train_scorer.py). Unset: the one shipped in "
         "the package.",
     )
+    two_hop: bool = Field(
+        default=True,
+        description="When the best sentence cannot answer alone, search again with it and add one quote from "
+        "another article (two-hop questions).",
+    )
     llm: str | None = Field(
         default=None,
         description="Optional generative backend: openai:<base_url>:<model>, ollama:<model> or gguf:<path>. "

@@ -112,8 +112,9 @@ class Store:
         check_signature(chunks.metadata or {}, signature, self.location)
         self._attach(chunks, sentences, docs)
 
-    def create(self, signature: dict[str, Any], rebuild: bool = False) -> None:
-        """Create the collections (dropping existing ones when `rebuild`)."""
+    def create(self, signature: dict[str, Any], rebuild: bool = False, extra: dict[str, Any] | None = None) -> None:
+        """Create the collections (dropping existing ones when `rebuild`). `extra` is recorded in the manifest
+        beside the signature but not checked on open (e.g. the evidence scorer the index was built beside)."""
         client = self._connect(create=True)
         names = self._names()
         if rebuild:
@@ -124,7 +125,7 @@ class Store:
         if existing and not rebuild:
             self.open(signature)
             return
-        meta = dict(signature)
+        meta = dict(signature) | (extra or {})
         chunks, sentences, docs = (
             client.get_or_create_collection(
                 name, embedding_function=None, metadata=meta if name == names[0] else {"rag_format": FORMAT_VERSION},

@@ -183,3 +183,4 @@ class Evidence:
     candidates: list[Any]
     features: Any
     snap: Any
+    store: Any = None

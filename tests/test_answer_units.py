@@ -35,7 +35,9 @@ def test_followup_is_merged_with_the_turns_it_depends_on():
     assert used == history
     assert resolve("Who wrote the Atlantic article?", history) == ("Who wrote the Atlantic article?", [])
     chain = ["Who invaded South Korea?", "Why did he?", "And then?"]
-    assert resolve("What about later?", chain)[1] == chain  # walks back through follow-ups to a full question
+    # the turn the conversation is about, and the one just before; the follow-ups between are left out
+    assert resolve("What about later?", chain)[1] == ["Who invaded South Korea?", "And then?"]
+    assert resolve("When was it published?", ["Who wrote To Kill a Mockingbird?"])[1] == ["Who wrote To Kill a Mockingbird?"]
 
 
 @pytest.mark.parametrize(
@@ -43,7 +45,9 @@ def test_followup_is_merged_with_the_turns_it_depends_on():
     [("How much did trade reach?", "number"), ("What share of trade…?", "number"), ("What was the growth rate?", "number"),
      ("When did Xi meet Putin?", "date"), ("In which month did it happen?", "date"), ("Who warned of this?", "person"),
      ("Who wrote the article about troops?", "author"), ("Where were they photographed?", "place"),
-     ("Which country supplied drones?", "place"), ("What lesson did Beijing learn?", "")],
+     ("Which country supplied drones?", "place"), ("What lesson did Beijing learn?", ""),
+     ("Who wrote To Kill a Mockingbird?", "person"), ("What is the population of Paris?", "number"),
+     ("How tall is the tower?", "number"), ("Which company makes the iPod?", "name")],
 )
 def test_question_kinds(question, kind):
     assert question_type(question) == kind
@@ -100,3 +104,28 @@ def test_changed_numbers_and_names_are_caught():
     assert facts_missing("Trade between China and Russia reached $240 billion.", [passage]) == []
     assert facts_missing("Trade between China and Russia reached $340 billion.", [passage]) == ["340"]
     assert facts_missing("Trade between China and Belarus reached $240 billion.", [passage]) == ["Belarus"]
+
+
+def _candidate(text: str, author: str = ""):
+    from rag.answer import Candidate
+    from rag.types import Passage
+
+    return Candidate("d", 0, len(text), text, Passage("d", "c", "t", text, 0.0, 0, len(text), author=author), 1)
+
+
+@pytest.mark.parametrize(
+    "sentence,kind,question,short",
+    [
+        ("The Vatican Secret Archives contain 150,000 items.", "number", "How many items are in the archives?", "150,000 items"),
+        ("It has the upgraded A8 processor and comes in 5 different colors.", "number", "How many colors is it in?", "5 different colors"),
+        ("The first line was released on October 23, 2001, about 8 months after iTunes.", "date", "When was it released?", "October 23, 2001"),
+        ("It was directed by Robert Mulligan, with a screenplay by Horton Foote.", "person", "Who wrote the screenplay?", "Horton Foote"),
+        ("Trade reached a record $240 billion last year.", "number", "How much did trade reach?", "$240 billion"),
+        ("Trade grew in 2023.", "number", "How much did trade grow in 2023?", ""),  # a bare year is no amount
+        ("Nothing to see here.", "", "What happened?", ""),  # no kind asked: no short answer
+    ],
+)
+def test_short_answer_is_the_span_of_the_kind_asked_for_nearest_the_question_words(sentence, kind, question, short):
+    from rag.answer import short_answer
+
+    assert short_answer(_candidate(sentence), kind, question) == short
