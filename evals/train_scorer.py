@@ -131,26 +131,28 @@ def per_question(model, x: np.ndarray, y: np.ndarray, qid: np.ndarray, unans: np
     """Per question: the calibrator's inputs, whether the best sentence holds the answer, whether any does,
     and the kind (0 answerable, 1 unanswerable, 2 masked: an answerable question whose answer-holding
     sentences were removed from its candidates, as when the articles lack the answer)."""
-    from rag.scorer import answer_features
+    from rag.scorer import answer_features, answer_pool
 
     probs = model.predict(x) if probs is None else probs
-    feats, correct, reachable, kind = [], [], [], []
+    feats, correct, reachable, kind, empty = [], [], [], [], []
+
+    def add(p: np.ndarray, rows_x: np.ndarray, labels: np.ndarray, k: int) -> None:
+        pool = answer_pool(rows_x)  # as at run time: only typed sentences may answer a typed question
+        empty.append(not len(pool))
+        feats.append(answer_features(p[pool], rows_x[pool]) if len(pool) else answer_features(p, rows_x))
+        correct.append(int(labels[pool][np.argmax(p[pool])]) if len(pool) else 0)
+        reachable.append(int(labels.max()))
+        kind.append(k)
+
     for q in np.unique(qid):
         rows = np.flatnonzero(qid == q)
-        top = rows[np.argmax(probs[rows])]
-        feats.append(answer_features(probs[rows], x[rows]))
-        correct.append(y[top])
-        reachable.append(y[rows].max())
-        kind.append(unans[rows[0]])
+        add(probs[rows], x[rows], y[rows], int(unans[rows[0]]))
         keep = rows[y[rows] == 0]
         if masked and not unans[rows[0]] and y[rows].any() and len(keep) >= 3:
             kx = _relative(x[keep])
-            feats.append(answer_features(model.predict(kx), kx))
-            correct.append(0)
-            reachable.append(0)
-            kind.append(2)
+            add(model.predict(kx), kx, y[keep], 2)
     return {"x": np.asarray(feats), "correct": np.asarray(correct), "reachable": np.asarray(reachable),
-            "kind": np.asarray(kind), "unanswerable": (np.asarray(kind) > 0).astype(int)}
+            "kind": np.asarray(kind), "unanswerable": (np.asarray(kind) > 0).astype(int), "empty": np.asarray(empty)}
 
 
 def auroc(scores: np.ndarray, positive: np.ndarray) -> float:
@@ -220,11 +222,13 @@ def train(data: dict[str, np.ndarray]) -> dict:
         model = fit(x[train_rows & ~fold], y[train_rows & ~fold])
         parts.append(per_question(model, x[fold], y[fold], qid[fold], unans[fold], masked=True))
     q_oof = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-    scaler = StandardScaler().fit(q_oof["x"])
-    calibrator = LogisticRegression(max_iter=2000, C=1.0).fit(scaler.transform(q_oof["x"]), q_oof["correct"])
+    fitted = ~q_oof["empty"]  # an empty pool abstains whatever the confidence: nothing to calibrate
+    scaler = StandardScaler().fit(q_oof["x"][fitted])
+    calibrator = LogisticRegression(max_iter=2000, C=1.0).fit(scaler.transform(q_oof["x"][fitted]),
+                                                              q_oof["correct"][fitted])
 
     def confidence(q: dict[str, np.ndarray]) -> np.ndarray:
-        return calibrator.predict_proba(scaler.transform(q["x"]))[:, 1]
+        return np.where(q["empty"], 0.0, calibrator.predict_proba(scaler.transform(q["x"]))[:, 1])
 
     conf_oof = confidence(q_oof)
     tau = float(np.quantile(conf_oof[q_oof["kind"] == 0], TARGET_FALSE_REFUSALS, method="lower"))

@@ -19,6 +19,7 @@ from .indexer import Indexer, signature
 from .load import bundled_corpus
 from .prompts import ABSTAIN_TEXT, BACKEND_FAILED, NOTHING_SUPPORTED
 from .retrieve import check_query, search
+from .scorer import answer_pool
 from .settings import Settings
 from .snapshot import Snapshot
 from .store import Store
@@ -228,25 +229,25 @@ class Assistant:
         started = time.perf_counter()
         ev = self.evidence(question, history, k)
         retrieved = time.perf_counter()
-        chosen = extractive.select(ev.candidates, ev.query, ev.kind)
-        confidence = self._scorer().confidence(np.asarray([c.score for c in ev.candidates]), ev.features)
-        if chosen and confidence >= self.threshold and self.settings.two_hop and (
-            confidence < HOP_BELOW or (ev.kind and not chosen[0].typed)
+        # Only sentences that hold the number, date or byline asked for may answer such a question (none: abstain).
+        pool = answer_pool(ev.features)
+        candidates = [ev.candidates[i] for i in pool]
+        chosen = extractive.select(candidates, ev.query, ev.kind)
+        confidence = self._scorer().confidence(np.asarray([c.score for c in candidates]), ev.features[pool])
+        top = max(chosen, key=lambda c: c.score) if chosen else None
+        if top is not None and confidence >= self.threshold and self.settings.two_hop and (
+            confidence < HOP_BELOW or (ev.kind and not top.typed)
         ):
-            top = max(chosen, key=lambda c: c.score)
             extra = self._second_hop(ev, top)
             if extra is not None:
                 chosen = [*chosen, extra]
-        # A question asking for a number or a date is not answered by a sentence that holds none (asked for a
-        # city's population, a sentence about the city is no answer): abstain, showing the closest.
-        untyped = bool(chosen) and ev.kind in ("number", "date") and not any(c.typed for c in chosen)
-        if not chosen or confidence < self.threshold or untyped:
+        if top is None or confidence < self.threshold:
             text, closest = extractive.abstention(ev.snap, ev.candidates)
             result = Answer(text, closest, True, ev.question, ev.query, confidence=round(confidence, 4))
         else:
             text, citations = extractive.cite(ev.snap, chosen)
             result = Answer(text, citations, False, ev.question, ev.query, confidence=round(confidence, 4),
-                            short=extractive.short_answer(chosen[0], ev.kind, ev.question))
+                            short=extractive.short_answer(top, ev.kind, ev.question))
         result.timings = {"retrieve_ms": round((retrieved - started) * 1000, 2)}
         return result, ev.passages, ev.snap, started
 

@@ -290,7 +290,9 @@ def run_questions(assistant: Any, questions: list[dict[str, Any]], progress: boo
         runner.embedder.embed_query(item["question"])
         embed_ms = (time.perf_counter() - started) * 1000
         answer = runner.ask(item["question"], item.get("history"))
-        row = Row(item, answer, answer.confidence, embed_ms=embed_ms)
+        # An answer that abstains whatever the threshold (the best sentence lacks the number, date or byline
+        # asked for) counts as confidence 0: no threshold makes it an answer.
+        row = Row(item, answer, 0.0 if answer.abstained else answer.confidence, embed_ms=embed_ms)
         if not item.get("unanswerable"):
             spans = gold_spans(item, snap.texts, snap.docs)
             passages = runner.search(answer.query, k=5)
@@ -298,7 +300,7 @@ def run_questions(assistant: Any, questions: list[dict[str, Any]], progress: boo
             row.retrieval = retrieval_scores([is_hit(p.doc_id, p.start, p.end, spans) for p in passages], relevant)
             row.correct = answer_correct(answer.text, item["answers"])
             row.f1 = token_f1(answer.text, item["answers"])
-            row.recalls, row.precisions = citation_scores(judge, answer)
+            row.recalls, row.precisions = citation_scores(judge, answer) if not answer.abstained else ([], [])
             row.gold_cited = [float(cites_gold(c, item, spans)) for c in answer.citations]
             if answer.short:
                 row.short_em = float(any(normalize(answer.short) == normalize(a) for g in item["answers"] for a in g))

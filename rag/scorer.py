@@ -31,6 +31,21 @@ ANSWER_FEATURES = ("best", "margin", "max_sem", "top_sem", "top_psem", "top_lex"
                    "unknown_name", "names_found", "numbers_found")
 
 
+TYPED_KINDS = ("kind_number", "kind_date", "kind_author")
+
+
+def answer_pool(x: np.ndarray) -> np.ndarray:
+    """Indices of the candidates that may answer: for a question asking for a number, a date or an article's
+    author, only sentences holding one (asked for a city's population, a sentence about the city that gives
+    no number is no answer); otherwise all of them. Empty: the answer abstains whatever the threshold."""
+    if not len(x):
+        return np.zeros(0, dtype=np.int64)
+    col = {name: i for i, name in enumerate(FEATURES)}
+    if any(x[0, col[k]] for k in TYPED_KINDS):
+        return np.flatnonzero(x[:, col["typed"]] > 0)
+    return np.arange(len(x))
+
+
 def answer_features(probs: np.ndarray, x: np.ndarray) -> np.ndarray:
     """The calibrator's inputs (ANSWER_FEATURES) from the candidates' probabilities and feature rows."""
     if not len(probs):
