@@ -188,11 +188,12 @@ def context_words(snap: Snapshot, c: Candidate) -> set[str]:
 
 
 def score(cands: list[Candidate], snap: Snapshot, qvec: np.ndarray, query: str, kind: str, type_question: str,
-          scorer: Any, pieces: Any = None) -> np.ndarray:
-    """Give each candidate the scorer's probability that it answers (`score`); returns the feature matrix."""
+          scorer: Any, pieces: Any = None, question: str | None = None) -> np.ndarray:
+    """Give each candidate the scorer's probability that it answers (`score`); returns the feature matrix.
+    `question`: the turn as asked, when `query` merged it with earlier turns."""
     from . import features
 
-    qinfo = features.question_info(snap, query, kind, type_question, pieces)
+    qinfo = features.question_info(snap, query, kind, type_question, pieces, question)
     x = features.matrix(snap, cands, qvec, qinfo, pieces, has_type)
     probs = scorer.probabilities(x) if len(cands) and scorer is not None else [0.0] * len(cands)
     col = {name: i for i, name in enumerate(features.FEATURES)}

@@ -13,7 +13,7 @@ import numpy as np
 from . import answer as extractive
 from .embed import Embedder, load_embedder
 from .errors import BackendUnavailable, RagError
-from .followup import History, resolve
+from .followup import History, names_nothing, resolve, user_turns
 from .generate import Checked, Verifier, generate, generate_stream, load_llm, notes_for, number
 from .indexer import Indexer, signature
 from .load import bundled_corpus
@@ -31,6 +31,9 @@ from .types import Answer, DocumentInfo, Evidence, IndexReport, Passage
 # HotpotQA questions 51-88 (the suite reports questions 1-50): see evals/README.md.
 HOP_BELOW = 0.2
 HOP_MIN = 0.3
+# A question that names nothing, asked in a conversation, is also read with the conversation; that reading
+# wins when its confidence is higher by this much (a fixed margin, not tuned: "clearly surer").
+MERGE_MARGIN = 0.1
 
 
 class Assistant:
@@ -186,14 +189,16 @@ class Assistant:
             return self.settings.abstain_threshold
         return self._scorer().threshold
 
-    def evidence(self, question: str, history: History | None = None, k: int | None = None) -> Evidence:
+    def evidence(self, question: str, history: History | None = None, k: int | None = None, *,
+                 merge: bool = False) -> Evidence:
         """Every candidate sentence of the retrieved passages, scored by the evidence scorer (best first), with
-        the features it saw: what `ask` answers from, open for evals and training."""
+        the features it saw: what `ask` answers from, open for evals and training. `merge`: search with the
+        conversation even when the question does not look like a follow-up."""
         k = k or self.settings.top_k
         question = check_query(question, k)
         opened = self._ready()  # one snapshot for the whole answer, even if an upload swaps it meanwhile
         snap = opened[1]
-        query, used = resolve(question, history)
+        query, used = resolve(question, history, force=merge)
         kind = extractive.question_type(question)
         type_question = question
         if used:  # "And what about Iran?" keeps the kind of answer and the conditions of the earlier turns
@@ -203,7 +208,8 @@ class Assistant:
         vector = self.embedder.embed_query(query)
         passages = self._search(query, k, vector, opened)
         cands = extractive.candidates(snap, passages)
-        features = extractive.score(cands, snap, vector, query, kind, type_question, self._scorer(), self._pieces())
+        features = extractive.score(cands, snap, vector, query, kind, type_question, self._scorer(), self._pieces(),
+                                    question)
         return Evidence(question, query, kind, passages, cands, features, snap, opened[0])
 
     def _second_hop(self, ev: Evidence, first: Any, min_score: float = HOP_MIN) -> Any | None:
@@ -229,11 +235,14 @@ class Assistant:
         started = time.perf_counter()
         ev = self.evidence(question, history, k)
         retrieved = time.perf_counter()
-        # Only sentences that hold the number, date or byline asked for may answer such a question (none: abstain).
-        pool = answer_pool(ev.features)
-        candidates = [ev.candidates[i] for i in pool]
-        chosen = extractive.select(candidates, ev.query, ev.kind)
-        confidence = self._scorer().confidence(np.asarray([c.score for c in candidates]), ev.features[pool])
+        chosen, confidence = self._decide(ev)
+        if history and ev.query == ev.question and user_turns(history) and names_nothing(ev.question):
+            # "what is the point of the project?" in a conversation about a library: a follow-up without a
+            # pronoun. Also read it with the conversation, and keep that reading when it is clearly surer.
+            merged = self.evidence(question, history, k, merge=True)
+            merged_chosen, merged_confidence = self._decide(merged)
+            if merged_confidence >= max(self.threshold, confidence + MERGE_MARGIN):
+                ev, chosen, confidence = merged, merged_chosen, merged_confidence
         top = max(chosen, key=lambda c: c.score) if chosen else None
         if top is not None and confidence >= self.threshold and self.settings.two_hop and (
             confidence < HOP_BELOW or (ev.kind and not top.typed)
@@ -250,6 +259,15 @@ class Assistant:
                             short=extractive.short_answer(top, ev.kind, ev.question))
         result.timings = {"retrieve_ms": round((retrieved - started) * 1000, 2)}
         return result, ev.passages, ev.snap, started
+
+    def _decide(self, ev: Evidence) -> tuple[list[Any], float]:
+        """The sentences that answer and the confidence. Only sentences that hold the number, date or byline
+        asked for may answer such a question (none: confidence 0, the answer abstains)."""
+        pool = answer_pool(ev.features)
+        candidates = [ev.candidates[i] for i in pool]
+        chosen = extractive.select(candidates, ev.query, ev.kind)
+        confidence = self._scorer().confidence(np.asarray([c.score for c in candidates]), ev.features[pool])
+        return chosen, confidence
 
     def _wants_llm(self, use_llm: bool | None) -> bool:
         """None: the configured backend if any; False: extractive; True: the configured backend, or an error."""

@@ -144,9 +144,18 @@ class QuestionInfo:
     piece_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
 
-def question_info(snap: Snapshot, query: str, kind: str, type_question: str, pieces: WordPieces | None) -> QuestionInfo:
+def question_info(snap: Snapshot, query: str, kind: str, type_question: str, pieces: WordPieces | None,
+                  question: str | None = None) -> QuestionInfo:
+    """`query` is what was searched (a follow-up merged with earlier turns); `question` the turn itself. The
+    word features read the turn's own words plus the names of the earlier turns ("how many printed books does
+    it contain?" after "When was the Vatican Library opened?" -> printed, books, contain, Vatican, Library), or
+    the whole query when the turn has fewer than two content words of its own ("And?", "How many?")."""
     idf = snap.idf()
-    qwords = set(words(query))
+    focus = query
+    if question is not None and question != query and len(set(words(question))) >= 2:
+        earlier_names = " ".join(n for n in question_names(type_question) if n not in question)
+        focus = f"{question} {earlier_names}".strip()
+    qwords = set(words(focus))
     if kind == "author":  # words about the article itself, which its sentences do not contain
         qwords -= set(words("author authored wrote written writer article piece story published"))
     names = [stemmed for n in question_names(type_question) if (stemmed := words(n))]
@@ -157,7 +166,7 @@ def question_info(snap: Snapshot, query: str, kind: str, type_question: str, pie
         weights={w: idf.get(w, max(idf.values(), default=1.0)) for w in qwords},
         numbers=question_numbers(type_question), names=names, unknown=unknown,
         wh=wh_match.group(1) if wh_match else "",
-        piece_ids=pieces.ids(query) if pieces else np.zeros(0, np.int64),
+        piece_ids=pieces.ids(focus) if pieces else np.zeros(0, np.int64),
     )
 
 

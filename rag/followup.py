@@ -44,13 +44,18 @@ def is_followup(question: str) -> bool:
     return bool(_OPENERS.match(question)) or bool(_PRONOUNS & set(tokens)) or short
 
 
-def resolve(question: str, history: History | None) -> tuple[str, list[str]]:
+def names_nothing(question: str) -> bool:
+    """The question names no person, place or thing of its own (no capitalised word after the first)."""
+    return not re.search(r"(?<!^)\b[A-Z][a-z]+", question.strip())
+
+
+def resolve(question: str, history: History | None, force: bool = False) -> tuple[str, list[str]]:
     """(search query, the earlier turns it was merged with, oldest first): the latest turn that was not itself a
     follow-up (what the conversation is about) and the turn just before this one (what "it" or "how many?"
     most likely refers to); the follow-ups between them are left out, so a long chain does not drown the
-    question in earlier wording."""
+    question in earlier wording. `force`: merge even a question that does not look like a follow-up."""
     turns = user_turns(history)
-    if not turns or not is_followup(question):
+    if not turns or not (force or is_followup(question)):
         return question, []
     root = next((t for t in reversed(turns) if not is_followup(t)), turns[0])
     used = list(dict.fromkeys([root, turns[-1]]))
