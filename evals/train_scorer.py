@@ -83,6 +83,7 @@ def extract(index_dir: Path) -> dict[str, np.ndarray]:
     items = [json.loads(line) for line in (DATA / "questions_all.jsonl").read_text(encoding="utf-8").splitlines() if line]
     key = hashlib.sha256(
         (ROOT / "rag" / "features.py").read_bytes() + (ROOT / "rag" / "answer.py").read_bytes()
+        + (ROOT / "rag" / "lexical.py").read_bytes() + (ROOT / "rag" / "chunk.py").read_bytes()
         + (ROOT / "rag" / "retrieve.py").read_bytes() + json.dumps(items).encode()
     ).hexdigest()[:16]
     cached = CACHE / f"scorer-rows-{key}.npz"

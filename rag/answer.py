@@ -235,6 +235,26 @@ def select(cands: list[Candidate], query: str, kind: str = "") -> list[Candidate
     return sorted(chosen, key=lambda c: (c.rank, c.start))
 
 
+def prefer_originals(snap: Snapshot, chosen: list[Candidate], cands: list[Candidate]) -> list[Candidate]:
+    """A quote from a near-duplicate copy (a translation, a summary) is replaced by the sentence of its group's
+    original that says the same, when that sentence is a candidate too: cite the original, name copies in
+    `also_in`."""
+    out: list[Candidate] = []
+    for c in chosen:
+        meta = snap.docs.get(c.doc_id, {})
+        if meta.get("dup_role") == "derived" and c.vector is not None:
+            same = [o for o in cands if o.vector is not None and o.doc_id != c.doc_id
+                    and snap.docs.get(o.doc_id, {}).get("dup_role") == "original"
+                    and snap.docs[o.doc_id].get("dup_group") == meta.get("dup_group")
+                    and float(o.vector @ c.vector) >= SAME_SENTENCE]
+            if same:
+                best = max(same, key=lambda o: float(o.vector @ c.vector))  # type: ignore[operator]
+                c = replace(best, score=max(best.score, c.score), typed=best.typed or c.typed)
+        if all((c.doc_id, c.start) != (o.doc_id, o.start) for o in out):
+            out.append(c)
+    return out
+
+
 def also_in(snap: Snapshot, c: Candidate) -> tuple[str, ...]:
     """Near-duplicate articles (from the passage's also_in and the doc's group) holding a sentence that says
     the same as the quote."""
@@ -341,7 +361,8 @@ def short_answer(c: Candidate, kind: str, question: str) -> str:
     text = c.text
     asked = {w.lower() for w in re.findall(r"[\w$%]+", question)}
     qwords = set(words(question))
-    spans = [(s, e) for s, e in _spans(text, kind, c.passage.author, qwords)
+    counted = re.search(r"\bhow many ([\w-]+)", question, re.I)  # "How many colors?" -> colors
+    spans = [(s, e) for s, e in _spans(text, kind, c.passage.author, set(words(counted.group(1))) if counted else set())
              if not set(re.findall(r"[\w$%]+", text[s:e].lower())) <= asked]
     if not spans:
         return ""

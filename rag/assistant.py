@@ -265,7 +265,7 @@ class Assistant:
         asked for may answer such a question (none: confidence 0, the answer abstains)."""
         pool = answer_pool(ev.features)
         candidates = [ev.candidates[i] for i in pool]
-        chosen = extractive.select(candidates, ev.query, ev.kind)
+        chosen = extractive.prefer_originals(ev.snap, extractive.select(candidates, ev.query, ev.kind), ev.candidates)
         confidence = self._scorer().confidence(np.asarray([c.score for c in candidates]), ev.features[pool])
         return chosen, confidence
 

@@ -7,11 +7,12 @@ import functools
 import hashlib
 import json
 import re
+import unicodedata
 from pathlib import Path
 
 import numpy as np
 
-TOKENIZER_VERSION = 2
+TOKENIZER_VERSION = 3  # 3: accents folded (Beyoncé meets Beyonce)
 STOPWORDS = frozenset(
     ["a", "about", "above", "after", "again", "against", "all", "am", "an", "and", "any", "are", "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "could", "did", "do", "does", "doing", "down", "during", "each", "few", "for", "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "me", "more", "most", "my", "myself", "no", "nor", "not", "now", "of", "off", "on", "once", "only", "or", "other", "our", "ours", "ourselves", "out", "over", "own", "same", "she", "should", "so", "some", "such", "than", "that", "the", "their", "theirs", "them", "themselves", "then", "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "very", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your", "yours", "yourself", "yourselves", "also", "according", "said", "says", "say", "did", "does", "according", "whose"]
 )
@@ -37,6 +38,8 @@ def word_set(text: str) -> frozenset[str]:
 def words(text: str) -> list[str]:
     """Content words, lower-cased and stemmed, in order (repeats kept)."""
     out = []
+    if not text.isascii():  # fold accents: "Beyoncé" and "Beyonce", "Chopin's Études" and "etudes" meet
+        text = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
     for raw in _WORD_RE.findall(text.lower().replace("’", "'")):
         raw = raw.replace(".", "").removesuffix("'s")
         if raw and raw not in STOPWORDS:

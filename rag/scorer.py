@@ -37,13 +37,21 @@ TYPED_KINDS = ("kind_number", "kind_date", "kind_author")
 def answer_pool(x: np.ndarray) -> np.ndarray:
     """Indices of the candidates that may answer: for a question asking for a number, a date or an article's
     author, only sentences holding one (asked for a city's population, a sentence about the city that gives
-    no number is no answer); otherwise all of them. Empty: the answer abstains whatever the threshold."""
+    no number is no answer); and, when some passage holds every number the question names, only sentences of
+    such passages. Empty: the answer abstains whatever the threshold."""
     if not len(x):
         return np.zeros(0, dtype=np.int64)
     col = {name: i for i, name in enumerate(FEATURES)}
+    keep = np.ones(len(x), dtype=bool)
     if any(x[0, col[k]] for k in TYPED_KINDS):
-        return np.flatnonzero(x[:, col["typed"]] > 0)
-    return np.arange(len(x))
+        keep &= x[:, col["typed"]] > 0
+    # When some passage mentions every year or number the question names, a passage that does not is about
+    # another year, edition or amount ("asked about 2021, quoted a 2022 result"): only the former may answer.
+    # (When none does, the number may sit in the other passage of a two-hop question: no restriction.)
+    named = x[:, col["num_in_passage"]] >= 1.0
+    if (keep & named).any():
+        keep &= named
+    return np.flatnonzero(keep)
 
 
 def answer_features(probs: np.ndarray, x: np.ndarray) -> np.ndarray:
