@@ -219,7 +219,11 @@ class Assistant:
         query = f"{ev.query} {first.text}"
         vector = self.embedder.embed_query(query)
         passages = self._search(query, self.settings.top_k, vector, (ev.store, ev.snap))
-        cands = [c for c in extractive.candidates(ev.snap, passages) if c.doc_id != first.doc_id]
+        group = ev.snap.docs.get(first.doc_id, {}).get("dup_group") or first.doc_id
+        cands = [c for c in extractive.candidates(ev.snap, passages)
+                 if c.doc_id != first.doc_id and (ev.snap.docs.get(c.doc_id, {}).get("dup_group") or c.doc_id) != group
+                 and not (c.vector is not None and first.vector is not None
+                          and float(c.vector @ first.vector) >= extractive.SAME_SENTENCE)]
         if not cands:
             return None
         extractive.score(cands, ev.snap, vector, query, ev.kind, ev.question, self._scorer(), self._pieces())

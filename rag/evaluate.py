@@ -430,7 +430,8 @@ def short_answers(rows: list[Row], tau: float) -> dict[str, Any]:
 
 
 def curve(rows: list[Row]) -> list[dict[str, float]]:
-    return [{"threshold": t / 100, **metrics_at(rows, t / 100)} for t in range(0, 96, 5)]
+    taus = (0.0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+    return [{"threshold": t, **metrics_at(rows, t)} for t in taus]
 
 
 def per_tag(rows: list[Row], threshold: float) -> dict[str, dict[str, float]]:
@@ -521,7 +522,7 @@ def write_report(report: dict[str, Any], folder: Path) -> list[Path]:
           "| tag | n | accuracy |", "|---|---|---|"]
     md += [f"| {t} | {v['n']} | {v['accuracy']:.3f} |" for t, v in report["per_tag"].items()]
     md += ["", "## Abstention curve", "", "| τ | accuracy | abstention recall | false refusals | false answers |", "|---|---|---|---|---|"]
-    md += [f"| {c['threshold']:.2f} | {c['answer_accuracy']:.3f} | {c['abstention_recall']:.3f} | {c['false_refusal_rate']:.3f} | {c['false_answer_rate']:.3f} |" for c in report["curve"]]
+    md += [f"| {c['threshold']:.3f} | {c['answer_accuracy']:.3f} | {c['abstention_recall']:.3f} | {c['false_refusal_rate']:.3f} | {c['false_answer_rate']:.3f} |" for c in report["curve"]]
     md += ["", "## Questions", "", "| id | verdict | score | question | answer |", "|---|---|---|---|---|"]
     md += [f"| {q['id']} | {q['verdict']} | {q['score']:.3f} | {q['question']} | {q['answer'][:120].replace('|', '/')} |" for q in report["rows"]]
     written[1].write_text("\n".join(md) + "\n", encoding="utf-8")

@@ -15,7 +15,7 @@ Feature groups:
 - answer type: what the question asks for (number, date, person, place, organisation or other name, author, other; why/how) and whether
   the sentence holds one that the question does not already contain;
 - conditions: the numbers/years and names the question is conditioned on, and the share of them found in
-  the sentence, its passage and its article; a name no indexed article contains;
+  the sentence, its passage and its article; a name no indexed article contains, even with one typo;
 - form: the sentence is a question, a title line, opens with a pronoun; its length; the share of its
   words the question does not have (a sentence that only restates the question answers nothing);
 - retrieval: the passage's fused rank, dense rank and BM25 rank.
@@ -128,6 +128,24 @@ def question_names(question: str) -> list[str]:
     return out
 
 
+_LETTERS = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def one_edit(word: str) -> set[str]:
+    """Every string one deletion, transposition, substitution or insertion away from `word` (Norvig)."""
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    return ({a + b[1:] for a, b in splits if b} | {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+            | {a + c + b[1:] for a, b in splits if b for c in _LETTERS} | {a + c + b for a, b in splits for c in _LETTERS})
+
+
+def known(word: str, vocabulary: dict[str, float]) -> bool:
+    """The word occurs in some indexed article, or (for words of 4+ letters) one typo away from one does:
+    "Tempations" is the Temptations, "Liszy" is Liszt; "India" is not "indo"."""
+    if word in vocabulary:
+        return True
+    return len(word) >= 4 and any(v in vocabulary for v in one_edit(word))
+
+
 @dataclass
 class QuestionInfo:
     """What the features need from the question, computed once per question."""
@@ -159,7 +177,7 @@ def question_info(snap: Snapshot, query: str, kind: str, type_question: str, pie
     if kind == "author":  # words about the article itself, which its sentences do not contain
         qwords -= set(words("author authored wrote written writer article piece story published"))
     names = [stemmed for n in question_names(type_question) if (stemmed := words(n))]
-    unknown = any(all(w not in idf for w in n) for n in names)
+    unknown = any(all(not known(w, idf) for w in n) for n in names)
     wh_match = re.search(r"\b(what|which|who|whom|whose|when|where|why|how)\b", type_question.lower())
     return QuestionInfo(
         query=query, kind=kind, type_question=type_question, qwords=qwords,

@@ -48,6 +48,9 @@ def answer_pool(x: np.ndarray) -> np.ndarray:
     # When some passage mentions every year or number the question names, a passage that does not is about
     # another year, edition or amount ("asked about 2021, quoted a 2022 result"): only the former may answer.
     # (When none does, the number may sit in the other passage of a two-hop question: no restriction.)
+    # (A name of the question that no article mentions, even with one typo, is left to the calibrator as a
+    # feature: as a rule it refused 2.6% of the right answers of the SQuAD training articles, whose crowd-written
+    # questions abbreviate and misspell, for 1.1% of the unanswerable ones.)
     named = x[:, col["num_in_passage"]] >= 1.0
     if (keep & named).any():
         keep &= named

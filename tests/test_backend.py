@@ -86,7 +86,7 @@ def test_injected_instructions_are_dropped(index_dir, real_embedder, server):
 def test_model_abstention_falls_back_to_the_checked_extractive_answer(index_dir, real_embedder, server):
     server.script = lambda m: "The articles don't say."
     answer = assistant_for(index_dir, real_embedder, server.url).ask("What is the capital of France?")
-    assert answer.abstained and answer.citations == []
+    assert answer.abstained and all(c.not_answer for c in answer.citations), "only the closest passage, marked"
 
 
 def test_streaming_yields_only_verified_sentences(index_dir, real_embedder, server):

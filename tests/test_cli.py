@@ -86,9 +86,12 @@ def test_index_search_docs_add_remove_with_the_real_model(tmp_path):
     assert human.startswith("[1] ") and "score" in human
 
     asked = run("ask", "How much did trade between China and Russia reach last year?", "--index-dir", index_dir)
-    assert asked.exit_code == 0 and "$240 billion" in asked.stdout and "Sources:\n[1] " in asked.stdout
+    assert asked.exit_code == 0 and "$240 billion" in asked.stdout and "Sources (confidence " in asked.stdout
+    assert asked.stdout.startswith("$240 billion\n"), "the short answer comes first"
+    assert "\n[1] " in asked.stdout
     answer = json.loads(run("ask", "What is the capital of France?", "--index-dir", index_dir, "--json").stdout)
-    assert answer["abstained"] and answer["text"] == "The articles don't say." and answer["citations"] == []
+    assert answer["abstained"] and answer["text"].startswith("The articles don't say.")
+    assert all(c["not_answer"] for c in answer["citations"]) and answer["short"] == "" and answer["confidence"] >= 0
     assert run("ask", "  ", "--index-dir", index_dir).exit_code == 1
 
     listing = run("docs", "--index-dir", index_dir).stdout

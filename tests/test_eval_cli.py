@@ -64,7 +64,7 @@ def test_malformed_question_file_is_one_line_error(setup, tmp_path):
     bad.write_text('{"id": "a", "question": "?", "answers": [["x"]], "evidence": []}\n')
     result = run("--questions", bad, "--index-dir", root / "index", "--report", tmp_path / "r", "-q")
     assert result.exit_code == 1
-    assert result.stderr.strip() == f"Error: {bad}:1: 'evidence' needs objects with 'doc_id' and 'quote'"
+    assert result.stderr.strip() == f"Error: {bad}:1: 'evidence' needs objects with 'doc_id' and 'quote' (or give 'evidence_files')"
 
 
 def test_missing_index_is_one_line_error(setup, tmp_path):
