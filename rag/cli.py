@@ -248,7 +248,7 @@ def search(query: str, k: int, index_dir: Path | None, chroma_url: str | None, a
 @click.option("--compare", "compare_to", type=click.Path(path_type=Path), default=None, metavar="OLD_REPORT",
               help="A report.json (or its folder) from an earlier run: print the change of every metric.")
 @click.option("--gate", "gate_file", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="TOML",
-              help="Fail (exit 1) when a metric is below a floor or above a ceiling of this file (evals/thresholds.toml).")
+              help="Fail (exit 1) when a metric is below a floor or above a ceiling of this TOML file: [floors]/[ceilings], or with --suite each suite's [suites.NAME.floors]/[suites.NAME.ceilings] (evals/suites.toml).")
 @click.option("--labels", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="FILE",
               help="Hand-labelled (claim, passage) pairs to measure the support judge. [default: evals/judge_labels.jsonl]")
 @click.option("--suite", "suite_names", multiple=True, metavar="NAME",

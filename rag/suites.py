@@ -45,13 +45,14 @@ def load_suites(path: Path | None = None) -> tuple[Path, dict[str, dict[str, Any
 
 
 def pick(suites: dict[str, dict[str, Any]], names: tuple[str, ...]) -> list[str]:
-    """The suites to run: every one with `default = true` for "all", else the names given (checked)."""
-    if not names or "all" in names:
-        return [n for n, s in suites.items() if s.get("default", True)]
-    unknown = [n for n in names if n not in suites]
+    """The suites to run, in order: "all" stands for every suite without `default = false`; others by name."""
+    unknown = [n for n in names if n not in suites and n != "all"]
     if unknown:
-        raise RagError(f"Unknown suite(s) {', '.join(unknown)}; known: {', '.join(suites)}")
-    return list(dict.fromkeys(names))
+        raise RagError(f"Unknown suite(s) {', '.join(unknown)}; known: all, {', '.join(suites)}")
+    chosen: list[str] = []
+    for name in names or ("all",):
+        chosen += [n for n, s in suites.items() if s.get("default", True)] if name == "all" else [name]
+    return list(dict.fromkeys(chosen))
 
 
 def corpus_paths(suite: dict[str, Any]) -> list[Path] | None:
