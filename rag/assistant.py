@@ -17,14 +17,13 @@ from .followup import History, names_nothing, resolve, user_turns
 from .generate import Checked, Verifier, generate, generate_stream, load_llm, notes_for, number
 from .indexer import Indexer, signature
 from .load import bundled_corpus
-from .prompts import ABSTAIN_TEXT, BACKEND_FAILED, NOTHING_SUPPORTED
+from .prompts import BACKEND_FAILED, NOTHING_SUPPORTED
 from .retrieve import check_query, search
 from .scorer import answer_pool
 from .settings import Settings
 from .snapshot import Snapshot
 from .store import Store
 from .types import Answer, DocumentInfo, Evidence, IndexReport, Passage
-
 
 # Second hop (two-hop questions): tried when the answer's confidence is below HOP_BELOW or its best sentence
 # lacks the kind of answer asked for; its sentence joins when its probability is at least HOP_MIN. Chosen on

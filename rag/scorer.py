@@ -77,32 +77,7 @@ class Trees:
     all trees descend one level at a time for all rows at once."""
 
     def __init__(self, dump: dict[str, Any]) -> None:
-        flat = []
-        for info in dump["tree_info"]:
-            feature: list[int] = []
-            threshold: list[float] = []
-            left: list[int] = []
-            right: list[int] = []
-            value: list[float] = []
-
-            def walk(node: dict[str, Any]) -> int:
-                i = len(feature)
-                feature.append(-1)
-                threshold.append(0.0)
-                left.append(i)  # a leaf points at itself: descending further keeps it there
-                right.append(i)
-                value.append(float(node.get("leaf_value", 0.0)))
-                if "split_index" in node:
-                    if node.get("decision_type", "<=") != "<=":
-                        raise RagError("evidence scorer: only numerical '<=' splits are supported")
-                    feature[i] = int(node["split_feature"])
-                    threshold[i] = float(node["threshold"])
-                    left[i] = walk(node["left_child"])
-                    right[i] = walk(node["right_child"])
-                return i
-
-            walk(info["tree_structure"])
-            flat.append((feature, threshold, left, right, value))
+        flat = [self._flatten(info["tree_structure"]) for info in dump["tree_info"]]
         width = max((len(f[0]) for f in flat), default=1)
 
         def pad(k: int, fill: float, dtype: Any) -> np.ndarray:
@@ -114,16 +89,35 @@ class Trees:
         self.value = pad(4, 0.0, np.float64)
         self.leaf = self.feature < 0
         self.feature = np.where(self.leaf, 0, self.feature)
-        self.depth = self._depth()
 
-    def _depth(self) -> int:
-        node = np.zeros(len(self.feature), dtype=np.int64)
-        trees = np.arange(len(self.feature))
-        for depth in range(self.feature.shape[1] + 1):
-            if self.leaf[trees, node].all():
-                return depth
-            node = self.left[trees, node]  # any path: bounded by the number of nodes anyway
-        return self.feature.shape[1]
+    @staticmethod
+    def _flatten(root: dict[str, Any]) -> tuple[list[int], list[float], list[int], list[int], list[float]]:
+        """One tree as node arrays (feature, threshold, left, right, leaf value); a leaf has feature -1 and
+        points at itself, so that descending further keeps it there."""
+        feature: list[int] = []
+        threshold: list[float] = []
+        left: list[int] = []
+        right: list[int] = []
+        value: list[float] = []
+        stack: list[tuple[dict[str, Any], int, str]] = [(root, -1, "")]
+        while stack:
+            node, parent, side = stack.pop()
+            i = len(feature)
+            if parent >= 0:
+                (left if side == "l" else right)[parent] = i
+            feature.append(-1)
+            threshold.append(0.0)
+            left.append(i)
+            right.append(i)
+            value.append(float(node.get("leaf_value", 0.0)))
+            if "split_index" in node:
+                if node.get("decision_type", "<=") != "<=":
+                    raise RagError("evidence scorer: only numerical '<=' splits are supported")
+                feature[i] = int(node["split_feature"])
+                threshold[i] = float(node["threshold"])
+                stack.append((node["right_child"], i, "r"))
+                stack.append((node["left_child"], i, "l"))
+        return feature, threshold, left, right, value
 
     def raw(self, x: np.ndarray) -> np.ndarray:
         """The summed leaf values (log-odds) for each row of `x`."""
