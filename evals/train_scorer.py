@@ -2,6 +2,7 @@
 
     python evals/train_scorer.py            # rebuild the shipped file bit-for-bit and print held-out metrics
     python evals/train_scorer.py --check    # rebuild in memory and fail if it differs from the shipped file
+    python evals/train_scorer.py --check --no-cache --index-dir /tmp/new-index   # ... from a new index, asking again
 
 Data: SQuAD 2.0 *train* articles (evals/data/squad2, CC BY-SA 4.0, see its SOURCE.md), all 4,719 questions of
 questions_all.jsonl, asked through the real pipeline (the index of all ten articles, hybrid retrieval, top 5
@@ -74,7 +75,7 @@ def holds_answer(text: str, item: dict) -> bool:
     return any(f" {normalize(a)} " in body for group in item["answers"] for a in group if normalize(a))
 
 
-def extract(index_dir: Path) -> dict[str, np.ndarray]:
+def extract(index_dir: Path, use_cache: bool = True) -> dict[str, np.ndarray]:
     """Feature rows of every candidate of every question (cached by the features' and data's hash)."""
     from tqdm import tqdm
 
@@ -87,7 +88,7 @@ def extract(index_dir: Path) -> dict[str, np.ndarray]:
         + (ROOT / "rag" / "retrieve.py").read_bytes() + json.dumps(items).encode()
     ).hexdigest()[:16]
     cached = CACHE / f"scorer-rows-{key}.npz"
-    if cached.is_file():
+    if use_cache and cached.is_file():
         return dict(np.load(cached, allow_pickle=False))
     assistant = Assistant(settings=Settings(index_dir=index_dir, quiet=True), auto_build=False)
     if not (index_dir / "chroma.sqlite3").is_file():
@@ -280,8 +281,10 @@ def main() -> None:
                         help="Index of the SQuAD articles (built when missing). [default: evals/.cache/index-squad2]")
     parser.add_argument("--out", type=Path, default=OUT, help=f"Model file to write. [default: {OUT.relative_to(ROOT)}]")
     parser.add_argument("--check", action="store_true", help="Do not write; fail if the rebuilt file differs.")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="Ask every question again instead of reusing the cached feature rows (evals/.cache).")
     args = parser.parse_args()
-    spec = train(extract(args.index_dir))
+    spec = train(extract(args.index_dir, use_cache=not args.no_cache))
     text = json.dumps(spec, sort_keys=True, separators=(",", ":")) + "\n"
     if args.check:
         same = args.out.is_file() and args.out.read_text(encoding="utf-8") == text
