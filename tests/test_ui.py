@@ -91,6 +91,26 @@ def test_abstention_reads_as_an_answer_not_an_error():
     assert "No sources" in ui.sources_html([answer], {})
 
 
+def test_an_abstention_links_the_closest_passage_marked_not_an_answer():
+    closest = Citation(1, "d1", "Trade <b>report</b>", "", "", "Trade grew.", "Before. Trade grew. After.", 8, 19, 0.1,
+                       not_answer=True)
+    answer = Answer(f"{ABSTAIN_TEXT} The closest passage…", [closest], True, "How much oil?", "q", confidence=0.01)
+    out = ui.answer_html(answer, 3)
+    assert 'href="#src-3-1"' in out and "does not answer" in out and "Trade &lt;b&gt;report" in out
+    sources = ui.sources_html([answer], {})
+    assert "not an answer" in sources and "<mark>Trade grew.</mark>" in sources and 'id="src-1-1"' in sources
+
+
+def test_a_short_answer_is_shown_in_bold_above_the_quotes():
+    quote = Citation(1, "d1", "T", "", "", "Trade reached $240 billion.", "Trade reached $240 billion.", 0, 27, 0.9)
+    answer = Answer("Trade reached $240 billion. [1]", [quote], False, "How much?", "q", confidence=0.8,
+                    short="$240 billion")
+    out = ui.answer_html(answer, 1)
+    assert out.index("<b>$240 billion</b>") < out.index("Trade reached")
+    answer.timings = {"retrieve_ms": 10.0, "answer_ms": 2.0, "total_ms": 12.0}
+    assert "confidence 0.80" in ui.answer_html(answer, 1, show_scores=True)
+
+
 def test_errors_are_messages_in_the_chat(chat):
     _, (history, turns, _, _) = run(chat, "x" * 5000)
     assert 'class="error"' in history[-1]["content"] and "limit" in history[-1]["content"] and turns == []
