@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -39,18 +40,28 @@ def main() -> None:
         hop = assistant._second_hop(ev, top, min_score=0.0) if chosen else None
         one = answer_correct(" ".join(c.text for c in chosen), item["answers"])
         two = hop is not None and answer_correct(" ".join([*(c.text for c in chosen), hop.text]), item["answers"])
-        rows.append((conf, bool(ev.kind) and not top.typed, hop.score if hop else -1.0, one, two))
+        bridge = bool(re.search(r"\b(who|whom|whose|which|that|where|when)\b", item["question"].split(" ", 1)[-1], re.I))
+        rows.append((conf, bool(ev.kind) and not top.typed, hop.score if hop else -1.0, one, two, bridge))
     print(f"no second hop: accuracy {sum(r[3] for r in rows) / len(rows):.3f}")
     for below in (0.0, 0.1, 0.2, 0.3, 0.5, 1.01):
         for hop_min in (0.1, 0.2, 0.3, 0.5):
             right = used = 0
-            for conf, untyped, score, one, two in rows:
+            for conf, untyped, score, one, two, _ in rows:
                 if (conf < below or untyped) and score >= hop_min:
                     used += 1
                     right += two
                 else:
                     right += one
             print(f"HOP_BELOW {below:.2f} HOP_MIN {hop_min:.2f}: accuracy {right / len(rows):.3f}, second hop used {used}")
+    for hop_min in (0.2, 0.3, 0.5):  # or: the question has a relative clause (a bridge: "the director who ...")
+        right = used = 0
+        for conf, untyped, score, one, two, bridge in rows:
+            if (conf < 0.2 or untyped or bridge) and score >= hop_min:
+                used += 1
+                right += two
+            else:
+                right += one
+        print(f"relative clause or HOP_BELOW 0.20, HOP_MIN {hop_min:.2f}: accuracy {right / len(rows):.3f}, used {used}")
 
 
 if __name__ == "__main__":
