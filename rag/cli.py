@@ -189,7 +189,8 @@ def print_answer(answer: Any) -> None:
     for note in answer.notes:
         click.echo(f"note: {note}", err=True)
     if answer.citations:
-        click.echo(f"\nSources (confidence {answer.confidence:.2f}):")
+        label = "Closest passage" if answer.abstained else "Sources"
+        click.echo(f"\n{label} (confidence {answer.confidence:.2f}):")
     for c in answer.citations:
         byline = ", ".join(x for x in (c.author, c.date) if x)
         closest = "  (closest passage, not an answer)" if c.not_answer else ""
