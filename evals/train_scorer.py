@@ -162,9 +162,10 @@ def per_question(model, x: np.ndarray, y: np.ndarray, qid: np.ndarray, unans: np
 
 
 def auroc(scores: np.ndarray, positive: np.ndarray) -> float:
-    from sklearn.metrics import roc_auc_score
+    from rag.evaluate import auroc as measured
 
-    return float(roc_auc_score(positive, scores)) if 0 < positive.sum() < len(positive) else float("nan")
+    value = measured(scores, positive)
+    return float("nan") if value is None else value
 
 
 def ece(conf: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:

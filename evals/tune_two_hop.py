@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -21,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 from rag import Assistant, Settings  # noqa: E402
-from rag import answer as extractive  # noqa: E402
+from rag.assistant import BRIDGE  # noqa: E402
 from rag.evaluate import answer_correct  # noqa: E402
 
 
@@ -32,15 +31,15 @@ def main() -> None:
     rows = []
     for item in items:
         ev = assistant.evidence(item["question"])
-        chosen = extractive.select(ev.candidates, ev.query, ev.kind)
-        import numpy as np
-
-        conf = assistant._scorer().confidence(np.asarray([c.score for c in ev.candidates]), ev.features)
+        chosen, conf = assistant._decide(ev)  # as `ask` decides: the candidates that may answer, the confidence
+        if not chosen:
+            rows.append((conf, False, -1.0, False, False, False))
+            continue
         top = max(chosen, key=lambda c: c.score)
-        hop = assistant._second_hop(ev, top, min_score=0.0) if chosen else None
+        hop = assistant._second_hop(ev, top, min_score=0.0)
         one = answer_correct(" ".join(c.text for c in chosen), item["answers"])
         two = hop is not None and answer_correct(" ".join([*(c.text for c in chosen), hop.text]), item["answers"])
-        bridge = bool(re.search(r"\b(who|whom|whose|which|that|where|when)\b", item["question"].split(" ", 1)[-1], re.I))
+        bridge = bool(BRIDGE.search(item["question"].split(" ", 1)[-1]))
         rows.append((conf, bool(ev.kind) and not top.typed, hop.score if hop else -1.0, one, two, bridge))
     print(f"no second hop: accuracy {sum(r[3] for r in rows) / len(rows):.3f}")
     for below in (0.0, 0.1, 0.2, 0.3, 0.5, 1.01):

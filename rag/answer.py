@@ -118,19 +118,6 @@ def names(text: str) -> list[str]:
     return found
 
 
-def unknown_entities(question: str, vocabulary: dict[str, float]) -> list[str]:
-    """Capitalised words of the question that no indexed article contains (e.g. a country never mentioned)."""
-    out = []
-    for m in re.finditer(r"(?<!^)\b[A-Z][A-Za-z]+\b", question.strip()):
-        word = m.group(0)
-        if word.lower() in _QUESTION_WORDS:
-            continue
-        stemmed = words(word)
-        if stemmed and all(w not in vocabulary for w in stemmed):
-            out.append(word)
-    return out
-
-
 @dataclass
 class Candidate:
     doc_id: str
@@ -140,8 +127,6 @@ class Candidate:
     passage: Passage
     rank: int
     score: float = 0.0
-    sem: float = 0.0
-    lex: float = 0.0
     typed: bool = False
     vector: np.ndarray | None = None
 
@@ -172,22 +157,6 @@ def candidates(snap: Snapshot, passages: list[Passage]) -> list[Candidate]:
     return out
 
 
-_BACK_REFERENCE = re.compile(r"^(he|she|it|they|his|her|its|their|this|that|these|those)\b", re.I)
-
-
-def context_words(snap: Snapshot, c: Candidate) -> set[str]:
-    """The sentence's words; a sentence that opens with a pronoun ("He is pursuing…") also gets the words of
-    the sentence before it, where the pronoun's referent usually is."""
-    found = set(words(c.text))
-    if _BACK_REFERENCE.match(c.text):
-        row = snap.sent_index.get((c.doc_id, c.start))
-        rows = snap.sent_by_doc.get(c.doc_id, [])
-        if row is not None and row in rows and rows.index(row) > 0:
-            _, start, end = snap.sent_span[rows[rows.index(row) - 1]]
-            found |= set(words(snap.texts[c.doc_id][start:end]))
-    return found
-
-
 def score(cands: list[Candidate], snap: Snapshot, qvec: np.ndarray, query: str, kind: str, type_question: str,
           scorer: Any, pieces: Any = None, question: str | None = None) -> np.ndarray:
     """Give each candidate the scorer's probability that it answers (`score`); returns the feature matrix.
@@ -200,7 +169,7 @@ def score(cands: list[Candidate], snap: Snapshot, qvec: np.ndarray, query: str, 
     col = {name: i for i, name in enumerate(features.FEATURES)}
     for c, p, row in zip(cands, probs, x, strict=True):
         c.score = float(p)
-        c.sem, c.lex, c.typed = float(row[col["sem"]]), float(row[col["lex"]]), bool(row[col["typed"]])
+        c.typed = bool(row[col["typed"]])
     if kind == "author":
         # "Who wrote the article about X?" describes the article, not its byline, and the public training data
         # asks no such question: a sentence holding the article's byline scores as well as the best sentence
@@ -209,15 +178,12 @@ def score(cands: list[Candidate], snap: Snapshot, qvec: np.ndarray, query: str, 
         for c in cands:
             best[c.doc_id] = max(best.get(c.doc_id, 0.0), c.score)
         for c in cands:
-            if c.typed:
-                c.score = max(c.score, best[c.doc_id])
-        for c in sorted(cands, key=lambda c: not c.typed):  # a byline first among equals
-            if c.typed:
-                c.score = min(1.0, c.score + 1e-6)
+            if c.typed:  # (a hair above, so that a byline goes first among equals)
+                c.score = min(1.0, max(c.score, best[c.doc_id]) + 1e-6)
     return x
 
 
-def select(cands: list[Candidate], query: str, kind: str = "") -> list[Candidate]:
+def select(cands: list[Candidate], kind: str = "") -> list[Candidate]:
     """The best sentence, plus up to two more that score nearly as well (>= RATIO of the best) and do not say
     the same as one already chosen (and, when a kind of answer was asked for, hold one too)."""
     if not cands:

@@ -37,6 +37,7 @@ BRIDGE = re.compile(r"\b(who|whom|whose|which|that|where|when)\b", re.I)
 # A question that names nothing, asked in a conversation, is also read with the conversation; that reading
 # wins when its confidence is higher by this much (a fixed margin, not tuned: "clearly surer").
 MERGE_MARGIN = 0.1
+_UNSET = object()
 
 
 class Assistant:
@@ -70,6 +71,7 @@ class Assistant:
         self._snap: Snapshot | None = None
         self._llm_model: Any = None
         self._scorer_model: Any = None
+        self._pieces_table: Any = _UNSET
         self._lock = threading.RLock()  # the web chat calls from several threads: open and swap state once
 
     # ------------------------------------------------------------ lazy parts
@@ -176,14 +178,17 @@ class Assistant:
         return self._scorer_model
 
     def _pieces(self) -> Any:
-        """MiniLM's word-piece table for the soft-alignment feature (None for models without one)."""
-        from .embed import resolve_model
-        from .features import load_wordpieces
+        """MiniLM's word-piece table for the soft-alignment feature (None for models without one), looked up
+        once."""
+        if self._pieces_table is _UNSET:
+            from .embed import resolve_model
+            from .features import load_wordpieces
 
-        try:
-            return load_wordpieces(resolve_model(self.settings.embed_model)[0])
-        except RagError:
-            return None
+            try:
+                self._pieces_table = load_wordpieces(resolve_model(self.settings.embed_model)[0])
+            except RagError:
+                self._pieces_table = None
+        return self._pieces_table
 
     @property
     def threshold(self) -> float:
@@ -272,7 +277,7 @@ class Assistant:
         asked for may answer such a question (none: confidence 0, the answer abstains)."""
         pool = answer_pool(ev.features)
         candidates = [ev.candidates[i] for i in pool]
-        chosen = extractive.prefer_originals(ev.snap, extractive.select(candidates, ev.query, ev.kind), ev.candidates)
+        chosen = extractive.prefer_originals(ev.snap, extractive.select(candidates, ev.kind), ev.candidates)
         confidence = self._scorer().confidence(np.asarray([c.score for c in candidates]), ev.features[pool])
         return chosen, confidence
 

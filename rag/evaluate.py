@@ -373,18 +373,15 @@ def summarize(rows: list[Row], threshold: float) -> dict[str, Any]:
     }
 
 
-def auroc(scores: list[float], positive: list[bool]) -> float | None:
-    """Area under the ROC curve (Mann-Whitney): the chance that a random positive outscores a random negative."""
-    pos = [s for s, p in zip(scores, positive, strict=True) if p]
-    neg = [s for s, p in zip(scores, positive, strict=True) if not p]
-    if not pos or not neg:
+def auroc(scores: Any, positive: Any) -> float | None:
+    """Area under the ROC curve: the chance that a random positive outscores a random negative (ties count
+    half); None unless both classes are present."""
+    from sklearn.metrics import roc_auc_score
+
+    positive = [bool(p) for p in positive]
+    if all(positive) or not any(positive):
         return None
-    ranks = {}
-    ordered = sorted(scores)
-    for value in set(scores):  # average rank of ties
-        first = ordered.index(value)
-        ranks[value] = first + (ordered.count(value) + 1) / 2
-    return (sum(ranks[s] for s in pos) - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg))
+    return float(roc_auc_score(positive, list(scores)))
 
 
 def reliability(rows: list[Row], bins: int = 10) -> tuple[float, list[dict[str, float]]]:
@@ -491,14 +488,20 @@ TABLE_KEYS = [
 ]
 
 
+def cell(key: str, value: Any) -> str:
+    """A metric as a table cell: counts as integers, milliseconds to 0.1, shares to 0.001, "—" if unmeasured."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if key in ("questions", "answerable", "unanswerable", "followups"):
+        return str(int(value))
+    return f"{value:.1f}" if key.endswith("_ms") else f"{value:.3f}"
+
+
 def table(columns: dict[str, dict[str, Any]]) -> str:
     names = list(columns)
     lines = [f"| metric | {' | '.join(names)} |", f"|---|{'---|' * len(names)}"]
     for key in TABLE_KEYS:
-        cells = []
-        for name in names:
-            value = columns[name].get(key)
-            cells.append("—" if value is None or (isinstance(value, float) and math.isnan(value)) else (f"{value:.1f}" if key.endswith("_ms") else f"{value:.3f}"))
+        cells = [cell(key, columns[name].get(key)) for name in names]
         lines.append(f"| {key} | {' | '.join(cells)} |")
     return "\n".join(lines)
 

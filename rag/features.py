@@ -146,6 +146,12 @@ def known(word: str, vocabulary: dict[str, float]) -> bool:
     return len(word) >= 4 and any(v in vocabulary for v in one_edit(word))
 
 
+def unknown_names(question: str, vocabulary: dict[str, float]) -> list[str]:
+    """Names of the question (question_names) none of whose words any indexed article has, even with a typo
+    (e.g. a country never mentioned)."""
+    return [n for n in question_names(question) if (stemmed := words(n)) and not any(known(w, vocabulary) for w in stemmed)]
+
+
 @dataclass
 class QuestionInfo:
     """What the features need from the question, computed once per question."""
@@ -177,7 +183,7 @@ def question_info(snap: Snapshot, query: str, kind: str, type_question: str, pie
     if kind == "author":  # words about the article itself, which its sentences do not contain
         qwords -= set(words("author authored wrote written writer article piece story published"))
     names = [stemmed for n in question_names(type_question) if (stemmed := words(n))]
-    unknown = any(all(not known(w, idf) for w in n) for n in names)
+    unknown = bool(unknown_names(type_question, idf))
     wh_match = re.search(r"\b(what|which|who|whom|whose|when|where|why|how)\b", type_question.lower())
     return QuestionInfo(
         query=query, kind=kind, type_question=type_question, qwords=qwords,

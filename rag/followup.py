@@ -40,7 +40,7 @@ def user_turns(history: History | None) -> list[str]:
 
 def is_followup(question: str) -> bool:
     tokens = re.findall(r"[a-z']+", question.lower())
-    short = len(words(question)) <= 2 and not re.search(r"(?<!^)\b[A-Z][a-z]+", question.strip())
+    short = len(words(question)) <= 2 and names_nothing(question)
     return bool(_OPENERS.match(question)) or bool(_PRONOUNS & set(tokens)) or short
 
 

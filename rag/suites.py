@@ -83,35 +83,27 @@ def macro(reports: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The mean of each metric over the suites that measure it."""
     out: dict[str, Any] = {}
     for key in MACRO_KEYS:
-        values = [r["metrics"][key] for r in reports.values() if isinstance(r["metrics"].get(key), (int, float))
-                  and not math.isnan(r["metrics"][key])]
-        if key in ("answer_accuracy", "false_refusal_rate", "citation_precision", "citation_recall"):
-            values = [r["metrics"][key] for r in reports.values() if r["metrics"]["answerable"]]
-        elif key == "abstention_recall":
-            values = [r["metrics"][key] for r in reports.values() if r["metrics"]["unanswerable"]]
+        # answer metrics over suites with answerable questions, abstention over those with unanswerable ones
+        # (0 elsewhere by construction, not a measurement), the rest where measured
+        needs = {"answer_accuracy": "answerable", "false_refusal_rate": "answerable", "citation_precision":
+                 "answerable", "citation_recall": "answerable", "abstention_recall": "unanswerable"}.get(key)
+        values = [r["metrics"][key] for r in reports.values()
+                  if (r["metrics"][needs] if needs else isinstance(r["metrics"].get(key), (int, float)))]
+        values = [v for v in values if not math.isnan(v)]
         out[key] = statistics.fmean(values) if values else None
     return out
 
 
 def summary_table(reports: dict[str, dict[str, Any]], keys: list[str]) -> str:
+    from .evaluate import cell
+
     names = list(reports)
     lines = [f"| metric | {' | '.join(names)} | macro |", f"|---|{'---|' * (len(names) + 1)}"]
     average = macro(reports)
     for key in keys:
-        cells = []
-        for name in names:
-            value = reports[name]["metrics"].get(key)
-            cells.append(_cell(key, value))
-        lines.append(f"| {key} | {' | '.join(cells)} | {_cell(key, average.get(key))} |")
+        cells = [cell(key, reports[name]["metrics"].get(key)) for name in names]
+        lines.append(f"| {key} | {' | '.join(cells)} | {cell(key, average.get(key))} |")
     return "\n".join(lines)
-
-
-def _cell(key: str, value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    if key in ("questions", "answerable", "unanswerable", "followups"):
-        return str(int(value))
-    return f"{value:.1f}" if key.endswith("_ms") else f"{value:.3f}"
 
 
 def write_summary(reports: dict[str, dict[str, Any]], folder: Path, keys: list[str]) -> list[Path]:

@@ -2,7 +2,8 @@
 
 import pytest
 
-from rag.answer import has_type, names, question_type, unknown_entities
+from rag.answer import has_type, names, question_type
+from rag.features import unknown_names
 from rag.followup import is_followup, resolve, user_turns
 from rag.lexical import stem, words
 from rag.retrieve import rrf
@@ -71,8 +72,8 @@ def test_names():
 
 def test_unknown_entities_are_those_no_article_mentions():
     vocabulary = {w: 1.0 for w in words("Russia China oil exports Iran")}
-    assert unknown_entities("How much oil does Russia export to India?", vocabulary) == ["India"]
-    assert unknown_entities("How much oil does Iran export to China?", vocabulary) == []
+    assert unknown_names("How much oil does Russia export to India?", vocabulary) == ["India"]
+    assert unknown_names("How much oil does Iran export to China?", vocabulary) == []
 
 
 def test_stemming_meets_word_forms():
