@@ -78,7 +78,8 @@ class Assistant:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = load_embedder(self.settings.embed_model, self.settings.embed_batch_size)
+            s = self.settings
+            self._embedder = load_embedder(s.embed_model, s.embed_batch_size, s.embed_backend, s.model_cache_dir)
         return self._embedder
 
     def _indexer(self) -> Indexer:

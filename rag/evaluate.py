@@ -454,7 +454,7 @@ def baseline_llamaindex(assistant: Any, questions: list[dict[str, Any]]) -> dict
     from llama_index.core import VectorStoreIndex
 
     store, snap = assistant._ready()
-    retriever = VectorStoreIndex.from_vector_store(store.vector_store, embed_model=assistant.embedder.model).as_retriever(similarity_top_k=5)
+    retriever = VectorStoreIndex.from_vector_store(store.vector_store, embed_model=assistant.embedder.llama_index_model()).as_retriever(similarity_top_k=5)
     scores = []
     from .followup import resolve
 

