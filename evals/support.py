@@ -30,34 +30,35 @@ SWAPS = [("240", "340"), ("90", "60"), ("Iran", "Syria"), ("October", "March"), 
          ("Russia", "Belarus"), ("Putin", "Lukashenko")]
 
 
-def passage_of(snap, row: int) -> Passage:
-    doc = snap.chunk_doc[row]
-    start, end = snap.chunk_span[row]
-    return Passage(doc, snap.chunk_ids[row], snap.title(doc), snap.chunk_text(row), 0.0, start, end)
+def passage_of(snap, chunk_id: str) -> Passage:
+    rec = snap.chunk(chunk_id)
+    return Passage(rec.doc_id, chunk_id, snap.title(rec.doc_id), snap.chunk_text(rec), 0.0, rec.start, rec.end)
 
 
 def main() -> None:
     assistant = Assistant(settings=Settings(quiet=True))
     _, snap = assistant._ready()
     embedder = assistant.embedder
-    rows_of = {d: [i for i, c in enumerate(snap.chunk_doc) if c == d] for d in snap.docs}
+    rows_of: dict[str, list[str]] = {}
+    for cid, doc, _, _ in snap.all_chunks():
+        rows_of.setdefault(doc, []).append(cid)
+    snap.fetch_chunks([c for cs in rows_of.values() for c in cs])
     pos, neg = [], []
     for derived, floor in ((TRANSLATION, 0.8), (SUMMARY, 0.7)):
-        for srow in snap.sent_by_doc[derived]:
-            doc, start, end = snap.sent_span[srow]
-            text = snap.texts[doc][start:end]
+        sents = snap.doc_sentences(derived)
+        for (start, end), vec in zip(sents.spans, sents.vectors, strict=True):
+            text = snap.texts[derived][start:end]
             if len(text.split()) < 6:
                 continue
-            vec = snap.sent_vecs[srow]
-            orig_rows = snap.sent_by_doc[ORIGINAL]
-            sims = snap.sent_vecs[orig_rows] @ vec
+            orig = snap.doc_sentences(ORIGINAL)
+            sims = orig.vectors @ vec
             if sims.max() < floor:
                 continue
-            _, o_start, _ = snap.sent_span[orig_rows[int(sims.argmax())]]
-            holder = next(r for r in rows_of[ORIGINAL] if snap.chunk_span[r][0] <= o_start < snap.chunk_span[r][1])
+            o_start = orig.spans[int(sims.argmax())][0]
+            holder = next(r for r in rows_of[ORIGINAL] if snap.chunk(r).start <= o_start < snap.chunk(r).end)
             pos.append(support(snap, text, vec, [passage_of(snap, holder)])[:2])
             other = [r for d in UNRELATED for r in rows_of[d]]
-            best_other = max(other, key=lambda r: float(snap.chunk_vecs[r] @ vec))
+            best_other = max(other, key=lambda r: float(snap.chunk(r).vector @ vec))
             neg.append(support(snap, text, vec, [passage_of(snap, best_other)])[:2])
             if derived == TRANSLATION:
                 for old, new in SWAPS:

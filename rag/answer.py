@@ -138,21 +138,20 @@ def candidates(snap: Snapshot, passages: list[Passage]) -> list[Candidate]:
         # The passage's own chunk, then the near-duplicate chunks merged into it: a sentence only a
         # translation or summary has (a photo caption, say) stays quotable.
         for chunk_id in (p.chunk_id, *p.merged):
-            row = snap.chunk_index.get(chunk_id)
-            if row is None:
+            rec = snap.chunk(chunk_id)
+            if rec is None:
                 continue
-            doc_id = snap.chunk_doc[row]
+            doc_id = rec.doc_id
             text = snap.texts[doc_id]
             chunk_passage = p if chunk_id == p.chunk_id else replace(
-                p, doc_id=doc_id, chunk_id=chunk_id, title=snap.title(doc_id), text=snap.chunk_text(row),
-                start=snap.chunk_span[row][0], end=snap.chunk_span[row][1], also_in=(p.doc_id,), merged=(),
+                p, doc_id=doc_id, chunk_id=chunk_id, title=snap.title(doc_id), text=snap.chunk_text(rec),
+                start=rec.start, end=rec.end, also_in=(p.doc_id,), merged=(),
             )
-            for start, end in snap.chunk_sentences[row]:
+            for start, end in rec.sentences:
                 if (doc_id, start) in seen:
                     continue
                 seen.add((doc_id, start))
-                srow = snap.sent_index.get((doc_id, start))
-                vector = snap.sent_vecs[srow] if srow is not None else None
+                vector = snap.sentence_vector(doc_id, start)
                 out.append(Candidate(doc_id, start, end, text[start:end], chunk_passage, rank, vector=vector))
     return out
 
@@ -228,11 +227,11 @@ def also_in(snap: Snapshot, c: Candidate) -> tuple[str, ...]:
     if c.vector is None:
         return ()
     group = snap.docs[c.doc_id].get("dup_group", "")
-    others = set(c.passage.also_in) | {d for d, m in snap.docs.items() if group and m.get("dup_group") == group}
+    others = set(c.passage.also_in) | set(snap.group_members(group))
     found = []
     for doc_id in sorted(others - {c.doc_id}):
-        rows = snap.sent_by_doc.get(doc_id, [])
-        if rows and float((snap.sent_vecs[rows] @ c.vector).max()) >= SAME_SENTENCE:
+        vectors = snap.doc_sentences(doc_id).vectors
+        if len(vectors) and float((vectors @ c.vector).max()) >= SAME_SENTENCE:
             found.append(doc_id)
     return tuple(found)
 

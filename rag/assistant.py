@@ -16,7 +16,8 @@ from .embed import Embedder, load_embedder
 from .errors import BackendUnavailable, RagError
 from .followup import History, names_nothing, resolve, user_turns
 from .generate import Checked, Verifier, generate, generate_stream, load_llm, notes_for, number
-from .indexer import Indexer, signature
+from .indexer import Indexer, reconcile_lexical, signature
+from .lexical import LexicalIndex
 from .load import bundled_corpus
 from .prompts import BACKEND_FAILED, NOTHING_SUPPORTED
 from .retrieve import check_query, search
@@ -72,6 +73,8 @@ class Assistant:
         self._llm_model: Any = None
         self._scorer_model: Any = None
         self._pieces_table: Any = _UNSET
+        self._lexical_index: LexicalIndex | None = None
+        self._written = -1  # the generation this process's own last write produced
         self._lock = threading.RLock()  # the web chat calls from several threads: open and swap state once
 
     # ------------------------------------------------------------ lazy parts
@@ -101,11 +104,33 @@ class Assistant:
             else:
                 store.open(signature(self.settings, self.embedder))
                 self._store = store
-        assert self._store is not None
+        store = self._store
+        assert store is not None
+        # One read of the index's change counter per question: another process (a second chat, `rag add`,
+        # an app beside this one on the same Chroma server) may have changed it since the last question.
+        generation = store.generation()
+        if self._snap is not None and self._snap.generation != generation:
+            if generation != self._written:
+                store.reconnect()  # an embedded client must read the vector index from disk again
+                store.open(signature(self.settings, self.embedder))
+            self._snap = None
         if self._snap is None:
-            cache = None if self.settings.chroma_url else Path(self.settings.index_dir)
-            self._snap = Snapshot.load(self._store, cache)
-        return self._store, self._snap
+            lexical = self._lexical(store)
+            lexical.refresh()
+            reconcile_lexical(store, lexical, blocking=False)
+            self._snap = Snapshot.load(store, lexical, generation)
+        return store, self._snap
+
+    def _lexical(self, store: Store) -> LexicalIndex:
+        path = store.lexical_path()
+        if self._lexical_index is None or self._lexical_index.path != path:
+            self._lexical_index = LexicalIndex(path)
+        return self._lexical_index
+
+    @property
+    def generation(self) -> int:
+        """The generation of the index this assistant answers from (counts every change to it)."""
+        return self._ready()[1].generation
 
     @property
     def uploads_dir(self) -> Path:
@@ -113,8 +138,13 @@ class Assistant:
         return (Path(self.settings.index_dir) / "uploads").resolve()
 
     def refresh(self) -> None:
-        """Forget what was read from the index (after another process changed it)."""
+        """Forget what was read from the index (it is also done by itself when the index's generation moves)."""
         self._snap = None
+
+    def _after_write(self) -> None:
+        self._snap = None
+        if self._store is not None and self._store.chunks is not None:
+            self._written = self._store.generation()
 
     # ------------------------------------------------------------ index maintenance
     def index(
@@ -127,7 +157,7 @@ class Assistant:
             paths = [bundled_corpus()] + ([self.uploads_dir] if self.uploads_dir.is_dir() else [])
         with self._lock:
             report = self._indexer().sync(paths, mirror=True, rebuild=rebuild, progress=progress)
-            self._snap = None
+            self._after_write()
         return report
 
     def add(self, paths: Iterable[str | Path] | str | Path, *, progress: bool = True) -> IndexReport:
@@ -138,7 +168,7 @@ class Assistant:
             self._ready()
         with self._lock:
             report = self._indexer().sync([Path(p) for p in paths], mirror=False, progress=progress)
-            self._snap = None
+            self._after_write()
         return report
 
     def remove(self, doc_id: str) -> DocumentInfo:
@@ -146,7 +176,7 @@ class Assistant:
         self._ready()
         with self._lock:
             info = self._indexer().remove(doc_id)
-            self._snap = None
+            self._after_write()
         return info
 
     def documents(self) -> list[DocumentInfo]:

@@ -85,6 +85,12 @@ def load_questions(path: Path) -> list[dict[str, Any]]:
     return items
 
 
+def relevant_chunks(snap: Any, spans: list[tuple[str, int, int]]) -> int:
+    """How many chunks of the index hold gold evidence (the denominator of recall-like retrieval scores)."""
+    docs = {d for d, _, _ in spans}
+    return sum(is_hit(doc, start, end, spans) for _, doc, start, end in snap.all_chunks() if doc in docs)
+
+
 def gold_spans(item: dict[str, Any], texts: dict[str, str], docs: dict[str, dict[str, Any]] | None = None) -> list[tuple[str, int, int]]:
     """Where the gold evidence lies: the quotes of `evidence`, or, for items that only name `evidence_files`,
     every occurrence of a gold answer in those files (case-insensitive)."""
@@ -296,7 +302,7 @@ def run_questions(assistant: Any, questions: list[dict[str, Any]], progress: boo
         if not item.get("unanswerable"):
             spans = gold_spans(item, snap.texts, snap.docs)
             passages = runner.search(answer.query, k=5)
-            relevant = sum(is_hit(snap.chunk_doc[i], *snap.chunk_span[i], spans) for i in range(len(snap.chunk_ids)))
+            relevant = relevant_chunks(snap, spans)
             row.retrieval = retrieval_scores([is_hit(p.doc_id, p.start, p.end, spans) for p in passages], relevant)
             row.correct = answer_correct(answer.text, item["answers"])
             row.f1 = token_f1(answer.text, item["answers"])
@@ -465,7 +471,7 @@ def baseline_llamaindex(assistant: Any, questions: list[dict[str, Any]]) -> dict
         query, _ = resolve(item["question"], item.get("history"))
         nodes = retriever.retrieve(query)
         hits = [is_hit(n.node.metadata["doc_id"], int(n.node.metadata["start"]), int(n.node.metadata["end"]), spans) for n in nodes]
-        relevant = sum(is_hit(snap.chunk_doc[i], *snap.chunk_span[i], spans) for i in range(len(snap.chunk_ids)))
+        relevant = relevant_chunks(snap, spans)
         scores.append(retrieval_scores(hits, relevant))
     return {
         "retrieval_hit_at_1": _mean([s["hit@1"] for s in scores]),

@@ -138,15 +138,17 @@ def one_edit(word: str) -> set[str]:
             | {a + c + b[1:] for a, b in splits if b for c in _LETTERS} | {a + c + b for a, b in splits for c in _LETTERS})
 
 
-def known(word: str, vocabulary: dict[str, float]) -> bool:
+def known(word: str, vocabulary: Any) -> bool:
     """The word occurs in some indexed article, or (for words of 4+ letters) one typo away from one does:
-    "Tempations" is the Temptations, "Liszy" is Liszt; "India" is not "indo"."""
-    if word in vocabulary:
+    "Tempations" is the Temptations, "Liszy" is Liszt; "India" is not "indo". `vocabulary`: a container of
+    words, or a function giving the subset of a set of words that the index holds (Snapshot.known)."""
+    lookup = vocabulary if callable(vocabulary) else (lambda ws: {w for w in ws if w in vocabulary})
+    if lookup({word}):
         return True
-    return len(word) >= 4 and any(v in vocabulary for v in one_edit(word))
+    return len(word) >= 4 and bool(lookup(one_edit(word)))
 
 
-def unknown_names(question: str, vocabulary: dict[str, float]) -> list[str]:
+def unknown_names(question: str, vocabulary: Any) -> list[str]:
     """Names of the question (question_names) none of whose words any indexed article has, even with a typo
     (e.g. a country never mentioned)."""
     return [n for n in question_names(question) if (stemmed := words(n)) and not any(known(w, vocabulary) for w in stemmed)]
@@ -174,7 +176,6 @@ def question_info(snap: Snapshot, query: str, kind: str, type_question: str, pie
     word features read the turn's own words plus the names of the earlier turns ("how many printed books does
     it contain?" after "When was the Vatican Library opened?" -> printed, books, contain, Vatican, Library), or
     the whole query when the turn has fewer than two content words of its own ("And?", "How many?")."""
-    idf = snap.idf()
     focus = query
     if question is not None and question != query and len(set(words(question))) >= 2:
         earlier_names = " ".join(n for n in question_names(type_question) if n not in question)
@@ -183,11 +184,13 @@ def question_info(snap: Snapshot, query: str, kind: str, type_question: str, pie
     if kind == "author":  # words about the article itself, which its sentences do not contain
         qwords -= set(words("author authored wrote written writer article piece story published"))
     names = [stemmed for n in question_names(type_question) if (stemmed := words(n))]
-    unknown = bool(unknown_names(type_question, idf))
+    unknown = bool(unknown_names(type_question, snap.known))
+    idf = snap.idf_of(qwords)
+    rarest = snap.max_idf()
     wh_match = re.search(r"\b(what|which|who|whom|whose|when|where|why|how)\b", type_question.lower())
     return QuestionInfo(
         query=query, kind=kind, type_question=type_question, qwords=qwords,
-        weights={w: idf.get(w, max(idf.values(), default=1.0)) for w in qwords},
+        weights={w: idf.get(w, rarest) for w in qwords},
         numbers=question_numbers(type_question), names=names, unknown=unknown,
         wh=wh_match.group(1) if wh_match else "",
         piece_ids=pieces.ids(focus) if pieces else np.zeros(0, np.int64),
@@ -218,17 +221,12 @@ def share_found(items: list[list[str]] | list[str], found: set[str], raw: str = 
 
 
 def _neighbours(snap: Snapshot, c: Candidate) -> str:
-    rows = snap.sent_by_doc.get(c.doc_id, [])
-    row = snap.sent_index.get((c.doc_id, c.start))
-    if row is None or row not in rows:
+    sents = snap.doc_sentences(c.doc_id)
+    i = sents.row.get(c.start)
+    if i is None:
         return ""
-    i = rows.index(row)
-    parts = []
-    for j in (i - 1, i + 1):
-        if 0 <= j < len(rows):
-            _, start, end = snap.sent_span[rows[j]]
-            parts.append(snap.texts[c.doc_id][start:end])
-    return " ".join(parts)
+    text = snap.texts[c.doc_id]
+    return " ".join(text[s:e] for j in (i - 1, i + 1) if 0 <= j < len(sents.spans) for s, e in [sents.spans[j]])
 
 
 def _is_title(snap: Snapshot, c: Candidate) -> bool:
@@ -242,14 +240,16 @@ def _is_title(snap: Snapshot, c: Candidate) -> bool:
 
 
 def article_words(snap: Snapshot, doc_id: str) -> set[str]:
-    cache = snap.__dict__.setdefault("_article_words", {})
+    cache = snap.cache.setdefault("article_words", {})
     if doc_id not in cache:
+        if len(cache) > 2000:
+            cache.clear()
         cache[doc_id] = word_set(snap.texts[doc_id])
     return cache[doc_id]
 
 
 def sentence_pieces(snap: Snapshot, c: Candidate, pieces: WordPieces) -> np.ndarray:
-    cache = snap.__dict__.setdefault("_sentence_pieces", {})
+    cache = snap.cache.setdefault("sentence_pieces", {})
     key = (c.doc_id, c.start)
     if key not in cache:
         if len(cache) > 200_000:
@@ -271,8 +271,8 @@ def matrix(snap: Snapshot, cands: list[Candidate], qvec: np.ndarray, qinfo: Ques
         sent_words = word_set(c.text)
         window_words = sent_words | word_set(_neighbours(snap, c))
         passage_words = word_set(c.passage.text)
-        row = snap.chunk_index.get(c.passage.chunk_id)
-        psem = float(snap.chunk_vecs[row] @ qvec) if row is not None else 0.0
+        rec = snap.chunk(c.passage.chunk_id)
+        psem = float(rec.vector @ qvec) if rec is not None else 0.0
         meta = snap.docs.get(c.doc_id, {})
         typed = bool(qinfo.kind) and has_type(c.text, qinfo.kind, qinfo.type_question, meta.get("author", ""))
         lex = coverage(qinfo, sent_words)

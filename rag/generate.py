@@ -145,12 +145,12 @@ class Verifier:
 
 def closest(snap: Snapshot, passage: Passage, vector: np.ndarray) -> tuple[float, int, int]:
     """(cosine, start, end) of the passage sentence closest to a claim's embedding."""
-    row = snap.chunk_index[passage.chunk_id]
+    rec = snap.chunk(passage.chunk_id)
     best = (-1.0, passage.start, passage.end)
-    for start, end in snap.chunk_sentences[row]:
-        srow = snap.sent_index.get((passage.doc_id, start))
-        if srow is not None:
-            cos = float(snap.sent_vecs[srow] @ vector)
+    for start, end in rec.sentences if rec is not None else ():
+        svec = snap.sentence_vector(passage.doc_id, start)
+        if svec is not None:
+            cos = float(svec @ vector)
             if cos > best[0]:
                 best = (cos, start, end)
     return best

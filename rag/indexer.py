@@ -28,9 +28,10 @@ import numpy as np
 
 from .chunk import article_sentences, chunk_article
 from .clean import CLEANER_VERSION
-from .dedup import MIN_WORDS, DocVectors, find_groups
+from .dedup import _ALL_PAIRS_LIMIT, _NEIGHBOURS, MIN_WORDS, DocVectors, containment, find_groups
 from .embed import Embedder
 from .errors import CorpusError, DocumentNotFound
+from .lexical import LexicalIndex
 from .load import Loaded, load_articles
 from .settings import Settings
 from .store import FORMAT_VERSION, SPACE, Store
@@ -83,6 +84,47 @@ def doc_info(doc_id: str, meta: dict[str, Any]) -> DocumentInfo:
 
 
 @contextlib.contextmanager
+def file_lock(path: Path, blocking: bool = True) -> Iterator[bool]:
+    """An exclusive lock on `path` (created); yields False at once when not blocking and another holds it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def reconcile_lexical(store: Store, lexical: LexicalIndex, blocking: bool = True) -> bool:
+    """Bring the lexical index in line with the chunks in the store when it reflects another generation (a crash
+    between the two, another process writing through a Chroma server, an index from an older version): the
+    chunk ids are compared and only the difference is read. Returns False when another process is writing
+    it now (not blocking): the caller then uses it as it is."""
+    generation = str(store.generation())
+    if lexical.generation == generation:
+        return True
+    with file_lock(lexical.path.with_suffix(".lock"), blocking) as got:
+        if not got:
+            return False
+        generation = str(store.generation())
+        if lexical.generation == generation:
+            return True
+        in_store = set(store.all_ids(store.chunks))
+        in_index = lexical.ids()
+        lexical.remove(sorted(in_index - in_store))
+        todo = sorted(in_store - in_index)
+        for i in range(0, len(todo), 2000):
+            got_docs = store.chunks.get(ids=todo[i : i + 2000], include=["documents"])
+            lexical.add(list(zip(got_docs["ids"], got_docs["documents"], strict=True)))
+        lexical.set_generation(generation)
+    return True
+
+
+@contextlib.contextmanager
 def write_lock(settings: Settings) -> Iterator[None]:
     """One writer at a time on an embedded index (a second `rag index` waits for the first)."""
     if settings.chroma_url:
@@ -121,52 +163,99 @@ class Indexer:
             )
         report = IndexReport(skipped=loaded.skipped)
         report.files.extend(FileResult(s.path, "skipped", reason=s.reason) for s in loaded.skipped)
-        with write_lock(self.settings):
-            self.store.create(signature(self.settings, self.embedder), rebuild=rebuild, extra=scorer_record(self.settings))
-            complete = self._repair()
+        with write_lock(self.settings), self._writing(rebuild) as records:
+            complete = self._repair(records)
             to_embed, to_remove, moved = self._plan(loaded, complete, mirror, report)
-            for doc_id in to_remove:
-                self._delete(doc_id)
+            self._mark_pending([a.doc_id for a in to_embed] + to_remove)
+            touched = self._remove_all(to_remove, complete)
             for doc_id, path in moved.items():
                 self.store.docs.update(ids=[doc_id], metadatas=[complete[doc_id] | {"path": path}])
             self._embed_and_write(to_embed, report, progress)
-            self._update_groups()
+            self._update_groups([a.doc_id for a in to_embed], touched)
+            self._mark_pending([])
         self._fill_totals(report)
         report.seconds = round(time.perf_counter() - started, 3)
         return report
 
     def remove(self, doc_id: str) -> DocumentInfo:
         """Remove one article by id (or a unique prefix of it)."""
-        with write_lock(self.settings):
-            self.store.open(signature(self.settings, self.embedder))
-            records = {d: m for d, m, _ in self.store.iter_docs()}
+        with write_lock(self.settings), self._writing(create=False) as records:
             matches = [d for d in records if d.startswith(doc_id)] if doc_id else []
             if len(matches) != 1:
                 what = "matches no" if not matches else f"matches {len(matches)}"
                 raise DocumentNotFound(f"{doc_id!r} {what} indexed article; `rag docs` lists their ids.")
             info = doc_info(matches[0], records[matches[0]])
-            self._delete(matches[0])
-            self._update_groups()
+            self._mark_pending(matches)
+            touched = self._remove_all(matches, records)
+            self._update_groups([], touched)
+            self._mark_pending([])
         return info
+
+    @contextlib.contextmanager
+    def _writing(self, rebuild: bool = False, create: bool = True) -> Iterator[dict[str, dict[str, Any]]]:
+        """Open (or create) the store and its lexical index for writing, under the lexical index's lock; yields
+        the article records. On the way out, the generation is counted up and the lexical index marked as
+        reflecting it (only then: a crash in between leaves them differing, and the next open reconciles)."""
+        if create:
+            self.store.create(signature(self.settings, self.embedder), rebuild=rebuild, extra=scorer_record(self.settings))
+        else:
+            self.store.open(signature(self.settings, self.embedder))
+        self.lexical = LexicalIndex(self.store.lexical_path())
+        try:
+            with file_lock(self.lexical.path.with_suffix(".lock")):
+                if rebuild:
+                    self.lexical.clear()
+                lexical_current = self.lexical.generation == str(self.store.generation())
+                self.lexical.set_generation(None)
+                records = {d: m for d, m, _ in self.store.iter_docs()}
+                try:
+                    yield records
+                except DocumentNotFound:  # nothing was written
+                    if lexical_current:
+                        self.lexical.set_generation(str(self.store.generation()))
+                    raise
+                generation = self.store.bump_generation()
+                if lexical_current or rebuild:
+                    self.lexical.set_generation(str(generation))
+            if not (lexical_current or rebuild):
+                reconcile_lexical(self.store, self.lexical)
+        finally:
+            self.lexical.close()
 
     def documents(self) -> list[DocumentInfo]:
         return sorted((doc_info(d, m) for d, m, _ in self.store.iter_docs()), key=lambda i: i.path)
 
     # ------------------------------------------------------------ steps
-    def _repair(self) -> dict[str, dict[str, Any]]:
-        """Complete articles by id; leftovers of an interrupted run (chunks or sentences without a matching
-        record, or a record whose counts do not match) are deleted."""
-        records = {d: m for d, m, _ in self.store.iter_docs()}
-        chunk_counts = Counter(i.split(":", 1)[0] for i in self.store.all_ids(self.store.chunks))
-        sentence_counts = Counter(i.split(":", 1)[0] for i in self.store.all_ids(self.store.sentences))
-        complete = {
-            d: m
-            for d, m in records.items()
-            if chunk_counts.get(d, 0) == m.get("n_chunks") and sentence_counts.get(d, 0) == m.get("n_sentences")
-        }
-        for doc_id in (set(records) | set(chunk_counts) | set(sentence_counts)) - set(complete):
-            self._delete(doc_id)
+    def _repair(self, records: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """Complete articles by id. Each write names the articles it is about to write or remove in the
+        collection metadata (`pending`) and clears the list when done; an article left pending by an
+        interrupted run is kept only if its record and counts show it complete, else its leftovers (chunks or
+        sentences without a matching record) are deleted. An index without the marker (an older version) is
+        checked whole, once."""
+        pending = self.store.get_meta("pending")
+        if pending is None and self.store.get_meta("generation") is None:
+            chunk_counts = Counter(i.split(":", 1)[0] for i in self.store.all_ids(self.store.chunks))
+            sentence_counts = Counter(i.split(":", 1)[0] for i in self.store.all_ids(self.store.sentences))
+            suspects = set(records) | set(chunk_counts) | set(sentence_counts)
+        else:
+            suspects = set(json.loads(pending or "[]"))
+            chunk_counts, sentence_counts = Counter(), Counter()
+            for doc_id in suspects:
+                chunk_counts[doc_id] = len(self.store.chunks.get(where={"doc_id": doc_id}, include=[])["ids"])
+                sentence_counts[doc_id] = len(self.store.sentences.get(where={"doc_id": doc_id}, include=[])["ids"])
+        complete = dict(records)
+        broken = []
+        for doc_id in suspects:
+            meta = records.get(doc_id)
+            if meta is None or chunk_counts.get(doc_id, 0) != meta.get("n_chunks") or sentence_counts.get(
+                doc_id, 0) != meta.get("n_sentences"):
+                complete.pop(doc_id, None)
+                broken.append(doc_id)
+        self._remove_all(broken, records)
         return complete
+
+    def _mark_pending(self, doc_ids: list[str]) -> None:
+        self.store.set_meta(pending=json.dumps(sorted(set(doc_ids))))
 
     def _plan(
         self, loaded: Loaded, complete: dict[str, dict[str, Any]], mirror: bool, report: IndexReport
@@ -207,6 +296,16 @@ class Indexer:
         self.store.docs.delete(ids=[doc_id])
         self.store.vector_store.delete(ref_doc_id=doc_id)
         self.store.sentences.delete(where={"doc_id": doc_id})
+        self.lexical.remove_prefix(f"{doc_id}:")
+
+    def _remove_all(self, doc_ids: list[str], records: dict[str, dict[str, Any]]) -> set[str]:
+        """Delete articles; returns the duplicate groups they were in (to be worked out again)."""
+        touched = set()
+        for doc_id in doc_ids:
+            if records.get(doc_id, {}).get("dup_group"):
+                touched.add(records[doc_id]["dup_group"])
+            self._delete(doc_id)
+        return touched
 
     def _embed_and_write(self, articles: list[Article], report: IndexReport, progress: bool) -> None:
         from tqdm import tqdm
@@ -265,6 +364,7 @@ class Indexer:
             )
         if nodes:
             self.store.vector_store.add(nodes)
+            self.lexical.add([(c.chunk_id, c.text) for c in chunks])
         batch = self.store.max_batch()
         for i in range(0, len(sentences), batch):
             part = range(i, min(i + batch, len(sentences)))
@@ -308,35 +408,22 @@ class Indexer:
             ],
         )
 
-    def _update_groups(self) -> None:
+    def _update_groups(self, added: list[str], touched: set[str]) -> None:
+        """Work out the near-duplicate groups again where articles came or went: each new article is scored
+        against every other article (up to _ALL_PAIRS_LIMIT articles) or against its nearest neighbours by
+        sentence centroid (Chroma's query over the article records); the groups an article left are scored
+        again among their remaining members. When the threshold changed (or an older index has no record of
+        it), every group is worked out again."""
         records = {d: m for d, m, _ in self.store.iter_docs()}
-        key = hashlib.sha256(
-            json.dumps([sorted(records), self.settings.dup_threshold]).encode()
-        ).hexdigest()[:16]
-        if self.store.get_meta("groups_key") == key:
-            return
-        vectors: dict[str, list[np.ndarray]] = {d: [] for d in records}
-        for page in self.store.pages(self.store.sentences, ["embeddings", "metadatas"]):
-            for emb, meta in zip(page["embeddings"], page["metadatas"], strict=True):
-                if meta["doc_id"] in vectors and meta.get("words", 0) >= MIN_WORDS:
-                    vectors[meta["doc_id"]].append(np.asarray(emb, dtype=np.float32))
-        docs = [
-            DocVectors(
-                doc_id=d,
-                sentences=np.stack(vectors[d]) if vectors[d] else np.zeros((0, self.embedder.dim), np.float32),
-                length=int(m.get("length", 0)),
-                derived_hint=m.get("derived_hint", ""),
-            )
-            for d, m in sorted(records.items())
-        ]
-        assignment = {d: ("", "", 0.0) for d in records}
-        for group in find_groups(docs, self.settings.dup_threshold):
-            for member in group.members:
-                role = "original" if member == group.original else "derived"
-                assignment[member] = (group.original, role, group.scores[member])
+        key = json.dumps({"dup_threshold": self.settings.dup_threshold, "incremental": 1})
+        if self.store.get_meta("groups_key") != key:
+            assignment = self._all_groups(records)
+        else:
+            assignment = self._changed_groups(records, [d for d in added if d in records], touched)
         changed = [
-            d for d, (g, r, s) in assignment.items()
-            if (records[d].get("dup_group", ""), records[d].get("dup_role", ""), records[d].get("dup_score", 0.0)) != (g, r, s)
+            d for d, (g, r, sc) in assignment.items()
+            if d in records and (records[d].get("dup_group", ""), records[d].get("dup_role", ""),
+                                 records[d].get("dup_score", 0.0)) != (g, r, sc)
         ]
         if changed:
             self.store.docs.update(
@@ -346,7 +433,122 @@ class Indexer:
                     for d in changed
                 ],
             )
-        self.store.set_meta(groups_key=key)
+        if self.store.get_meta("groups_key") != key:
+            self.store.set_meta(groups_key=key)
+
+    def _doc_vectors(self, records: dict[str, dict[str, Any]], doc_ids: list[str]) -> dict[str, DocVectors]:
+        """The sentence vectors (of sentences of MIN_WORDS words or more) of some articles, fetched by id."""
+        vectors: dict[str, list[Any]] = {d: [] for d in doc_ids}
+        for i in range(0, len(doc_ids), 200):
+            part = doc_ids[i : i + 200]
+            where = {"doc_id": part[0]} if len(part) == 1 else {"doc_id": {"$in": part}}
+            got = self.store.sentences.get(where=where, include=["embeddings", "metadatas"])
+            for emb, meta in zip(got["embeddings"], got["metadatas"], strict=True):
+                if meta.get("words", 0) >= MIN_WORDS:
+                    vectors[meta["doc_id"]].append(emb)
+        return {
+            d: DocVectors(
+                doc_id=d,
+                sentences=np.asarray(vectors[d], dtype=np.float32).reshape(len(vectors[d]), -1)
+                if vectors[d] else np.zeros((0, self.embedder.dim), np.float32),
+                length=int(records[d].get("length", 0)),
+                derived_hint=records[d].get("derived_hint", ""),
+            )
+            for d in doc_ids
+        }
+
+    def _all_groups(self, records: dict[str, dict[str, Any]]) -> dict[str, tuple[str, str, float]]:
+        docs = list(self._doc_vectors(records, sorted(records)).values())
+        assignment = {d: ("", "", 0.0) for d in records}
+        for group in find_groups(docs, self.settings.dup_threshold):
+            for member in group.members:
+                role = "original" if member == group.original else "derived"
+                assignment[member] = (group.original, role, group.scores[member])
+        return assignment
+
+    def _neighbours(self, records: dict[str, dict[str, Any]], doc_ids: list[str]) -> dict[str, list[str]]:
+        """Articles to score each new article against: all others, or its nearest by centroid."""
+        if len(records) <= _ALL_PAIRS_LIMIT:
+            return {d: [o for o in records if o != d] for d in doc_ids}
+        got = self.store.docs.get(ids=doc_ids, include=["embeddings"])
+        centroids = dict(zip(got["ids"], got["embeddings"], strict=True))
+        out: dict[str, list[str]] = {}
+        for d in doc_ids:
+            found = self.store.docs.query(query_embeddings=[np.asarray(centroids[d]).tolist()],
+                                          n_results=min(_NEIGHBOURS + 1, len(records)), include=[])
+            out[d] = [o for o in found["ids"][0] if o != d and o in records]
+        return out
+
+    def _changed_groups(self, records: dict[str, dict[str, Any]], added: list[str],
+                        touched: set[str]) -> dict[str, tuple[str, str, float]]:
+        """New assignments (group, role, score) for the articles whose group may have changed."""
+        threshold = self.settings.dup_threshold
+        members: dict[str, set[str]] = {}
+        for d, m in records.items():
+            if m.get("dup_group"):
+                members.setdefault(m["dup_group"], set()).add(d)
+        # Groups an article left: their remaining members, linked again among themselves.
+        regroup: list[set[str]] = [members.get(g, set()) - set(added) for g in touched]
+        # New articles: linked to the existing groups (whole) and articles they score high against.
+        neighbours = self._neighbours(records, added) if added else {}
+        needed = sorted(set(added) | {o for ns in neighbours.values() for o in ns} | {d for r in regroup for d in r})
+        vectors = self._doc_vectors(records, needed)
+        best: dict[str, float] = {d: float(records[d].get("dup_score", 0.0) or 0.0) for d in needed}
+        parent = {d: d for d in needed}
+
+        def root(d: str) -> str:
+            while parent[d] != d:
+                parent[d] = parent[parent[d]]
+                d = parent[d]
+            return d
+
+        def link(a: str, b: str) -> None:
+            score = containment(vectors[a].sentences, vectors[b].sentences)
+            if score >= threshold:
+                parent[root(a)] = root(b)
+                best[a], best[b] = max(best[a], score), max(best[b], score)
+
+        regrouped = {d for r in regroup for d in r}
+        first: dict[str, str] = {}
+        for d in needed:  # members of one existing group (not being regrouped) stay together
+            group = records[d].get("dup_group", "")
+            if group and d not in regrouped:
+                if group in first:
+                    parent[root(d)] = root(first[group])
+                else:
+                    first[group] = d
+        for group in regroup:  # scored afresh: the members' old best scores may have come from the one removed
+            for d in group:
+                best[d] = 0.0
+            ordered = sorted(group)
+            for i, a in enumerate(ordered):
+                for b in ordered[i + 1 :]:
+                    link(a, b)
+        for d in added:
+            best[d] = 0.0
+            for o in neighbours.get(d, []):
+                link(d, o)
+        # Whole existing groups go along with any member that got linked.
+        components: dict[str, set[str]] = {}
+        for d in needed:
+            components.setdefault(root(d), set()).add(d)
+        assignment: dict[str, tuple[str, str, float]] = {}
+        for comp in components.values():
+            full = set(comp)
+            for d in comp:
+                group = records[d].get("dup_group", "")
+                if group and d not in regrouped:
+                    full |= members.get(group, set()) - regrouped
+            if len(full) < 2:
+                for d in full:
+                    assignment[d] = ("", "", 0.0)
+                continue
+            ordered = sorted(full, key=lambda d: (bool(records[d].get("derived_hint")), -int(records[d].get("length", 0)), d))
+            original = ordered[0]
+            for d in ordered:
+                score = best.get(d, float(records[d].get("dup_score", 0.0) or 0.0))
+                assignment[d] = (original, "original" if d == original else "derived", round(score, 4))
+        return assignment
 
     def _fill_totals(self, report: IndexReport) -> None:
         infos = self.documents()

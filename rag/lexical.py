@@ -1,11 +1,10 @@
 """Words for lexical matching: a tokenizer with stop words and a light English stemmer, and the BM25 index
-over the chunks (bm25s), saved beside the index and rebuilt when the set of chunks changes."""
+over the chunks, kept on disk beside the index and updated as articles come and go."""
 
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
+import math
 import re
 import unicodedata
 from pathlib import Path
@@ -47,35 +46,276 @@ def words(text: str) -> list[str]:
     return out
 
 
-class BM25:
-    """BM25 over a fixed list of texts; `scores(query)` gives one score per text."""
+class LexicalIndex:
+    """BM25 over the chunks, kept on disk in SQLite and updated article by article: nothing is loaded when an
+    index opens, a question reads the postings of its own words only.
 
-    def __init__(self, texts: list[str], cache_dir: Path | None = None, key: str = "") -> None:
-        import bm25s
+    Tables: `terms` (word -> id, document frequency), `postings` (a word's (chunk row, term frequency) pairs in
+    blocks of up to BLOCK pairs; new pairs go to the word's last block), `chunks` (chunk id -> row, length,
+    and its words with their frequencies, so that removing it needs no text). A removed chunk's row is marked
+    dead (length 0) and its words' frequencies decremented; its postings are dropped when more than a third
+    of all postings are dead (`compact`). Scores are bm25s' "lucene" BM25 (k1 1.5, b 0.75), the formula the
+    previous, in-memory index used. `generation` records which state of the Chroma index it reflects."""
 
-        self.size = len(texts)
-        folder = cache_dir / f"bm25-{key}" if cache_dir and key else None
-        if folder and (folder / "params.index.json").is_file():
-            self.model = bm25s.BM25.load(str(folder), show_progress=False, verbosity=0)
-            return
-        self.model = bm25s.BM25()
-        tokens = [words(t) or ["∅"] for t in texts]
-        self.model.index(tokens, show_progress=False)
-        if folder:
-            folder.mkdir(parents=True, exist_ok=True)
-            self.model.save(str(folder), show_progress=False)
-            for old in folder.parent.glob("bm25-*"):  # keep only the current one
-                if old != folder:
-                    for f in old.iterdir():
-                        f.unlink()
-                    old.rmdir()
+    K1, B = 1.5, 0.75
+    BLOCK = 2048
 
-    def scores(self, query: str) -> np.ndarray:
-        tokens = [t for t in words(query) if t in self.model.vocab_dict]
-        if not tokens or not self.size:
-            return np.zeros(self.size, dtype=np.float32)
-        return np.asarray(self.model.get_scores(tokens), dtype=np.float32)
+    def __init__(self, path: Path) -> None:
+        import sqlite3
+        import threading
 
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.db = sqlite3.connect(str(path), timeout=60, check_same_thread=False, isolation_level=None)
+        self.lock = threading.RLock()
+        with self.lock:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript(
+                """
+                CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+                CREATE TABLE IF NOT EXISTS terms (id INTEGER PRIMARY KEY, term TEXT UNIQUE, df INTEGER NOT NULL);
+                CREATE TABLE IF NOT EXISTS postings (term INTEGER, block INTEGER, n INTEGER, data BLOB,
+                                                     PRIMARY KEY (term, block)) WITHOUT ROWID;
+                CREATE TABLE IF NOT EXISTS chunks (row INTEGER PRIMARY KEY, id TEXT UNIQUE, len INTEGER,
+                                                   terms BLOB, tfs BLOB);
+                """
+            )
+            if self._meta("tokenizer") not in (None, str(TOKENIZER_VERSION)):
+                self.clear()  # words are cut differently now: start again (the next open refills it)
+            self._set_meta("tokenizer", str(TOKENIZER_VERSION))
+        self._lengths: np.ndarray | None = None
 
-def corpus_key(ids: list[str]) -> str:
-    return hashlib.sha256(json.dumps([TOKENIZER_VERSION, sorted(ids)]).encode()).hexdigest()[:16]
+    # ------------------------------------------------------------ state
+    def _meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    @property
+    def generation(self) -> str | None:
+        return self._meta("generation")
+
+    def set_generation(self, value: str | None) -> None:
+        with self.lock:
+            if value is None:
+                self.db.execute("DELETE FROM meta WHERE key = 'generation'")
+            else:
+                self._set_meta("generation", value)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.db.executescript("DELETE FROM terms; DELETE FROM postings; DELETE FROM chunks; "
+                                  "DELETE FROM meta WHERE key IN ('generation', 'n', 'total', 'dead');")
+            self._lengths = None
+
+    def _stat(self, key: str) -> int:
+        return int(self._meta(key) or 0)
+
+    @property
+    def size(self) -> int:
+        """Live chunks."""
+        return self._stat("n")
+
+    def ids(self) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT id FROM chunks WHERE len > 0")}
+
+    # ------------------------------------------------------------ writing
+    def add(self, items: list[tuple[str, str]]) -> None:
+        """Index (chunk id, text) pairs; a chunk already present is left as it is."""
+        with self.lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                self._add(items)
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self._lengths = None
+
+    def _add(self, items: list[tuple[str, str]]) -> None:
+        present = self._present([cid for cid, _ in items])
+        row = (self.db.execute("SELECT MAX(row) FROM chunks").fetchone()[0] or 0) + 1
+        new_postings: dict[int, list[tuple[int, int]]] = {}
+        n, total = self._stat("n"), self._stat("total")
+        for cid, text in items:
+            if cid in present:
+                continue
+            present.add(cid)
+            counts: dict[str, int] = {}
+            for w in words(text) or ["∅"]:
+                counts[w] = counts.get(w, 0) + 1
+            term_ids = self._term_ids(list(counts))
+            tids = np.asarray([term_ids[w] for w in counts], dtype=np.int32)
+            tfs = np.asarray(list(counts.values()), dtype=np.int32)
+            length = int(tfs.sum())
+            self.db.execute("INSERT INTO chunks VALUES (?, ?, ?, ?, ?)", (row, cid, length, tids.tobytes(), tfs.tobytes()))
+            self.db.executemany("UPDATE terms SET df = df + 1 WHERE id = ?", [(int(t),) for t in tids])
+            for t, tf in zip(tids.tolist(), tfs.tolist(), strict=True):
+                new_postings.setdefault(t, []).append((row, tf))
+            n, total, row = n + 1, total + length, row + 1
+        for term, pairs in new_postings.items():
+            self._append(term, np.asarray(pairs, dtype=np.int32))
+        self._set_meta("n", str(n))
+        self._set_meta("total", str(total))
+
+    def _present(self, ids: list[str]) -> set[str]:
+        out: set[str] = set()
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            out |= {r[0] for r in self.db.execute(
+                f"SELECT id FROM chunks WHERE len > 0 AND id IN ({','.join('?' * len(part))})", part)}
+        return out
+
+    def _term_ids(self, terms: list[str]) -> dict[str, int]:
+        self.db.executemany("INSERT OR IGNORE INTO terms (term, df) VALUES (?, 0)", [(t,) for t in terms])
+        out: dict[str, int] = {}
+        for i in range(0, len(terms), 500):
+            part = terms[i : i + 500]
+            out.update(self.db.execute(f"SELECT term, id FROM terms WHERE term IN ({','.join('?' * len(part))})", part))
+        return out
+
+    def _append(self, term: int, pairs: np.ndarray) -> None:
+        last = self.db.execute("SELECT block, n, data FROM postings WHERE term = ? ORDER BY block DESC LIMIT 1",
+                               (term,)).fetchone()
+        block, data = (last[0], np.frombuffer(last[2], dtype=np.int32).reshape(-1, 2)) if last else (0, None)
+        if data is not None and len(data) < self.BLOCK:
+            room = self.BLOCK - len(data)
+            merged = np.vstack([data, pairs[:room]])
+            self.db.execute("UPDATE postings SET n = ?, data = ? WHERE term = ? AND block = ?",
+                            (len(merged), merged.tobytes(), term, block))
+            pairs = pairs[room:]
+        elif data is not None:
+            block += 1
+        for i in range(0, len(pairs), self.BLOCK):
+            part = pairs[i : i + self.BLOCK]
+            self.db.execute("INSERT INTO postings VALUES (?, ?, ?, ?)", (term, block, len(part), part.tobytes()))
+            block += 1
+
+    def remove(self, ids: list[str]) -> int:
+        """Forget chunks by id; returns how many were there."""
+        with self.lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                removed = self._remove(ids)
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self._lengths = None
+        if self._stat("dead") * 2 > max(self._stat("n"), 1):
+            self.compact()
+        return removed
+
+    def remove_prefix(self, prefix: str) -> int:
+        """Forget every chunk whose id starts with `prefix` (an article's chunks: "doc_id:")."""
+        ids = [r[0] for r in self.db.execute("SELECT id FROM chunks WHERE id >= ? AND id < ? AND len > 0",
+                                             (prefix, prefix + "\uffff"))]
+        return self.remove(ids) if ids else 0
+
+    def _remove(self, ids: list[str]) -> int:
+        n, total, dead = self._stat("n"), self._stat("total"), self._stat("dead")
+        removed = 0
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            rows = self.db.execute(
+                f"SELECT row, len, terms FROM chunks WHERE len > 0 AND id IN ({','.join('?' * len(part))})", part
+            ).fetchall()
+            for row, length, terms in rows:
+                tids = np.frombuffer(terms, dtype=np.int32)
+                self.db.executemany("UPDATE terms SET df = df - 1 WHERE id = ?", [(int(t),) for t in tids])
+                self.db.execute("UPDATE chunks SET len = 0 WHERE row = ?", (row,))
+                n, total, dead, removed = n - 1, total - length, dead + len(tids), removed + 1
+        self._set_meta("n", str(n))
+        self._set_meta("total", str(total))
+        self._set_meta("dead", str(dead))
+        return removed
+
+    def compact(self) -> None:
+        """Rewrite the postings without the dead chunks' pairs (from the words each live chunk keeps)."""
+        with self.lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                self.db.execute("DELETE FROM postings")
+                self.db.execute("DELETE FROM chunks WHERE len = 0")
+                self.db.execute("DELETE FROM terms WHERE df <= 0")
+                lists: dict[int, list[np.ndarray]] = {}
+                for row, terms, tfs in self.db.execute("SELECT row, terms, tfs FROM chunks ORDER BY row"):
+                    tids, counts = np.frombuffer(terms, dtype=np.int32), np.frombuffer(tfs, dtype=np.int32)
+                    for t, tf in zip(tids.tolist(), counts.tolist(), strict=True):
+                        lists.setdefault(t, []).append(np.asarray([row, tf], dtype=np.int32))
+                for term, pairs in lists.items():
+                    self._append(term, np.stack(pairs))
+                self._set_meta("dead", "0")
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self._lengths = None
+
+    # ------------------------------------------------------------ reading
+    def refresh(self) -> None:
+        """Forget what was read (another connection, or process, may have written since)."""
+        self._lengths = None
+
+    def _chunk_lengths(self) -> np.ndarray:
+        if self._lengths is None:
+            top = self.db.execute("SELECT MAX(row) FROM chunks").fetchone()[0] or 0
+            lengths = np.zeros(top + 1, dtype=np.float32)
+            for row, length in self.db.execute("SELECT row, len FROM chunks"):
+                lengths[row] = length
+            self._lengths = lengths
+        return self._lengths
+
+    def df(self, terms: list[str]) -> dict[str, int]:
+        """Live chunks holding each word (absent words are left out)."""
+        out: dict[str, int] = {}
+        unique = list(dict.fromkeys(terms))
+        for i in range(0, len(unique), 500):
+            part = unique[i : i + 500]
+            out.update((t, d) for t, d in self.db.execute(
+                f"SELECT term, df FROM terms WHERE df > 0 AND term IN ({','.join('?' * len(part))})", part))
+        return out
+
+    def idf(self, df: int) -> float:
+        n = self.size
+        return math.log(1 + (n - df + 0.5) / (df + 0.5))
+
+    def top(self, query: str, n: int) -> list[tuple[str, float]]:
+        """The n best chunks for the query's words (positive scores only), best first, ties by insertion."""
+        with self.lock:
+            tokens = words(query)
+            if not tokens or not self.size:
+                return []
+            known = self.df(tokens)
+            tokens = [t for t in tokens if t in known]
+            if not tokens:
+                return []
+            lengths = self._chunk_lengths()
+            avgdl = self._stat("total") / max(self.size, 1)
+            scores = np.zeros(len(lengths), dtype=np.float32)
+            ids = dict(self.db.execute(f"SELECT term, id FROM terms WHERE term IN ({','.join('?' * len(known))})",
+                                       list(known)))
+            for token in tokens:  # a repeated word counts each time, as bm25s counts it
+                blobs = self.db.execute("SELECT data FROM postings WHERE term = ? ORDER BY block", (ids[token],))
+                pairs = np.frombuffer(b"".join(b for (b,) in blobs), dtype=np.int32).reshape(-1, 2)
+                rows, tf = pairs[:, 0], pairs[:, 1].astype(np.float32)
+                rows_ok = rows < len(lengths)
+                rows, tf = rows[rows_ok], tf[rows_ok]
+                dl = lengths[rows]
+                live = dl > 0
+                rows, tf, dl = rows[live], tf[live], dl[live]
+                scores[rows] += self.idf(known[token]) * tf / (tf + self.K1 * (1 - self.B + self.B * dl / avgdl))
+            hits = np.flatnonzero(scores > 0)
+            order = hits[np.argsort(-scores[hits], kind="stable")][:n]
+            if not len(order):
+                return []
+            names = dict(self.db.execute(f"SELECT row, id FROM chunks WHERE row IN ({','.join('?' * len(order))})",
+                                         [int(r) for r in order]))
+            return [(names[int(r)], float(scores[r])) for r in order]
+
+    def close(self) -> None:
+        with self.lock:
+            self.db.close()

@@ -1,5 +1,6 @@
-"""Retrieval: dense (Chroma, through llama-index's `ChromaVectorStore`) and BM25, fused by reciprocal rank
-fusion; near-duplicate articles collapse to one passage (the original preferred) with `also_in`; optional MMR.
+"""Retrieval: dense (Chroma's nearest-neighbour query over the chunks llama-index wrote) and BM25 (the lexical
+index on disk), fused by reciprocal rank fusion; near-duplicate articles collapse to one passage (the
+original preferred) with `also_in`; optional MMR. Chunks are named by their ids throughout.
 
 Measured on evals/questions.jsonl (`rag eval --baselines`): see evals/README.md for dense-only,
 BM25-only and fused hit@k / MRR."""
@@ -20,6 +21,7 @@ MAX_QUERY_CHARS = 2000
 MAX_K = 100
 RRF_K = 60  # the constant of Cormack et al. (2009)
 Mode = Literal["hybrid", "dense", "bm25"]
+Kept = list[tuple[str, list[str], list[str]]]  # (chunk id, articles merged into it, their chunk ids)
 
 
 def check_query(query: str, k: int) -> str:
@@ -33,24 +35,8 @@ def check_query(query: str, k: int) -> str:
     return query
 
 
-def dense_ranking(store: Store, snap: Snapshot, vector: np.ndarray, n: int) -> list[int]:
-    """Chunk rows of the snapshot, best first, from a Chroma query."""
-    from llama_index.core.vector_stores.types import VectorStoreQuery
-
-    result = store.vector_store.query(VectorStoreQuery(query_embedding=vector.tolist(), similarity_top_k=n))
-    return [snap.chunk_index[node.node_id] for node in result.nodes or [] if node.node_id in snap.chunk_index]
-
-
-def bm25_ranking(snap: Snapshot, query: str, n: int) -> list[int]:
-    if snap.bm25 is None or not snap.chunk_ids:
-        return []
-    scores = snap.bm25.scores(query)
-    order = np.argsort(-scores, kind="stable")[:n]
-    return [int(i) for i in order if scores[i] > 0]
-
-
-def rrf(rankings: list[list[int]], k: int = RRF_K) -> dict[int, float]:
-    fused: dict[int, float] = {}
+def rrf(rankings: list[list[str]], k: int = RRF_K) -> dict[str, float]:
+    fused: dict[str, float] = {}
     for ranking in rankings:
         for rank, row in enumerate(ranking, 1):
             fused[row] = fused.get(row, 0.0) + 1.0 / (k + rank)
@@ -73,13 +59,13 @@ def search(
     """The k best passages for `query`. `vector` is the query embedding when the caller already has it."""
     query = check_query(query, k)
     n = max(candidates, 2 * k)
-    dense: list[int] = []
-    bm25: list[int] = []
+    dense: list[str] = []
+    bm25: list[str] = []
     if mode in ("hybrid", "dense"):
         vector = embedder.embed_query(query) if vector is None else vector
-        dense = dense_ranking(store, snap, vector, n)
+        dense = snap.dense(vector, n)
     if mode in ("hybrid", "bm25"):
-        bm25 = bm25_ranking(snap, query, n)
+        bm25 = snap.bm25(query, n)
     fused = rrf([r for r in (dense, bm25) if r])
     order = sorted(fused, key=lambda row: -fused[row])
     kept = _collapse(snap, order, collapse_threshold)
@@ -88,16 +74,19 @@ def search(
     dense_rank = {row: i for i, row in enumerate(dense, 1)}
     bm25_rank = {row: i for i, row in enumerate(bm25, 1)}
     passages = []
+    snap.prefetch([cid for row, _, rows in kept[:k] for cid in (row, *rows)])
     for row, also, rows in kept[:k]:
-        doc_id = snap.chunk_doc[row]
+        rec = snap.chunk(row)
+        assert rec is not None
+        doc_id = rec.doc_id
         meta = snap.docs[doc_id]
-        start, end = snap.chunk_span[row]
+        start, end = rec.start, rec.end
         passages.append(
             Passage(
                 doc_id=doc_id,
-                chunk_id=snap.chunk_ids[row],
+                chunk_id=row,
                 title=snap.title(doc_id),
-                text=snap.chunk_text(row),
+                text=snap.chunk_text(rec),
                 score=round(max(fused[r] for r in (row, *rows)), 5),  # the rank it holds is its best member's
                 start=start,
                 end=end,
@@ -106,7 +95,7 @@ def search(
                 date=meta.get("date", ""),
                 duplicate_group=meta.get("dup_group", ""),
                 also_in=tuple(also),
-                merged=tuple(snap.chunk_ids[r] for r in rows),
+                merged=tuple(rows),
                 dense_rank=dense_rank.get(row, 0),
                 bm25_rank=bm25_rank.get(row, 0),
             )
@@ -114,20 +103,21 @@ def search(
     return passages
 
 
-def _collapse(snap: Snapshot, order: list[int], threshold: float) -> list[tuple[int, list[str], list[int]]]:
+def _collapse(snap: Snapshot, order: list[str], threshold: float) -> Kept:
     """Merge passages of near-duplicate articles that say the same thing into one, keeping the rank of the
     best and the text of the group's original when it is among them."""
-    kept: list[tuple[int, list[str], list[int]]] = []
+    kept: Kept = []
+    rec = {cid: snap.chunk(cid) for cid in order}
     for row in order:
-        group = snap.docs[snap.chunk_doc[row]].get("dup_group", "")
+        group = snap.docs[rec[row].doc_id].get("dup_group", "")
         merged = False
         if group:
             for i, (other, also, rows) in enumerate(kept):
-                same_group = snap.docs[snap.chunk_doc[other]].get("dup_group", "") == group
-                if same_group and snap.chunk_doc[other] != snap.chunk_doc[row] and float(
-                    snap.chunk_vecs[row] @ snap.chunk_vecs[other]
+                same_group = snap.docs[rec[other].doc_id].get("dup_group", "") == group
+                if same_group and rec[other].doc_id != rec[row].doc_id and float(
+                    rec[row].vector @ rec[other].vector
                 ) >= threshold:
-                    doc, other_doc = snap.chunk_doc[row], snap.chunk_doc[other]
+                    doc, other_doc = rec[row].doc_id, rec[other].doc_id
                     if doc not in also and doc != other_doc:
                         if snap.docs[doc].get("dup_role") == "original":
                             kept[i] = (row, [*also, other_doc], [*rows, other])
@@ -141,10 +131,7 @@ def _collapse(snap: Snapshot, order: list[int], threshold: float) -> list[tuple[
     return kept
 
 
-Kept = list[tuple[int, list[str], list[int]]]
-
-
-def _mmr(snap: Snapshot, kept: Kept, fused: dict[int, float], lam: float, k: int) -> Kept:
+def _mmr(snap: Snapshot, kept: Kept, fused: dict[str, float], lam: float, k: int) -> Kept:
     """Maximal marginal relevance (Carbonell & Goldstein 1998) over the fused candidates."""
     if not kept:
         return kept
@@ -152,9 +139,10 @@ def _mmr(snap: Snapshot, kept: Kept, fused: dict[int, float], lam: float, k: int
     remaining = list(kept)
     chosen: Kept = []
     while remaining and len(chosen) < k:
-        def gain(item: tuple[int, list[str], list[int]]) -> float:
+        def gain(item: tuple[str, list[str], list[str]]) -> float:
+            vec = snap.chunk(item[0]).vector  # type: ignore[union-attr]
+            redundancy = max((float(vec @ snap.chunk(c).vector) for c, _, _ in chosen), default=0.0)  # type: ignore[union-attr]
             row = item[0]
-            redundancy = max((float(snap.chunk_vecs[row] @ snap.chunk_vecs[c]) for c, _, _ in chosen), default=0.0)
             return lam * fused[row] / top - (1 - lam) * redundancy
         best = max(remaining, key=gain)
         chosen.append(best)

@@ -1,91 +1,247 @@
-"""An in-memory view of an opened index: article texts and metadata, chunk texts and vectors, sentence
-vectors and the BM25 index. Loaded once after the index opens (and again after it changes), so that a
-question costs one query embedding, one Chroma query and array arithmetic."""
+"""A view of an opened index at one generation, read on demand.
+
+Opening reads the articles' metadata only (a few hundred bytes each). Everything else is fetched when a
+question needs it and kept in bounded caches: the retrieved chunks come with their vectors from Chroma's own
+nearest-neighbour query, BM25 reads the postings of the question's words from the lexical index on disk
+(`rag/lexical.py`), and an article's text and sentence vectors are fetched by id the first time one of its
+chunks is retrieved. So opening costs the same at 5 or 5,000 articles, and the memory held is the caches',
+in the embedded store and with a Chroma server alike.
+
+`generation` is the index's change counter when the view was opened: the assistant compares it with the
+store's before each question and opens a new view when another process changed the index.
+"""
 
 from __future__ import annotations
 
-import json
 import math
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .lexical import BM25, corpus_key, words
+from .lexical import LexicalIndex
 from .store import Store
 
-
-def _matrix(rows: list[Any]) -> np.ndarray:
-    return np.asarray(rows, dtype=np.float32) if rows else np.zeros((0, 1), dtype=np.float32)
+MAX_CHUNKS = 50_000  # cached chunk records (with vectors: about 80 MB at the most)
+MAX_DOCS = 2_000  # cached article texts and sentence vectors
 
 
 @dataclass
+class ChunkRec:
+    chunk_id: str
+    doc_id: str
+    start: int
+    end: int
+    sentences: tuple[tuple[int, int], ...]
+    vector: np.ndarray
+
+
+@dataclass
+class DocSentences:
+    spans: list[tuple[int, int]]
+    vectors: np.ndarray  # one row per span, normalised
+    row: dict[int, int] = field(default_factory=dict)  # start offset -> row
+
+
+class _Bounded(OrderedDict):
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def put(self, key: Any, value: Any) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > self.limit:
+            self.popitem(last=False)
+
+
+class _Texts:
+    """`snap.texts[doc_id]`: an article's cleaned text, fetched on first use."""
+
+    def __init__(self, snap: Snapshot) -> None:
+        self.snap = snap
+
+    def __getitem__(self, doc_id: str) -> str:
+        return self.snap.text(doc_id)
+
+    def __contains__(self, doc_id: object) -> bool:
+        return doc_id in self.snap.docs
+
+    def get(self, doc_id: str, default: str | None = None) -> str | None:
+        return self.snap.text(doc_id) if doc_id in self.snap.docs else default
+
+
 class Snapshot:
-    docs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    texts: dict[str, str] = field(default_factory=dict)
-    chunk_ids: list[str] = field(default_factory=list)
-    chunk_doc: list[str] = field(default_factory=list)
-    chunk_span: list[tuple[int, int]] = field(default_factory=list)
-    chunk_sentences: list[list[tuple[int, int]]] = field(default_factory=list)
-    chunk_vecs: np.ndarray = field(default_factory=lambda: np.zeros((0, 1), np.float32))
-    chunk_index: dict[str, int] = field(default_factory=dict)
-    sent_index: dict[tuple[str, int], int] = field(default_factory=dict)  # (doc_id, start) -> row
-    sent_vecs: np.ndarray = field(default_factory=lambda: np.zeros((0, 1), np.float32))
-    sent_by_doc: dict[str, list[int]] = field(default_factory=dict)
-    sent_span: list[tuple[str, int, int]] = field(default_factory=list)
-    bm25: BM25 | None = None
-    _idf: dict[str, float] | None = None
+    def __init__(self, store: Store | None, lexical: LexicalIndex | None, docs: dict[str, dict[str, Any]],
+                 generation: int = 0) -> None:
+        self.store = store
+        self.lexical = lexical
+        self.docs = docs
+        self.generation = generation
+        self.texts = _Texts(self)
+        self.groups: dict[str, list[str]] = {}
+        for doc_id, meta in sorted(docs.items()):
+            if meta.get("dup_group"):
+                self.groups.setdefault(meta["dup_group"], []).append(doc_id)
+        self._chunks: _Bounded = _Bounded(MAX_CHUNKS)
+        self._texts: _Bounded = _Bounded(MAX_DOCS)
+        self._sentences: _Bounded = _Bounded(MAX_DOCS)
+        self._df: _Bounded = _Bounded(100_000)
+        self._lock = threading.RLock()
+        self.cache: dict[str, Any] = {}  # per-view caches of derived values (features.py)
 
     @classmethod
-    def load(cls, store: Store, cache_dir: Path | None) -> Snapshot:
-        snap = cls()
-        for doc_id, meta, text in store.iter_docs(include_text=True):
-            snap.docs[doc_id], snap.texts[doc_id] = meta, text
-        vecs: list[Any] = []
-        for page in store.pages(store.chunks, ["embeddings", "metadatas"]):
-            for cid, emb, meta in zip(page["ids"], page["embeddings"], page["metadatas"], strict=True):
-                if meta["doc_id"] not in snap.docs:
-                    continue  # leftovers of an interrupted run
-                snap.chunk_index[cid] = len(snap.chunk_ids)
-                snap.chunk_ids.append(cid)
-                snap.chunk_doc.append(meta["doc_id"])
-                snap.chunk_span.append((int(meta["start"]), int(meta["end"])))
-                snap.chunk_sentences.append([tuple(s) for s in json.loads(meta["sentences"])])
-                vecs.append(emb)
-        snap.chunk_vecs = _matrix(vecs)
-        svecs: list[Any] = []
-        for page in store.pages(store.sentences, ["embeddings", "metadatas"]):
-            for emb, meta in zip(page["embeddings"], page["metadatas"], strict=True):
-                doc_id = meta["doc_id"]
-                if doc_id not in snap.docs:
-                    continue
-                row = len(svecs)
-                snap.sent_index[(doc_id, int(meta["start"]))] = row
-                snap.sent_span.append((doc_id, int(meta["start"]), int(meta["end"])))
-                snap.sent_by_doc.setdefault(doc_id, []).append(row)
-                svecs.append(emb)
-        snap.sent_vecs = _matrix(svecs)
-        if snap.chunk_ids:  # an empty index (say, interrupted before its first article) has no BM25
-            texts = [snap.chunk_text(i) for i in range(len(snap.chunk_ids))]
-            snap.bm25 = BM25(texts, cache_dir=cache_dir, key=corpus_key(snap.chunk_ids))
-        return snap
+    def load(cls, store: Store, lexical: LexicalIndex | None, generation: int = 0) -> Snapshot:
+        docs = {doc_id: meta for doc_id, meta, _ in store.iter_docs()}
+        return cls(store, lexical, docs, generation)
 
-    def idf(self) -> dict[str, float]:
-        """Inverse document frequency of every word over the chunks (BM25's formula), computed once."""
-        if self._idf is None:
-            df: dict[str, int] = {}
-            for i in range(len(self.chunk_ids)):
-                for w in set(words(self.chunk_text(i))):
-                    df[w] = df.get(w, 0) + 1
-            n = max(len(self.chunk_ids), 1)
-            self._idf = {w: math.log(1 + (n - d + 0.5) / (d + 0.5)) for w, d in df.items()}
-        return self._idf
-
-    def chunk_text(self, i: int) -> str:
-        start, end = self.chunk_span[i]
-        return self.texts[self.chunk_doc[i]][start:end]
-
+    # ------------------------------------------------------------ articles
     def title(self, doc_id: str) -> str:
         meta = self.docs.get(doc_id, {})
         return meta.get("title") or meta.get("path", "").rsplit("/", 1)[-1]
+
+    def text(self, doc_id: str) -> str:
+        with self._lock:
+            if doc_id not in self._texts:
+                self._fetch_texts([doc_id])
+            return self._texts[doc_id]
+
+    def _fetch_texts(self, doc_ids: list[str]) -> None:
+        todo = [d for d in dict.fromkeys(doc_ids) if d not in self._texts]
+        if not todo:
+            return
+        got = self.store.docs.get(ids=todo, include=["documents"]) if self.store else {"ids": [], "documents": []}
+        for doc_id, text in zip(got["ids"], got["documents"] or [], strict=False):
+            self._texts.put(doc_id, text or "")
+        for doc_id in todo:  # removed meanwhile by another process: nothing to quote from it
+            if doc_id not in self._texts:
+                self._texts.put(doc_id, "")
+
+    def group_members(self, group: str) -> list[str]:
+        return self.groups.get(group, []) if group else []
+
+    # ------------------------------------------------------------ chunks
+    def chunk(self, chunk_id: str) -> ChunkRec | None:
+        with self._lock:
+            if chunk_id not in self._chunks:
+                self.fetch_chunks([chunk_id])
+            return self._chunks.get(chunk_id)
+
+    def chunk_text(self, rec: ChunkRec) -> str:
+        return self.text(rec.doc_id)[rec.start : rec.end]
+
+    def fetch_chunks(self, chunk_ids: list[str]) -> None:
+        """Fetch the records (metadata and vector) of chunks not cached yet, in one call."""
+        with self._lock:
+            todo = [c for c in dict.fromkeys(chunk_ids) if c not in self._chunks]
+            if todo and self.store is not None:
+                got = self.store.chunks.get(ids=todo, include=["embeddings", "metadatas"])
+                self._remember(got["ids"], got["embeddings"], got["metadatas"])
+
+    def _remember(self, ids: list[str], embeddings: Any, metadatas: list[dict[str, Any]]) -> None:
+        import json
+
+        for cid, emb, meta in zip(ids, embeddings, metadatas, strict=True):
+            if cid in self._chunks or meta is None or meta.get("doc_id") not in self.docs:
+                continue  # leftovers of an interrupted run, or an article another process is writing
+            self._chunks.put(cid, ChunkRec(
+                cid, meta["doc_id"], int(meta["start"]), int(meta["end"]),
+                tuple(tuple(s) for s in json.loads(meta["sentences"])), np.asarray(emb, dtype=np.float32),
+            ))
+
+    def dense(self, vector: np.ndarray, n: int) -> list[str]:
+        """Chunk ids, best first, from Chroma's nearest-neighbour query; their records are cached on the way."""
+        if self.store is None or not self.docs:
+            return []
+        with self._lock:
+            count = self.store.chunks.count()
+            if not count:
+                return []
+            got = self.store.chunks.query(query_embeddings=[vector.tolist()], n_results=min(n, count),
+                                          include=["embeddings", "metadatas"])
+            ids, embeddings, metas = got["ids"][0], got["embeddings"][0], got["metadatas"][0]
+            self._remember(ids, embeddings, metas)
+            return [cid for cid in ids if cid in self._chunks]
+
+    def bm25(self, query: str, n: int) -> list[str]:
+        if self.lexical is None:
+            return []
+        top = [cid for cid, _ in self.lexical.top(query, n + 10)]
+        self.fetch_chunks(top)
+        return [cid for cid in top if cid in self._chunks][:n]
+
+    def prefetch(self, chunk_ids: list[str]) -> None:
+        """Texts and sentence vectors of the articles of these chunks, each kind in one call."""
+        with self._lock:
+            self.fetch_chunks(chunk_ids)
+            docs = [self._chunks[c].doc_id for c in chunk_ids if c in self._chunks]
+            self._fetch_texts(docs)
+            self._fetch_sentences(docs)
+
+    # ------------------------------------------------------------ sentences
+    def doc_sentences(self, doc_id: str) -> DocSentences:
+        with self._lock:
+            if doc_id not in self._sentences:
+                self._fetch_sentences([doc_id])
+            return self._sentences[doc_id]
+
+    def sentence_vector(self, doc_id: str, start: int) -> np.ndarray | None:
+        sents = self.doc_sentences(doc_id)
+        row = sents.row.get(start)
+        return sents.vectors[row] if row is not None else None
+
+    def _fetch_sentences(self, doc_ids: list[str]) -> None:
+        todo = [d for d in dict.fromkeys(doc_ids) if d not in self._sentences]
+        if not todo:
+            return
+        found: dict[str, list[tuple[int, int, int, Any]]] = {d: [] for d in todo}
+        if self.store is not None:
+            where = {"doc_id": todo[0]} if len(todo) == 1 else {"doc_id": {"$in": todo}}
+            got = self.store.sentences.get(where=where, include=["embeddings", "metadatas"])
+            for emb, meta in zip(got["embeddings"], got["metadatas"], strict=True):
+                found[meta["doc_id"]].append((int(meta["position"]), int(meta["start"]), int(meta["end"]), emb))
+        for doc_id, rows in found.items():
+            rows.sort(key=lambda r: r[0])
+            dim = len(rows[0][3]) if rows else 1
+            vectors = np.asarray([r[3] for r in rows], dtype=np.float32).reshape(len(rows), dim)
+            spans = [(s, e) for _, s, e, _ in rows]
+            self._sentences.put(doc_id, DocSentences(spans, vectors, {s: i for i, (s, _) in enumerate(spans)}))
+
+    # ------------------------------------------------------------ words
+    def idf_of(self, terms: list[str] | set[str]) -> dict[str, float]:
+        """BM25's inverse document frequency of each word over the chunks; absent words are left out."""
+        if self.lexical is None:
+            return {}
+        with self._lock:
+            todo = [t for t in terms if t not in self._df]
+            if todo:
+                df = self.lexical.df(todo)
+                for t in todo:
+                    self._df.put(t, df.get(t, 0))
+            n = self.lexical.size
+            return {t: math.log(1 + (n - d + 0.5) / (d + 0.5)) for t in terms if (d := self._df[t]) > 0}
+
+    def max_idf(self) -> float:
+        """The weight of a word no chunk holds: that of a word held by one chunk (the rarest there is)."""
+        n = self.lexical.size if self.lexical is not None else 0
+        return math.log(1 + (n - 0.5) / 1.5) if n else 1.0
+
+    def known(self, terms: set[str]) -> set[str]:
+        """The words of `terms` some chunk holds."""
+        return set(self.idf_of(terms))
+
+    # ------------------------------------------------------------ for evals: every chunk's place
+    def all_chunks(self) -> Iterator[tuple[str, str, int, int]]:
+        """(chunk id, doc id, start, end) of every chunk (pages through the store: evals only)."""
+        if "all_chunks" not in self.cache:
+            rows = []
+            if self.store is not None:
+                for page in self.store.pages(self.store.chunks, ["metadatas"]):
+                    for cid, meta in zip(page["ids"], page["metadatas"], strict=True):
+                        if meta and meta.get("doc_id") in self.docs:
+                            rows.append((cid, meta["doc_id"], int(meta["start"]), int(meta["end"])))
+            self.cache["all_chunks"] = rows
+        return iter(self.cache["all_chunks"])

@@ -41,7 +41,7 @@ class Store:
         self.chunks: Any = None  # chromadb Collection
         self.sentences: Any = None
         self.docs: Any = None
-        self.vector_store: Any = None  # llama-index ChromaVectorStore over `chunks`
+        self._vector_store: Any = None
 
     # ------------------------------------------------------------ where
     @property
@@ -136,17 +136,66 @@ class Store:
         self._attach(chunks, sentences, docs)
 
     def _attach(self, chunks: Any, sentences: Any, docs: Any) -> None:
-        from llama_index.vector_stores.chroma import ChromaVectorStore
-
         self.chunks, self.sentences, self.docs = chunks, sentences, docs
-        self.vector_store = ChromaVectorStore(chroma_collection=chunks)
+        self._vector_store = None
+
+    @property
+    def vector_store(self) -> Any:
+        """llama-index's `ChromaVectorStore` over the chunks (what the indexer writes through); made on first
+        use, so that a process that only answers does not import llama-index."""
+        if self._vector_store is None:
+            from llama_index.vector_stores.chroma import ChromaVectorStore
+
+            self._vector_store = ChromaVectorStore(chroma_collection=self.chunks)
+        return self._vector_store
+
+    # ------------------------------------------------------------ generation
+    def generation(self) -> int:
+        """The index's change counter, read afresh from the store (another process may have changed it)."""
+        fresh = self._client.get_collection(self._names()[0], embedding_function=None)
+        return int((fresh.metadata or {}).get("generation", 0))
+
+    def bump_generation(self) -> int:
+        """Count one change of the index (after a write finished); returns the new generation."""
+        value = self.generation() + 1
+        self.set_meta(generation=value)
+        return value
+
+    def reconnect(self) -> None:
+        """Open the store again from scratch: an embedded client keeps the vector index it read in memory, so a
+        process sees another's writes only after reopening (a server client needs nothing)."""
+        if self.settings.chroma_url or self._client is None:
+            return
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        # Forget this path's shared system without stopping it: a question still running on the old client
+        # (another thread of the chat) finishes on it; the next client reads the index from disk again.
+        systems = getattr(SharedSystemClient, "_identifier_to_system", None)
+        if isinstance(systems, dict):
+            systems.pop(str(self.settings.index_dir), None)
+        else:
+            SharedSystemClient.clear_system_cache()
+        self._client = None
+        self._connect(create=False)
+
+    def lexical_path(self) -> Path:
+        """Where the BM25 index of this index lives: beside the embedded store, or (with a Chroma server) in
+        index_dir as this process's cache, named by the server and collection."""
+        import hashlib
+
+        base = self.settings.collection
+        if self.settings.chroma_url:
+            key = hashlib.sha256(f"{self.settings.chroma_url}|{base}".encode()).hexdigest()[:12]
+            return Path(self.settings.index_dir) / f"lexical-{base}-{key}.sqlite"
+        return Path(self.settings.index_dir) / f"lexical-{base}.sqlite"
 
     # ------------------------------------------------------------ collection metadata
     def get_meta(self, key: str, default: Any = None) -> Any:
         return (self.chunks.metadata or {}).get(key, default)
 
     def set_meta(self, **values: Any) -> None:
-        meta = dict(self.chunks.metadata or {})
+        fresh = self._client.get_collection(self._names()[0], embedding_function=None)
+        meta = dict(fresh.metadata or {})
         meta.update(values)
         self.chunks.modify(metadata=meta)
 
