@@ -38,6 +38,7 @@ from .store import FORMAT_VERSION, SPACE, Store
 from .types import Article, Chunk, DocumentInfo, FileResult, IndexReport
 
 _SENTENCE_ID = "{doc_id}:s{n:04d}"
+EMBED_GROUP = 256  # texts embedded together across articles (short articles would make tiny batches)
 
 
 def signature(settings: Settings, embedder: Embedder) -> dict[str, Any]:
@@ -171,9 +172,12 @@ class Indexer:
             for doc_id, path in moved.items():
                 self.store.docs.update(ids=[doc_id], metadatas=[complete[doc_id] | {"path": path}])
             self._embed_and_write(to_embed, report, progress)
+            started_groups = time.perf_counter()
             self._update_groups([a.doc_id for a in to_embed], touched)
+            report.timings["duplicates"] = time.perf_counter() - started_groups
             self._mark_pending([])
         self._fill_totals(report)
+        report.timings = {k: round(v, 3) for k, v in report.timings.items()}
         report.seconds = round(time.perf_counter() - started, 3)
         return report
 
@@ -325,12 +329,37 @@ class Indexer:
             disable=not show, leave=False,
         )
         with bar:
-            for article, chunks, sentences in work:
-                texts = [c.text for c in chunks] + [article.text[s:e] for s, e in sentences]
-                vectors = self.embedder.embed(texts, progress=bar.update)
-                self._write(article, chunks, sentences, vectors[: len(chunks)], vectors[len(chunks) :])
-                report.embedded += len(chunks)
-                report.embedded_sentences += len(sentences)
+            # Articles are embedded a group at a time (EMBED_GROUP texts or more, each distinct text once, sorted
+            # by length in Embedder.embed): short articles then fill whole batches. Each is still written whole,
+            # chunks -> sentences -> record, before the next.
+            group: list[tuple[Article, list[Chunk], list[tuple[int, int]]]] = []
+            size = 0
+            for item in work:
+                group.append(item)
+                size += len(item[1]) + len(item[2])
+                if size >= EMBED_GROUP:
+                    self._embed_group(group, report, bar)
+                    group, size = [], 0
+            if group:
+                self._embed_group(group, report, bar)
+
+    def _embed_group(self, group: list[tuple[Article, list[Chunk], list[tuple[int, int]]]], report: IndexReport,
+                     bar: Any) -> None:
+        texts = [[c.text for c in chunks] + [article.text[s:e] for s, e in sentences] for article, chunks, sentences in group]
+        distinct = list(dict.fromkeys(t for ts in texts for t in ts))
+        started = time.perf_counter()
+        vectors = self.embedder.embed(distinct, progress=bar.update) if distinct else np.zeros((0, self.embedder.dim))
+        report.timings["embed"] = report.timings.get("embed", 0.0) + time.perf_counter() - started
+        report.embedded_texts += len(distinct)
+        bar.update(sum(map(len, texts)) - len(distinct))  # repeated texts: counted, not embedded again
+        row = {t: i for i, t in enumerate(distinct)}
+        started = time.perf_counter()
+        for (article, chunks, sentences), ts in zip(group, texts, strict=True):
+            own = vectors[[row[t] for t in ts]] if ts else np.zeros((0, self.embedder.dim), np.float32)
+            self._write(article, chunks, sentences, own[: len(chunks)], own[len(chunks) :])
+            report.embedded += len(chunks)
+            report.embedded_sentences += len(sentences)
+        report.timings["write"] = report.timings.get("write", 0.0) + time.perf_counter() - started
 
     def _write(
         self,

@@ -159,6 +159,8 @@ class IndexReport:
     unchanged: int = 0
     embedded: int = 0  # chunks embedded in this run
     embedded_sentences: int = 0
+    embedded_texts: int = 0  # distinct texts the model embedded (chunks and sentences, each text once)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds: embed, write, duplicates
     skipped: list[SkippedFile] = field(default_factory=list)
     duplicate_groups: list[list[str]] = field(default_factory=list)  # doc_ids, the original first
     seconds: float = 0.0
