@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .lexical import STOPWORDS, word_set, words
+from .lexical import STOPWORDS, word_set, word_tuple, words
 
 if TYPE_CHECKING:
     from .answer import Candidate
@@ -280,7 +280,7 @@ def matrix(snap: Snapshot, cands: list[Candidate], qvec: np.ndarray, qinfo: Ques
             align = pieces.align(qinfo.piece_ids, sentence_pieces(snap, c, pieces))
         else:
             align = lex
-        sentence_words = words(c.text)
+        sentence_words = word_tuple(c.text)
         novel = [w for w in sentence_words if w not in qinfo.qwords]
         values = {
             "sem": float(c.vector @ qvec) if c.vector is not None else 0.0,

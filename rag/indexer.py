@@ -146,6 +146,7 @@ class Indexer:
         self.store = store
         self.embedder = embedder
         self.settings = settings
+        self._changed = False  # whether the current write changed the index (then its generation is counted)
 
     # ------------------------------------------------------------ public
     def sync(
@@ -171,6 +172,7 @@ class Indexer:
             touched = self._remove_all(to_remove, complete)
             for doc_id, path in moved.items():
                 self.store.docs.update(ids=[doc_id], metadatas=[complete[doc_id] | {"path": path}])
+                self._changed = True
             self._embed_and_write(to_embed, report, progress)
             started_groups = time.perf_counter()
             self._update_groups([a.doc_id for a in to_embed], touched)
@@ -212,13 +214,18 @@ class Indexer:
                 lexical_current = self.lexical.generation == str(self.store.generation())
                 self.lexical.set_generation(None)
                 records = {d: m for d, m, _ in self.store.iter_docs()}
+                self._changed = False
                 try:
                     yield records
-                except DocumentNotFound:  # nothing was written
-                    if lexical_current:
+                except BaseException:
+                    if self._changed:  # partly written: others must look again; the lexical index reconciles
+                        self.store.bump_generation()
+                    elif lexical_current:
                         self.lexical.set_generation(str(self.store.generation()))
                     raise
-                generation = self.store.bump_generation()
+                # Only a run that changed something counts a generation (a no-op `rag index` costs no process
+                # its caches).
+                generation = self.store.bump_generation() if self._changed or rebuild else self.store.generation()
                 if lexical_current or rebuild:
                     self.lexical.set_generation(str(generation))
             if not (lexical_current or rebuild):
@@ -241,6 +248,7 @@ class Indexer:
             chunk_counts = Counter(i.split(":", 1)[0] for i in self.store.all_ids(self.store.chunks))
             sentence_counts = Counter(i.split(":", 1)[0] for i in self.store.all_ids(self.store.sentences))
             suspects = set(records) | set(chunk_counts) | set(sentence_counts)
+            self.store.set_meta(pending="[]")  # checked whole once; from now on writes name what they touch
         else:
             suspects = set(json.loads(pending or "[]"))
             chunk_counts, sentence_counts = Counter(), Counter()
@@ -259,7 +267,10 @@ class Indexer:
         return complete
 
     def _mark_pending(self, doc_ids: list[str]) -> None:
-        self.store.set_meta(pending=json.dumps(sorted(set(doc_ids))))
+        """Name the articles about to be written or removed (none: the run finished them)."""
+        if doc_ids or self.store.get_meta("pending") not in (None, "[]"):
+            self.store.set_meta(pending=json.dumps(sorted(set(doc_ids))))
+            self._changed = True
 
     def _plan(
         self, loaded: Loaded, complete: dict[str, dict[str, Any]], mirror: bool, report: IndexReport
@@ -297,6 +308,7 @@ class Indexer:
         return to_embed, to_remove, moved
 
     def _delete(self, doc_id: str) -> None:
+        self._changed = True
         self.store.docs.delete(ids=[doc_id])
         self.store.vector_store.delete(ref_doc_id=doc_id)
         self.store.sentences.delete(where={"doc_id": doc_id})
@@ -371,6 +383,7 @@ class Indexer:
     ) -> None:
         from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 
+        self._changed = True
         nodes = []
         for chunk, vector in zip(chunks, chunk_vectors, strict=True):
             meta = {
@@ -455,6 +468,7 @@ class Indexer:
                                  records[d].get("dup_score", 0.0)) != (g, r, sc)
         ]
         if changed:
+            self._changed = True
             self.store.docs.update(
                 ids=changed,
                 metadatas=[

@@ -31,7 +31,13 @@ def stem(word: str) -> str:
 @functools.lru_cache(maxsize=200_000)
 def word_set(text: str) -> frozenset[str]:
     """`set(words(text))`, cached: candidate sentences and passages recur from question to question."""
-    return frozenset(words(text))
+    return frozenset(word_tuple(text))
+
+
+@functools.lru_cache(maxsize=200_000)
+def word_tuple(text: str) -> tuple[str, ...]:
+    """`words(text)` as a tuple, cached."""
+    return tuple(words(text))
 
 
 def words(text: str) -> list[str]:
@@ -187,7 +193,7 @@ class LexicalIndex:
             self.db.execute("UPDATE postings SET n = ?, data = ? WHERE term = ? AND block = ?",
                             (len(merged), merged.tobytes(), term, block))
             pairs = pairs[room:]
-        elif data is not None:
+        if data is not None:
             block += 1
         for i in range(0, len(pairs), self.BLOCK):
             part = pairs[i : i + self.BLOCK]

@@ -156,11 +156,8 @@ class Snapshot:
         """Chunk ids, best first, from Chroma's nearest-neighbour query; their records are cached on the way."""
         if self.store is None or not self.docs:
             return []
-        with self._lock:
-            count = self.store.chunks.count()
-            if not count:
-                return []
-            got = self.store.chunks.query(query_embeddings=[vector.tolist()], n_results=min(n, count),
+        with self._lock:  # (Chroma returns fewer than n when it holds fewer)
+            got = self.store.chunks.query(query_embeddings=[vector.tolist()], n_results=n,
                                           include=["embeddings", "metadatas"])
             ids, embeddings, metas = got["ids"][0], got["embeddings"][0], got["metadatas"][0]
             self._remember(ids, embeddings, metas)

@@ -191,7 +191,9 @@ class Store:
 
     # ------------------------------------------------------------ collection metadata
     def get_meta(self, key: str, default: Any = None) -> Any:
-        return (self.chunks.metadata or {}).get(key, default)
+        """A value of the index's manifest, read afresh (another process may have written it)."""
+        fresh = self._client.get_collection(self._names()[0], embedding_function=None)
+        return (fresh.metadata or {}).get(key, default)
 
     def set_meta(self, **values: Any) -> None:
         fresh = self._client.get_collection(self._names()[0], embedding_function=None)

@@ -1,0 +1,278 @@
+"""What makes the index hold at scale: BM25 on disk updated article by article, an index opened without
+reading its chunks, a generation counter that lets processes see each other's writes (embedded and through a
+real `chroma run` server), near-duplicate groups worked out incrementally, and the ONNX embedding backend."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rag import Assistant, Settings
+from rag.chunk import chunk_article
+from rag.lexical import LexicalIndex, words
+from rag.load import bundled_corpus, load_articles
+
+from .conftest import fake_embedder
+from .test_server import chroma_server  # noqa: F401 -- the fixture
+
+ROOT = Path(__file__).resolve().parents[1]
+LITHIUM = ("# The Lithium Accord\n\nBolivia agreed to sell 40,000 tonnes of lithium to Pyongyang under the "
+           "Lithium Accord signed in La Paz.\n")
+
+
+def bundled_chunks() -> list[tuple[str, str]]:
+    return [(c.chunk_id, c.text) for a in load_articles([bundled_corpus()]).articles for c in chunk_article(a)]
+
+
+def reference_bm25(items: list[tuple[str, str]], query: str, k1: float = 1.5, b: float = 0.75) -> dict[str, float]:
+    """BM25 (Lucene's variant) written out directly from the formula, over an in-memory list."""
+    docs = {cid: words(text) or ["∅"] for cid, text in items}
+    n = len(docs)
+    avgdl = sum(map(len, docs.values())) / n
+    df: dict[str, int] = {}
+    for toks in docs.values():
+        for t in set(toks):
+            df[t] = df.get(t, 0) + 1
+    scores = {}
+    for cid, toks in docs.items():
+        total = 0.0
+        for q in words(query):
+            if q not in df:
+                continue
+            tf = toks.count(q)
+            idf = math.log(1 + (n - df[q] + 0.5) / (df[q] + 0.5))
+            total += idf * tf / (tf + k1 * (1 - b + b * len(toks) / avgdl))
+        if total > 0:
+            scores[cid] = total
+    return scores
+
+
+QUERIES = ["trade between China and Russia", "North Korean troops in Kursk", "oil exports to India",
+           "treaty on comprehensive strategic partnership", "Kim Jong-un visit"]
+
+
+def assert_same_ranking(index: LexicalIndex, items: list[tuple[str, str]], query: str) -> None:
+    want = reference_bm25(items, query)
+    got = index.top(query, 10)
+    best = sorted(want.items(), key=lambda kv: -kv[1])[:10]
+    assert [round(s, 4) for _, s in got] == [round(s, 4) for _, s in best], query
+    assert {c for c, _ in got} <= set(want), query
+    for cid, score in got:
+        assert want[cid] == pytest.approx(score, rel=1e-5), (query, cid)
+
+
+def test_lexical_index_scores_as_the_bm25_formula(tmp_path):
+    items = bundled_chunks()
+    index = LexicalIndex(tmp_path / "lex.sqlite")
+    index.add(items[:40])
+    index.add(items[40:])
+    index.add(items[:3])  # already there: left as it is
+    assert index.size == len(items)
+    for q in QUERIES:
+        assert_same_ranking(index, items, q)
+    assert index.df(["china", "zzzz"]) == {"china": sum("china" in words(t) for _, t in items)}
+
+
+def test_removing_then_compacting_gives_the_scores_of_an_index_built_without(tmp_path):
+    items = bundled_chunks()
+    doc = items[0][0].split(":")[0]
+    kept = [(c, t) for c, t in items if not c.startswith(doc)]
+    index = LexicalIndex(tmp_path / "lex.sqlite")
+    index.add(items)
+    assert index.remove_prefix(f"{doc}:") == len(items) - len(kept)
+    assert index.size == len(kept) and not any(c.startswith(doc) for c in index.ids())
+    for q in QUERIES:
+        assert_same_ranking(index, kept, q)
+    index.compact()
+    for q in QUERIES:
+        assert_same_ranking(index, kept, q)
+    index.close()
+    again = LexicalIndex(tmp_path / "lex.sqlite")  # on disk: nothing to rebuild
+    assert again.size == len(kept)
+    assert_same_ranking(again, kept, QUERIES[0])
+
+
+def test_postings_of_a_common_word_span_blocks(tmp_path, monkeypatch):
+    monkeypatch.setattr(LexicalIndex, "BLOCK", 4)
+    items = [(f"d:{i:04d}", f"common word number{i}") for i in range(11)]
+    index = LexicalIndex(tmp_path / "lex.sqlite")
+    index.add(items[:5])
+    index.add(items[5:])
+    assert len(index.top("common", 100)) == 11
+    assert index.db.execute("SELECT COUNT(*) FROM postings WHERE term = (SELECT id FROM terms WHERE term='common')").fetchone()[0] == 3
+    assert_same_ranking(index, items, "common number7")
+
+
+def test_opening_an_index_reads_no_chunk_and_a_question_reads_only_what_it_retrieves(assistant, corpus):
+    assistant.index([corpus], progress=False)
+    _, snap = assistant._ready()
+    assert len(snap.docs) == 5 and len(snap._chunks) == 0 and len(snap._texts) == 0, "opening read chunks or texts"
+    assistant.search("record trade between China and Russia", k=3)
+    total = assistant._store.chunks.count()
+    assert 0 < len(snap._chunks) <= 2 * assistant.settings.candidates < total + 2 * assistant.settings.candidates
+
+
+def test_generation_counts_changes_only(assistant, corpus, tmp_path):
+    assistant.index([corpus], progress=False)
+    first = assistant.generation
+    assistant.index([corpus], progress=False)  # nothing changed
+    assert assistant.generation == first, "a no-op index must not make other processes drop their caches"
+    article = tmp_path / "lithium.md"
+    article.write_text(LITHIUM, encoding="utf-8")
+    added = assistant.add([article], progress=False)
+    assert assistant.generation == first + 1
+    assistant.remove(added.files[0].doc_id)
+    assert assistant.generation == first + 2
+
+
+def test_a_lost_lexical_index_is_rebuilt_from_the_store(assistant, corpus):
+    assistant.index([corpus], progress=False)
+    before = [p.chunk_id for p in assistant.search("record trade between China and Russia", k=5)]
+    path = assistant._store.lexical_path()
+    assistant._lexical_index.close()
+    for f in path.parent.glob(path.name + "*"):
+        f.unlink()
+    fresh = Assistant(settings=assistant.settings, embedder=fake_embedder(), auto_build=False)
+    assert [p.chunk_id for p in fresh.search("record trade between China and Russia", k=5)] == before
+    assert fresh._lexical_index.size == fresh._store.chunks.count()
+
+
+def test_an_interrupted_write_is_repaired_from_its_pending_list(assistant, corpus):
+    assistant.index([corpus], progress=False)
+    store = assistant._store
+    victim = next(iter(assistant._ready()[1].docs))
+    store.docs.delete(ids=[victim])  # as if killed after the chunks, before the record
+    store.set_meta(pending=json.dumps([victim]))
+    report = assistant.index([corpus], progress=False)
+    assert report.added == 1 and report.documents == 5
+    assert store.get_meta("pending") == "[]"
+    assert [f.doc_id for f in report.files if f.status == "added"] == [victim]
+    assert len(store.chunks.get(where={"doc_id": victim}, include=[])["ids"]) == assistant._ready()[1].docs[victim]["n_chunks"]
+
+
+# ---------------------------------------------------------------- with the real model
+
+
+@pytest.mark.integration
+def test_onnx_backend_gives_the_torch_vectors(real_embedder):
+    from rag.embed import load_embedder
+
+    texts = [t for _, t in bundled_chunks()[:24]] + ["How much did trade between China and Russia reach?"]
+    torch_embedder = load_embedder(backend="torch")
+    onnx = real_embedder.embed(texts)
+    reference = torch_embedder.embed(texts)
+    assert real_embedder.model.__class__.__name__ == "OnnxEncoder"
+    assert float((onnx * reference).sum(axis=1).min()) > 0.9999
+    q = texts[-1]
+    assert float(real_embedder.embed_query(q) @ torch_embedder.embed_query(q)) > 0.9999
+
+
+@pytest.mark.integration
+def test_groups_worked_out_article_by_article_equal_those_of_one_run(tmp_path, real_embedder):
+    corpus = bundled_corpus()
+    whole = Assistant(settings=Settings(index_dir=tmp_path / "whole", quiet=True), embedder=real_embedder, auto_build=False)
+    one_run = whole.index([corpus], progress=False).duplicate_groups
+    assert one_run and len(one_run[0]) == 3, one_run
+    single = Assistant(settings=Settings(index_dir=tmp_path / "single", quiet=True), embedder=real_embedder, auto_build=False)
+    for path in sorted(corpus.glob("*.txt"), reverse=True):
+        report = single.add([path], progress=False)
+    assert report.duplicate_groups == one_run
+    # The original leaves: the translation and the summary are scored again between themselves.
+    single.remove(one_run[0][0])
+    rest = Assistant(settings=Settings(index_dir=tmp_path / "rest", quiet=True), embedder=real_embedder, auto_build=False)
+    folder = tmp_path / "rest-corpus"
+    shutil.copytree(corpus, folder)
+    original_path = next(d.path for d in whole.documents() if d.doc_id == one_run[0][0])
+    (folder / Path(original_path).name).unlink()
+    want = {tuple(g) for g in rest.index([folder], progress=False).duplicate_groups}
+    got = {tuple(g) for g in _groups(single)}
+    assert got == want
+
+
+def _groups(assistant: Assistant) -> list[list[str]]:
+    groups: dict[str, list[str]] = {}
+    for d in assistant.documents():
+        if d.duplicate_group:
+            groups.setdefault(d.duplicate_group, []).append(d.doc_id)
+    return [sorted(m, key=lambda x: (x != g, x)) for g, m in sorted(groups.items())]
+
+
+class App:
+    """tests/helpers/app_process.py: one long-lived app process, one JSON command per line."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen([sys.executable, str(ROOT / "tests/helpers/app_process.py")], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+        assert json.loads(self.proc.stdout.readline())["ready"]
+
+    def __call__(self, op: str, arg: str = "") -> dict:
+        self.proc.stdin.write(json.dumps({"op": op, "arg": arg}) + "\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+
+
+def _env(index_dir: Path, url: str | None) -> dict[str, str]:
+    env = os.environ | {"RAG_INDEX_DIR": str(index_dir), "RAG_QUIET": "true", "HF_HUB_OFFLINE": "1",
+                        "ANONYMIZED_TELEMETRY": "False"}
+    if url:
+        env["RAG_CHROMA_URL"] = url
+    return env
+
+
+def _share_one_index(tmp_path: Path, url: str | None) -> None:
+    """Two app processes and a `rag` CLI process on one index: each sees the others' writes on its next
+    question, with no restart."""
+    # With a server, each app keeps its own local state (its BM25 cache) in its own folder: what they share
+    # is the server. Embedded, they share the folder, as two chats on one machine do.
+    dirs = [tmp_path / "app-a", tmp_path / "app-b"] if url else [tmp_path / "index"] * 2
+    corpus = tmp_path / "corpus"
+    shutil.copytree(bundled_corpus(), corpus)
+    cli = [str(Path(sys.executable).parent / "rag")]
+    subprocess.run([*cli, "index", "--corpus", str(corpus)], env=_env(dirs[0], url), check=True, capture_output=True)
+    a, b = App(_env(dirs[0], url)), App(_env(dirs[1], url))
+    try:
+        question = "How much lithium did Bolivia agree to sell to Pyongyang?"
+        before = b("ask", question)
+        assert "40,000" not in before["text"]
+        article = tmp_path / "lithium.md"
+        article.write_text(LITHIUM, encoding="utf-8")
+        added = a("add", str(article))
+        assert added["added"] == 1 and added["generation"] == before["generation"] + 1
+        after = b("ask", question)
+        assert "40,000 tonnes" in after["text"] and after["generation"] == added["generation"], after
+        assert added["doc_id"] in b("search", "Lithium Accord Bolivia")["docs"]
+        # A third process (the CLI) removes it; both apps stop quoting it on their next question.
+        subprocess.run([*cli, "remove", added["doc_id"]], env=_env(dirs[1], url), check=True, capture_output=True)
+        for app in (a, b):
+            gone = app("ask", question)
+            assert "40,000" not in gone["text"] and added["doc_id"] not in gone["docs"], gone
+            assert added["doc_id"] not in app("search", "Lithium Accord Bolivia")["docs"]
+    finally:
+        a.close()
+        b.close()
+
+
+@pytest.mark.integration
+def test_processes_sharing_a_chroma_server_see_each_others_writes(tmp_path, chroma_server):  # noqa: F811
+    _share_one_index(tmp_path, chroma_server)
+
+
+@pytest.mark.integration
+def test_processes_sharing_an_embedded_index_see_each_others_writes(tmp_path):
+    _share_one_index(tmp_path, None)
+
+
+def test_bench_scale_help_runs():
+    out = subprocess.run([sys.executable, str(ROOT / "evals/bench_scale.py"), "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "--sizes" in out.stdout, out.stderr
