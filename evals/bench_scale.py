@@ -30,7 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from evals.scale_corpus import CACHE, CachedEmbedder, EmbeddingCache, build, synthetic, source_articles  # noqa: E402
+from evals.scale_corpus import CACHE, CachedEmbedder, EmbeddingCache, build, source_articles, synthetic  # noqa: E402
 
 QUESTIONS = [
     "How much did trade between China and Russia reach last year?",
