@@ -5,8 +5,12 @@
 Prints:
 - cold build: `rag index` in a fresh process on an empty index folder (imports, model load, embedding, writes);
 - no-op re-index: `rag index` in a fresh process when nothing changed;
-- embedding throughput: our `Embedder.embed` and a full `Indexer` sync (chunks + sentence embeddings + Chroma
-  writes) against bare `SentenceTransformer.encode` on the same chunk texts, alternated, medians and ratios.
+- embedding throughput on the texts an index must embed (every distinct chunk and sentence): bare
+  `SentenceTransformer.encode`, our `Embedder.embed` (ONNX, and torch), and a full `Indexer.sync` (embedding,
+  Chroma writes, BM25, near-duplicates) in texts/s, alternated, medians and ratios to the bare encode; and
+  the texts embedded per chunk.
+
+`--corpus DIR` measures another folder (e.g. evals/.cache/scale/corpus-10x after evals/scale_corpus.py).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rag import Settings  # noqa: E402
-from rag.chunk import chunk_article  # noqa: E402
+from rag.chunk import article_sentences, chunk_article  # noqa: E402
 from rag.embed import load_embedder, resolve_model  # noqa: E402
 from rag.indexer import Indexer  # noqa: E402
 from rag.load import bundled_corpus, load_articles  # noqa: E402
@@ -44,6 +48,7 @@ def timed_cli(args: list[str]) -> tuple[float, dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement (median reported)")
+    parser.add_argument("--corpus", default=None, help="folder of articles (default: the bundled ones)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="rag-bench-"))
     try:
@@ -65,28 +70,38 @@ def main() -> None:
         path, _ = resolve_model(DEFAULT_EMBED_MODEL)
         bare = SentenceTransformer(path, device="cpu")
         embedder = load_embedder()
-        articles = load_articles([bundled_corpus()]).articles
+        torch_embedder = load_embedder(backend="torch")
+        corpus = Path(args.corpus) if args.corpus else bundled_corpus()
+        articles = load_articles([corpus]).articles
         settings = Settings(quiet=True)
-        texts = [c.text for a in articles for c in chunk_article(a, settings.chunk_size, settings.chunk_overlap)]
+        texts = list(dict.fromkeys(
+            [c.text for a in articles for c in chunk_article(a, settings.chunk_size, settings.chunk_overlap)]
+            + [a.text[s:e] for a in articles for s, e in article_sentences(a)]))
         bare.encode(texts[:8])
-        embedder.embed(texts[:8])  # warm both
-        rows: dict[str, list[float]] = {"bare SentenceTransformer.encode": [], "rag Embedder.embed": [], "rag Indexer.sync (full)": []}
+        embedder.embed(texts[:8])  # warm all three
+        torch_embedder.embed(texts[:8])
+        rows: dict[str, list[float]] = {"bare SentenceTransformer.encode": [], "rag Embedder.embed (onnx)": [],
+                                        "rag Embedder.embed (torch)": [], "rag Indexer.sync (full)": []}
+        per_chunk = 0.0
         for i in range(args.repeat):
             started = time.perf_counter()
             bare.encode(texts, batch_size=32, normalize_embeddings=True)
             rows["bare SentenceTransformer.encode"].append(len(texts) / (time.perf_counter() - started))
-            started = time.perf_counter()
-            embedder.embed(texts)
-            rows["rag Embedder.embed"].append(len(texts) / (time.perf_counter() - started))
+            for name, model in (("onnx", embedder), ("torch", torch_embedder)):
+                started = time.perf_counter()
+                model.embed(texts)
+                rows[f"rag Embedder.embed ({name})"].append(len(texts) / (time.perf_counter() - started))
             store = Store(Settings(index_dir=work / f"sync-{i}", quiet=True))
-            report = Indexer(store, embedder, settings).sync([bundled_corpus()], progress=False)
-            rows["rag Indexer.sync (full)"].append(report.embedded / report.seconds)
+            report = Indexer(store, embedder, settings).sync([corpus], progress=False)
+            rows["rag Indexer.sync (full)"].append(report.embedded_texts / report.seconds)
+            per_chunk = report.embedded_texts / max(report.chunks, 1)
         base = statistics.median(rows["bare SentenceTransformer.encode"])
-        print(f"\nembedding throughput on the same {len(texts)} chunks (chunks/s, median of {args.repeat}):")
+        print(f"\nthroughput on the {len(texts)} distinct texts an index of {len(articles)} articles embeds "
+              f"(texts/s, median of {args.repeat}):")
         for name, values in rows.items():
             median = statistics.median(values)
-            print(f"  {name:34} {median:7.1f} chunks/s   ratio to bare {median / base:5.2f}")
-        print("  (Indexer.sync also embeds every sentence and writes to Chroma; its chunks/s counts chunks only)")
+            print(f"  {name:34} {median:7.1f} texts/s   ratio to bare {median / base:5.2f}")
+        print(f"  texts embedded per chunk: {per_chunk:.2f} (every chunk and every sentence, each distinct text once)")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

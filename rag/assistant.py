@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
@@ -34,6 +35,7 @@ from .types import Answer, DocumentInfo, Evidence, IndexReport, Passage
 # reports questions 1-50): see evals/README.md.
 HOP_BELOW = 0.2
 HOP_MIN = 0.3
+HOP_VECTOR = os.environ.get("RAG_HOP_VECTOR", "sum")  # experiment switch (evals/README.md): "sum" or "embed"
 BRIDGE = re.compile(r"\b(who|whom|whose|which|that|where|when)\b", re.I)
 # A question that names nothing, asked in a conversation, is also read with the conversation; that reading
 # wins when its confidence is higher by this much (a fixed margin, not tuned: "clearly surer").
@@ -249,14 +251,20 @@ class Assistant:
         cands = extractive.candidates(snap, passages)
         features = extractive.score(cands, snap, vector, query, kind, type_question, self._scorer(), self._pieces(),
                                     question)
-        return Evidence(question, query, kind, passages, cands, features, snap, opened[0])
+        return Evidence(question, query, kind, passages, cands, features, snap, opened[0], vector)
 
     def _second_hop(self, ev: Evidence, first: Any, min_score: float = HOP_MIN) -> Any | None:
         """For a question one sentence cannot answer ("Where was the director of film X born?"): search again
         with the question and the best sentence (which names the bridge: the director), and return the best
         sentence of another article when it scores at least HOP_MIN and holds the kind of answer asked for."""
         query = f"{ev.query} {first.text}"
-        vector = self.embedder.embed_query(query)
+        if HOP_VECTOR == "sum" and ev.vector is not None and first.vector is not None:
+            # The embedding of "question + sentence", approximated by the sum of the two embeddings the answer
+            # already has (normalised): no second model call.
+            vector = ev.vector + first.vector
+            vector = vector / max(float(np.linalg.norm(vector)), 1e-9)
+        else:
+            vector = self.embedder.embed_query(query)
         passages = self._search(query, self.settings.top_k, vector, (ev.store, ev.snap))
         group = ev.snap.docs.get(first.doc_id, {}).get("dup_group") or first.doc_id
         cands = [c for c in extractive.candidates(ev.snap, passages)

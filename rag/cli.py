@@ -338,6 +338,28 @@ def _eval_suites(names: tuple[str, ...], suites_file: Path | None, cache_dir: Pa
         raise click.ClickException("eval gate failed: " + "; ".join(failures))
 
 
+@cli.command("bench", context_settings={"ignore_unknown_options": True})
+@click.option("--sizes", default="1,10,100,1000", show_default=True, help="Multiples of the bundled corpus.")
+@click.option("--modes", default="embedded,server", show_default=True, help="embedded, server (chroma run) or both.")
+@click.option("--rounds", type=int, default=3, show_default=True, help="Passes over the questions for warm latency.")
+@click.option("--json", "json_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write every figure to this file.")
+def bench_command(sizes: str, modes: str, rounds: int, json_file: Path | None) -> None:
+    """Scale benchmark (evals/bench_scale.py): index time, first answer, memory, warm latency, add and remove at
+    1x-1000x the bundled corpus, embedded and through a Chroma server. Needs a source checkout (evals/); the
+    first run embeds the larger corpora once (about half an hour on 2 cores), later runs take minutes."""
+    import subprocess
+
+    script = Path(__file__).resolve().parents[1] / "evals" / "bench_scale.py"
+    if not script.is_file():
+        raise click.ClickException("rag bench runs evals/bench_scale.py of a source checkout; none was found beside "
+                                   f"this installation ({script.parent}).")
+    cmd = [sys.executable, str(script), "--sizes", sizes, "--modes", modes, "--rounds", str(rounds)]
+    if json_file:
+        cmd += ["--json", str(json_file)]
+    raise SystemExit(subprocess.call(cmd))
+
+
 def main() -> None:
     cli(prog_name="rag")
 

@@ -186,3 +186,4 @@ class Evidence:
     features: Any
     snap: Any
     store: Any = None
+    vector: Any = None  # the query's embedding
