@@ -1,9 +1,12 @@
-"""Latency of a warm `Assistant.ask` against one query embedding with the same model, measured in the same
-run, alternating, over every question of evals/questions.jsonl.
+"""Latency of a warm `Assistant.ask` against one query embedding with the same model and against
+llama-index's plain `VectorStoreIndex` retriever (top 5) over the same Chroma collection, measured in the
+same run, alternating, over every question of evals/questions.jsonl.
 
     python evals/bench_ask.py [--repeat 3] [--index-dir DIR]
 
-The target (issue 3): warm ask costs at most twice one query embedding.
+The retriever runs with llama-index's own `HuggingFaceEmbedding` (torch: what a llama-index user runs) and with
+our ONNX model wrapped as a llama-index embedding (the same backend as ours). Targets: warm ask at most twice
+one query embedding (issue 3), and at most llama-index's plain retriever (issue 10).
 """
 
 from __future__ import annotations
@@ -31,7 +34,20 @@ def main() -> None:
     assistant = Assistant(settings=settings)
     questions = [(q["question"], q.get("history")) for q in load_questions(QUESTIONS_FILE)]
     assistant.ask(*questions[0])  # warm: index opened, snapshot loaded, model loaded
+    from llama_index.core import VectorStoreIndex
+
+    from rag.embed import _load_hf, resolve_model
+
+    store, _ = assistant._ready()
+    retrievers = {
+        name: VectorStoreIndex.from_vector_store(store.vector_store, embed_model=model).as_retriever(similarity_top_k=5)
+        for name, model in (("hf", _load_hf(resolve_model(assistant.settings.embed_model)[0], 32)),
+                            ("onnx", assistant.embedder.llama_index_model()))
+    }
+    for r in retrievers.values():
+        r.retrieve(questions[0][0])
     embed_ms, ask_ms, retrieve_ms = [], [], []
+    plain_ms: dict[str, list[float]] = {name: [] for name in retrievers}
     for _ in range(args.repeat):
         for question, history in questions:
             started = time.perf_counter()
@@ -41,6 +57,10 @@ def main() -> None:
             answer = assistant.ask(question, history)
             ask_ms.append((time.perf_counter() - started) * 1000)
             retrieve_ms.append(answer.timings["retrieve_ms"])
+            for name, retriever in retrievers.items():
+                started = time.perf_counter()
+                retriever.retrieve(answer.query)
+                plain_ms[name].append((time.perf_counter() - started) * 1000)
 
     def p(values: list[float], q: float) -> float:
         return statistics.quantiles(values, n=100)[int(q) - 1]
@@ -50,7 +70,13 @@ def main() -> None:
     print(f"one query embedding   p50 {e50:7.2f} ms   p95 {p(embed_ms, 95):7.2f} ms")
     print(f"retrieval (in ask)    p50 {statistics.median(retrieve_ms):7.2f} ms   p95 {p(retrieve_ms, 95):7.2f} ms")
     print(f"ask (extractive)      p50 {a50:7.2f} ms   p95 {p(ask_ms, 95):7.2f} ms")
+    for name, label in (("hf", "HuggingFaceEmbedding, torch"), ("onnx", "our ONNX model")):
+        values = plain_ms[name]
+        print(f"llama-index retriever ({label:27}) p50 {statistics.median(values):7.2f} ms   p95 {p(values, 95):7.2f} ms")
     print(f"ratio ask / embedding: p50 {a50 / e50:.2f}  (target <= 2)")
+    for name in plain_ms:
+        print(f"ratio ask / llama-index retriever ({name}): p50 {a50 / statistics.median(plain_ms[name]):.2f}  "
+              f"p95 {p(ask_ms, 95) / p(plain_ms[name], 95):.2f}  (target <= 1)")
 
 
 if __name__ == "__main__":
