@@ -366,89 +366,81 @@ class Indexer:
         bar.update(sum(map(len, texts)) - len(distinct))  # repeated texts: counted, not embedded again
         row = {t: i for i, t in enumerate(distinct)}
         started = time.perf_counter()
+        items = []
         for (article, chunks, sentences), ts in zip(group, texts, strict=True):
             own = vectors[[row[t] for t in ts]] if ts else np.zeros((0, self.embedder.dim), np.float32)
-            self._write(article, chunks, sentences, own[: len(chunks)], own[len(chunks) :])
+            items.append((article, chunks, sentences, own[: len(chunks)], own[len(chunks) :]))
             report.embedded += len(chunks)
             report.embedded_sentences += len(sentences)
+        self._write(items)
         report.timings["write"] = report.timings.get("write", 0.0) + time.perf_counter() - started
 
-    def _write(
-        self,
-        article: Article,
-        chunks: list[Chunk],
-        sentences: list[tuple[int, int]],
-        chunk_vectors: np.ndarray,
-        sentence_vectors: np.ndarray,
-    ) -> None:
+    def _write(self, items: list[tuple[Article, list[Chunk], list[tuple[int, int]], np.ndarray, np.ndarray]]) -> None:
+        """Write a group of articles: all their chunks (and BM25 postings), then all their sentences, then their
+        records, the records last (a record marks its article complete; one call per kind, not per article)."""
         from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 
         self._changed = True
         nodes = []
-        for chunk, vector in zip(chunks, chunk_vectors, strict=True):
-            meta = {
-                "doc_id": chunk.doc_id,
-                "position": chunk.position,
-                "start": chunk.start,
-                "end": chunk.end,
-                "sentences": json.dumps(chunk.sentences),
-            }
-            nodes.append(
-                TextNode(
-                    id_=chunk.chunk_id,
-                    text=chunk.text,
-                    embedding=vector.tolist(),
-                    metadata=meta,
-                    excluded_embed_metadata_keys=list(meta),
-                    excluded_llm_metadata_keys=list(meta),
-                    relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=chunk.doc_id)},
+        for _, chunks, _, chunk_vectors, _ in items:
+            for chunk, vector in zip(chunks, chunk_vectors, strict=True):
+                meta = {
+                    "doc_id": chunk.doc_id,
+                    "position": chunk.position,
+                    "start": chunk.start,
+                    "end": chunk.end,
+                    "sentences": json.dumps(chunk.sentences),
+                }
+                nodes.append(
+                    TextNode(
+                        id_=chunk.chunk_id,
+                        text=chunk.text,
+                        embedding=vector.tolist(),
+                        metadata=meta,
+                        excluded_embed_metadata_keys=list(meta),
+                        excluded_llm_metadata_keys=list(meta),
+                        relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=chunk.doc_id)},
+                    )
                 )
-            )
         if nodes:
             self.store.vector_store.add(nodes)
-            self.lexical.add([(c.chunk_id, c.text) for c in chunks])
+            self.lexical.add([(n.node_id, n.text) for n in nodes])
+        ids, embeddings, documents, metadatas = [], [], [], []
+        for article, _, sentences, _, sentence_vectors in items:
+            for n, (start, end) in enumerate(sentences):
+                ids.append(_SENTENCE_ID.format(doc_id=article.doc_id, n=n))
+                embeddings.append(sentence_vectors[n])
+                documents.append(article.text[start:end])
+                metadatas.append({"doc_id": article.doc_id, "position": n, "start": start, "end": end,
+                                  "words": len(article.text[start:end].split())})
         batch = self.store.max_batch()
-        for i in range(0, len(sentences), batch):
-            part = range(i, min(i + batch, len(sentences)))
-            self.store.sentences.add(
-                ids=[_SENTENCE_ID.format(doc_id=article.doc_id, n=n) for n in part],
-                embeddings=sentence_vectors[i : part.stop],
-                documents=[article.text[sentences[n][0] : sentences[n][1]] for n in part],
-                metadatas=[
-                    {
-                        "doc_id": article.doc_id,
-                        "position": n,
-                        "start": sentences[n][0],
-                        "end": sentences[n][1],
-                        "words": len(article.text[sentences[n][0] : sentences[n][1]].split()),
-                    }
-                    for n in part
-                ],
-            )
-        centroid = sentence_vectors.mean(axis=0) if len(sentence_vectors) else chunk_vectors.mean(axis=0)
-        centroid = centroid / max(float(np.linalg.norm(centroid)), 1e-9)
-        self.store.docs.upsert(  # written last: marks the article complete
-            ids=[article.doc_id],
-            embeddings=[centroid.tolist()],
-            documents=[article.text],
-            metadatas=[
-                {
-                    "path": article.path,
-                    "title": article.title,
-                    "author": article.author,
-                    "publication": article.publication,
-                    "date": article.date,
-                    "source": article.source,
-                    "derived_hint": article.derived_hint,
-                    "length": len(article.text),
-                    "n_chunks": len(chunks),
-                    "n_sentences": len(sentences),
-                    "dup_group": "",
-                    "dup_role": "",
-                    "dup_score": 0.0,
-                }
-            ],
-        )
+        for i in range(0, len(ids), batch):
+            self.store.sentences.add(ids=ids[i : i + batch], embeddings=np.asarray(embeddings[i : i + batch]),
+                                     documents=documents[i : i + batch], metadatas=metadatas[i : i + batch])
+        records: dict[str, Any] = {"ids": [], "embeddings": [], "documents": [], "metadatas": []}
+        for article, chunks, sentences, chunk_vectors, sentence_vectors in items:
+            centroid = sentence_vectors.mean(axis=0) if len(sentence_vectors) else chunk_vectors.mean(axis=0)
+            centroid = centroid / max(float(np.linalg.norm(centroid)), 1e-9)
+            records["ids"].append(article.doc_id)
+            records["embeddings"].append(centroid.tolist())
+            records["documents"].append(article.text)
+            records["metadatas"].append({
+                "path": article.path,
+                "title": article.title,
+                "author": article.author,
+                "publication": article.publication,
+                "date": article.date,
+                "source": article.source,
+                "derived_hint": article.derived_hint,
+                "length": len(article.text),
+                "n_chunks": len(chunks),
+                "n_sentences": len(sentences),
+                "dup_group": "",
+                "dup_role": "",
+                "dup_score": 0.0,
+            })
+        for i in range(0, len(records["ids"]), batch):
+            self.store.docs.upsert(**{k: v[i : i + batch] for k, v in records.items()})  # last: marks them complete
 
     def _update_groups(self, added: list[str], touched: set[str]) -> None:
         """Work out the near-duplicate groups again where articles came or went: each new article is scored
