@@ -78,7 +78,7 @@ class Assistant:
         self._scorer_model: Any = None
         self._pieces_table: Any = _UNSET
         self._lexical_index: LexicalIndex | None = None
-        self._written = -1  # the generation this process's own last write produced
+        self._written = ""  # the index state (Store.state) this process's own last write produced
         self._lock = threading.RLock()  # the web chat calls from several threads: open and swap state once
 
     # ------------------------------------------------------------ lazy parts
@@ -112,9 +112,9 @@ class Assistant:
         assert store is not None
         # One read of the index's change counter per question: another process (a second chat, `rag add`,
         # an app beside this one on the same Chroma server) may have changed it since the last question.
-        generation = store.generation()
-        if self._snap is not None and self._snap.generation != generation:
-            if generation != self._written:
+        state = store.state()
+        if self._snap is not None and self._snap.state != state:
+            if state != self._written:
                 store.reconnect()  # an embedded client must read the vector index from disk again
                 store.open(signature(self.settings, self.embedder))
             self._snap = None
@@ -122,7 +122,7 @@ class Assistant:
             lexical = self._lexical(store)
             lexical.refresh()
             reconcile_lexical(store, lexical, blocking=False)
-            self._snap = Snapshot.load(store, lexical, generation)
+            self._snap = Snapshot.load(store, lexical, state)
         return store, self._snap
 
     def _lexical(self, store: Store) -> LexicalIndex:
@@ -148,7 +148,7 @@ class Assistant:
     def _after_write(self) -> None:
         self._snap = None
         if self._store is not None and self._store.chunks is not None:
-            self._written = self._store.generation()
+            self._written = self._store.state()
 
     # ------------------------------------------------------------ index maintenance
     def index(

@@ -105,13 +105,13 @@ def reconcile_lexical(store: Store, lexical: LexicalIndex, blocking: bool = True
     between the two, another process writing through a Chroma server, an index from an older version): the
     chunk ids are compared and only the difference is read. Returns False when another process is writing
     it now (not blocking): the caller then uses it as it is."""
-    generation = str(store.generation())
+    generation = store.state()
     if lexical.generation == generation:
         return True
     with file_lock(lexical.path.with_suffix(".lock"), blocking) as got:
         if not got:
             return False
-        generation = str(store.generation())
+        generation = store.state()
         if lexical.generation == generation:
             return True
         in_store = set(store.all_ids(store.chunks))
@@ -211,7 +211,7 @@ class Indexer:
             with file_lock(self.lexical.path.with_suffix(".lock")):
                 if rebuild:
                     self.lexical.clear()
-                lexical_current = self.lexical.generation == str(self.store.generation())
+                lexical_current = self.lexical.generation == self.store.state()
                 self.lexical.set_generation(None)
                 records = {d: m for d, m, _ in self.store.iter_docs()}
                 self._changed = False
@@ -221,13 +221,13 @@ class Indexer:
                     if self._changed:  # partly written: others must look again; the lexical index reconciles
                         self.store.bump_generation()
                     elif lexical_current:
-                        self.lexical.set_generation(str(self.store.generation()))
+                        self.lexical.set_generation(self.store.state())
                     raise
                 # Only a run that changed something counts a generation (a no-op `rag index` costs no process
                 # its caches).
-                generation = self.store.bump_generation() if self._changed or rebuild else self.store.generation()
+                state = self.store.bump_generation() if self._changed or rebuild else self.store.state()
                 if lexical_current or rebuild:
-                    self.lexical.set_generation(str(generation))
+                    self.lexical.set_generation(state)
             if not (lexical_current or rebuild):
                 reconcile_lexical(self.store, self.lexical)
         finally:

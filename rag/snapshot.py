@@ -7,8 +7,9 @@ nearest-neighbour query, BM25 reads the postings of the question's words from th
 chunks is retrieved. So opening costs the same at 5 or 5,000 articles, and the memory held is the caches',
 in the embedded store and with a Chroma server alike.
 
-`generation` is the index's change counter when the view was opened: the assistant compares it with the
-store's before each question and opens a new view when another process changed the index.
+`state` is the index's change counter and token when the view was opened (Store.state): the assistant
+compares it with the store's before each question and opens a new view when another process changed the
+index; `generation` is the counter alone.
 """
 
 from __future__ import annotations
@@ -76,11 +77,12 @@ class _Texts:
 
 class Snapshot:
     def __init__(self, store: Store | None, lexical: LexicalIndex | None, docs: dict[str, dict[str, Any]],
-                 generation: int = 0) -> None:
+                 state: str = "0:") -> None:
         self.store = store
         self.lexical = lexical
         self.docs = docs
-        self.generation = generation
+        self.state = state
+        self.generation = int(state.split(":", 1)[0])
         self.texts = _Texts(self)
         self.groups: dict[str, list[str]] = {}
         for doc_id, meta in sorted(docs.items()):
@@ -94,9 +96,9 @@ class Snapshot:
         self.cache: dict[str, Any] = {}  # per-view caches of derived values (features.py)
 
     @classmethod
-    def load(cls, store: Store, lexical: LexicalIndex | None, generation: int = 0) -> Snapshot:
+    def load(cls, store: Store, lexical: LexicalIndex | None, state: str = "0:") -> Snapshot:
         docs = {doc_id: meta for doc_id, meta, _ in store.iter_docs()}
-        return cls(store, lexical, docs, generation)
+        return cls(store, lexical, docs, state)
 
     # ------------------------------------------------------------ articles
     def title(self, doc_id: str) -> str:

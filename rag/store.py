@@ -152,14 +152,21 @@ class Store:
     # ------------------------------------------------------------ generation
     def generation(self) -> int:
         """The index's change counter, read afresh from the store (another process may have changed it)."""
-        fresh = self._client.get_collection(self._names()[0], embedding_function=None)
-        return int((fresh.metadata or {}).get("generation", 0))
+        return int(self.state().split(":", 1)[0])
 
-    def bump_generation(self) -> int:
-        """Count one change of the index (after a write finished); returns the new generation."""
-        value = self.generation() + 1
-        self.set_meta(generation=value)
-        return value
+    def state(self) -> str:
+        """"<generation>:<token>": the counter and a random token written with it, so that two writers through
+        one server that both count from the same generation still leave different states."""
+        meta = self._client.get_collection(self._names()[0], embedding_function=None).metadata or {}
+        return f"{int(meta.get('generation', 0))}:{meta.get('generation_token', '')}"
+
+    def bump_generation(self) -> str:
+        """Count one change of the index (after a write finished); returns the new state."""
+        import uuid
+
+        value, token = self.generation() + 1, uuid.uuid4().hex[:12]
+        self.set_meta(generation=value, generation_token=token)
+        return f"{value}:{token}"
 
     def reconnect(self) -> None:
         """Open the store again from scratch: an embedded client keeps the vector index it read in memory, so a
