@@ -281,3 +281,19 @@ def test_processes_sharing_an_embedded_index_see_each_others_writes(tmp_path):
 def test_bench_scale_help_runs():
     out = subprocess.run([sys.executable, str(ROOT / "evals/bench_scale.py"), "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "--sizes" in out.stdout, out.stderr
+
+
+@pytest.mark.integration
+def test_answering_imports_neither_torch_nor_llama_index(tmp_path, real_embedder, corpus):
+    """Cold start: a process that only answers loads the ONNX model and Chroma, nothing heavier."""
+    Assistant(settings=Settings(index_dir=tmp_path / "index", quiet=True), embedder=real_embedder,
+              auto_build=False).index([corpus], progress=False)
+    code = ("import sys; from rag import Assistant, Settings; "
+            f"a = Assistant(settings=Settings(index_dir={str(tmp_path / 'index')!r}), auto_build=False); "
+            "print(a.ask('How much did trade between China and Russia reach last year?').text); "
+            "print(sorted(m for m in ('torch', 'transformers', 'sentence_transformers', 'llama_index.core') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(tmp_path / "index", None),
+                         cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    text, imported = out.stdout.strip().splitlines()[-2:]
+    assert "$240 billion" in text and imported == "[]", (text, imported)
