@@ -22,6 +22,7 @@ from .load import bundled_corpus
 from .prompts import BACKEND_FAILED, NOTHING_SUPPORTED
 from .retrieve import check_query, search
 from .scorer import answer_pool
+from .sentences import SentenceStore
 from .settings import Settings
 from .snapshot import Snapshot
 from .store import Store
@@ -78,6 +79,7 @@ class Assistant:
         self._scorer_model: Any = None
         self._pieces_table: Any = _UNSET
         self._lexical_index: LexicalIndex | None = None
+        self._sentence_store: SentenceStore | None = None
         self._written = ""  # the index state (Store.state) this process's own last write produced
         self._lock = threading.RLock()  # the web chat calls from several threads: open and swap state once
 
@@ -122,7 +124,7 @@ class Assistant:
             lexical = self._lexical(store)
             lexical.refresh()
             reconcile_lexical(store, lexical, blocking=False)
-            self._snap = Snapshot.load(store, lexical, state)
+            self._snap = Snapshot.load(store, lexical, state, self._sentence_file(store))
         return store, self._snap
 
     def _lexical(self, store: Store) -> LexicalIndex:
@@ -130,6 +132,12 @@ class Assistant:
         if self._lexical_index is None or self._lexical_index.path != path:
             self._lexical_index = LexicalIndex(path)
         return self._lexical_index
+
+    def _sentence_file(self, store: Store) -> SentenceStore:
+        path = store.sentences_path()
+        if self._sentence_store is None or self._sentence_store.path != path:
+            self._sentence_store = SentenceStore(path)
+        return self._sentence_store
 
     @property
     def generation(self) -> int:

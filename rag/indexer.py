@@ -33,6 +33,7 @@ from .embed import Embedder
 from .errors import CorpusError, DocumentNotFound
 from .lexical import LexicalIndex
 from .load import Loaded, load_articles
+from .sentences import SentenceStore, sentence_rows
 from .settings import Settings
 from .store import FORMAT_VERSION, SPACE, Store
 from .types import Article, Chunk, DocumentInfo, FileResult, IndexReport
@@ -207,10 +208,12 @@ class Indexer:
         else:
             self.store.open(signature(self.settings, self.embedder))
         self.lexical = LexicalIndex(self.store.lexical_path())
+        self.sentence_store = SentenceStore(self.store.sentences_path())
         try:
             with file_lock(self.lexical.path.with_suffix(".lock")):
                 if rebuild:
                     self.lexical.clear()
+                    self.sentence_store.clear()
                 lexical_current = self.lexical.generation == self.store.state()
                 self.lexical.set_generation(None)
                 records = {d: m for d, m, _ in self.store.iter_docs()}
@@ -232,6 +235,7 @@ class Indexer:
                 reconcile_lexical(self.store, self.lexical)
         finally:
             self.lexical.close()
+            self.sentence_store.close()
 
     def documents(self) -> list[DocumentInfo]:
         return sorted((doc_info(d, m) for d, m, _ in self.store.iter_docs()), key=lambda i: i.path)
@@ -247,6 +251,9 @@ class Indexer:
         if pending is None and self.store.get_meta("generation") is None:
             chunk_counts = Counter(i.split(":", 1)[0] for i in self.store.all_ids(self.store.chunks))
             sentence_counts = Counter(i.split(":", 1)[0] for i in self.store.all_ids(self.store.sentences))
+            for doc_id in records:
+                if sentence_counts.get(doc_id) is None and (n := self.sentence_store.count(doc_id)) is not None:
+                    sentence_counts[doc_id] = n
             suspects = set(records) | set(chunk_counts) | set(sentence_counts)
             self.store.set_meta(pending="[]")  # checked whole once; from now on writes name what they touch
         else:
@@ -254,7 +261,7 @@ class Indexer:
             chunk_counts, sentence_counts = Counter(), Counter()
             for doc_id in suspects:
                 chunk_counts[doc_id] = len(self.store.chunks.get(where={"doc_id": doc_id}, include=[])["ids"])
-                sentence_counts[doc_id] = len(self.store.sentences.get(where={"doc_id": doc_id}, include=[])["ids"])
+                sentence_counts[doc_id] = self._sentence_count(doc_id)
         complete = dict(records)
         broken = []
         for doc_id in suspects:
@@ -265,6 +272,13 @@ class Indexer:
                 broken.append(doc_id)
         self._remove_all(broken, records)
         return complete
+
+    def _sentence_count(self, doc_id: str) -> int:
+        """Sentences stored for an article: in the sentence file, else (a server, an older index) in Chroma."""
+        n = self.sentence_store.count(doc_id)
+        if n is None and self.store.sentences_in_chroma():
+            n = len(self.store.sentences.get(where={"doc_id": doc_id}, include=[])["ids"])
+        return n or 0
 
     def _mark_pending(self, doc_ids: list[str]) -> None:
         """Name the articles about to be written or removed (none: the run finished them)."""
@@ -311,7 +325,9 @@ class Indexer:
         self._changed = True
         self.store.docs.delete(ids=[doc_id])
         self.store.vector_store.delete(ref_doc_id=doc_id)
-        self.store.sentences.delete(where={"doc_id": doc_id})
+        if self.store.sentences_in_chroma():
+            self.store.sentences.delete(where={"doc_id": doc_id})
+        self.sentence_store.remove(doc_id)
         self.lexical.remove_prefix(f"{doc_id}:")
 
     def _remove_all(self, doc_ids: list[str], records: dict[str, dict[str, Any]]) -> set[str]:
@@ -405,18 +421,22 @@ class Indexer:
         if nodes:
             self.store.vector_store.add(nodes)
             self.lexical.add([(n.node_id, n.text) for n in nodes])
+        batch = self.store.max_batch()
         ids, embeddings, documents, metadatas = [], [], [], []
         for article, _, sentences, _, sentence_vectors in items:
+            rows = []
             for n, (start, end) in enumerate(sentences):
+                words = len(article.text[start:end].split())
+                rows.append((n, start, end, words, sentence_vectors[n]))
                 ids.append(_SENTENCE_ID.format(doc_id=article.doc_id, n=n))
                 embeddings.append(sentence_vectors[n])
                 documents.append(article.text[start:end])
-                metadatas.append({"doc_id": article.doc_id, "position": n, "start": start, "end": end,
-                                  "words": len(article.text[start:end].split())})
-        batch = self.store.max_batch()
-        for i in range(0, len(ids), batch):
-            self.store.sentences.add(ids=ids[i : i + batch], embeddings=np.asarray(embeddings[i : i + batch]),
-                                     documents=documents[i : i + batch], metadatas=metadatas[i : i + batch])
+                metadatas.append({"doc_id": article.doc_id, "position": n, "start": start, "end": end, "words": words})
+            self.sentence_store.put(article.doc_id, rows)
+        if self.settings.chroma_url:  # shared through the server: every app process reads them from there
+            for i in range(0, len(ids), batch):
+                self.store.sentences.add(ids=ids[i : i + batch], embeddings=np.asarray(embeddings[i : i + batch]),
+                                         documents=documents[i : i + batch], metadatas=metadatas[i : i + batch])
         records: dict[str, Any] = {"ids": [], "embeddings": [], "documents": [], "metadatas": []}
         for article, chunks, sentences, chunk_vectors, sentence_vectors in items:
             centroid = sentence_vectors.mean(axis=0) if len(sentence_vectors) else chunk_vectors.mean(axis=0)
@@ -473,14 +493,8 @@ class Indexer:
 
     def _doc_vectors(self, records: dict[str, dict[str, Any]], doc_ids: list[str]) -> dict[str, DocVectors]:
         """The sentence vectors (of sentences of MIN_WORDS words or more) of some articles, fetched by id."""
-        vectors: dict[str, list[Any]] = {d: [] for d in doc_ids}
-        for i in range(0, len(doc_ids), 200):
-            part = doc_ids[i : i + 200]
-            where = {"doc_id": part[0]} if len(part) == 1 else {"doc_id": {"$in": part}}
-            got = self.store.sentences.get(where=where, include=["embeddings", "metadatas"])
-            for emb, meta in zip(got["embeddings"], got["metadatas"], strict=True):
-                if meta.get("words", 0) >= MIN_WORDS:
-                    vectors[meta["doc_id"]].append(emb)
+        found = sentence_rows(self.store, self.sentence_store, doc_ids)
+        vectors: dict[str, list[Any]] = {d: [r[4] for r in found.get(d, []) if r[3] >= MIN_WORDS] for d in doc_ids}
         return {
             d: DocVectors(
                 doc_id=d,

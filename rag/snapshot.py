@@ -3,8 +3,8 @@
 Opening reads the articles' metadata only (a few hundred bytes each). Everything else is fetched when a
 question needs it and kept in bounded caches: the retrieved chunks come with their vectors from Chroma's own
 nearest-neighbour query, BM25 reads the postings of the question's words from the lexical index on disk
-(`rag/lexical.py`), and an article's text and sentence vectors are fetched by id the first time one of its
-chunks is retrieved. So opening costs the same at 5 or 5,000 articles, and the memory held is the caches',
+(`rag/lexical.py`), and an article's text (from Chroma, by id) and sentence vectors (`rag/sentences.py`)
+are fetched the first time one of its chunks is retrieved. So opening costs the same at 5 or 5,000 articles, and the memory held is the caches',
 in the embedded store and with a Chroma server alike.
 
 `state` is the index's change counter and token when the view was opened (Store.state): the assistant
@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from .lexical import LexicalIndex
+from .sentences import SentenceStore
 from .store import Store
 
 MAX_CHUNKS = 50_000  # cached chunk records (with vectors: about 80 MB at the most)
@@ -77,9 +78,10 @@ class _Texts:
 
 class Snapshot:
     def __init__(self, store: Store | None, lexical: LexicalIndex | None, docs: dict[str, dict[str, Any]],
-                 state: str = "0:") -> None:
+                 state: str = "0:", sentence_store: SentenceStore | None = None) -> None:
         self.store = store
         self.lexical = lexical
+        self.sentence_store = sentence_store
         self.docs = docs
         self.state = state
         self.generation = int(state.split(":", 1)[0])
@@ -96,9 +98,10 @@ class Snapshot:
         self.cache: dict[str, Any] = {}  # per-view caches of derived values (features.py)
 
     @classmethod
-    def load(cls, store: Store, lexical: LexicalIndex | None, state: str = "0:") -> Snapshot:
+    def load(cls, store: Store, lexical: LexicalIndex | None, state: str = "0:",
+             sentence_store: SentenceStore | None = None) -> Snapshot:
         docs = {doc_id: meta for doc_id, meta, _ in store.iter_docs()}
-        return cls(store, lexical, docs, state)
+        return cls(store, lexical, docs, state, sentence_store)
 
     # ------------------------------------------------------------ articles
     def title(self, doc_id: str) -> str:
@@ -193,20 +196,17 @@ class Snapshot:
         return sents.vectors[row] if row is not None else None
 
     def _fetch_sentences(self, doc_ids: list[str]) -> None:
+        from .sentences import sentence_rows
+
         todo = [d for d in dict.fromkeys(doc_ids) if d not in self._sentences]
         if not todo:
             return
-        found: dict[str, list[tuple[int, int, int, Any]]] = {d: [] for d in todo}
-        if self.store is not None:
-            where = {"doc_id": todo[0]} if len(todo) == 1 else {"doc_id": {"$in": todo}}
-            got = self.store.sentences.get(where=where, include=["embeddings", "metadatas"])
-            for emb, meta in zip(got["embeddings"], got["metadatas"], strict=True):
-                found[meta["doc_id"]].append((int(meta["position"]), int(meta["start"]), int(meta["end"]), emb))
-        for doc_id, rows in found.items():
-            rows.sort(key=lambda r: r[0])
-            dim = len(rows[0][3]) if rows else 1
-            vectors = np.asarray([r[3] for r in rows], dtype=np.float32).reshape(len(rows), dim)
-            spans = [(s, e) for _, s, e, _ in rows]
+        found = sentence_rows(self.store, self.sentence_store, todo) if self.sentence_store is not None else {}
+        for doc_id in todo:
+            rows = found.get(doc_id, [])
+            dim = len(rows[0][4]) if rows else 1
+            vectors = np.asarray([r[4] for r in rows], dtype=np.float32).reshape(len(rows), dim)
+            spans = [(s, e) for _, s, e, _, _ in rows]
             self._sentences.put(doc_id, DocSentences(spans, vectors, {s: i for i, (s, _) in enumerate(spans)}))
 
     # ------------------------------------------------------------ words

@@ -42,6 +42,7 @@ class Store:
         self.sentences: Any = None
         self.docs: Any = None
         self._vector_store: Any = None
+        self._sentences_in_chroma: bool | None = None
 
     # ------------------------------------------------------------ where
     @property
@@ -138,6 +139,7 @@ class Store:
     def _attach(self, chunks: Any, sentences: Any, docs: Any) -> None:
         self.chunks, self.sentences, self.docs = chunks, sentences, docs
         self._vector_store = None
+        self._sentences_in_chroma: bool | None = None
 
     @property
     def vector_store(self) -> Any:
@@ -184,6 +186,19 @@ class Store:
             SharedSystemClient.clear_system_cache()
         self._client = None
         self._connect(create=False)
+
+    def sentences_in_chroma(self) -> bool:
+        """Whether sentence vectors are kept in the `<name>-sentences` collection: with a server (shared by every
+        app process), or in an embedded index made before rag/sentences.py (read from there once)."""
+        if self.sentences is None:
+            return False
+        if self._sentences_in_chroma is None:
+            self._sentences_in_chroma = bool(self.settings.chroma_url) or self.sentences.count() > 0
+        return self._sentences_in_chroma
+
+    def sentences_path(self) -> Path:
+        """The sentence-vector file (rag/sentences.py): the index's own, or with a server this machine's cache."""
+        return self.lexical_path().with_name(self.lexical_path().name.replace("lexical-", "sentences-", 1))
 
     def lexical_path(self) -> Path:
         """Where the BM25 index of this index lives: beside the embedded store, or (with a Chroma server) in

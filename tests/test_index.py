@@ -21,8 +21,11 @@ from .conftest import fake_embedder
 
 def _ids(assistant, which="chunks"):
     store = assistant._store
-    collection = store.chunks if which == "chunks" else store.sentences
-    return sorted(store.all_ids(collection))
+    if which == "sentences":  # kept beside the index (rag/sentences.py)
+        from rag.sentences import SentenceStore
+
+        return SentenceStore(store.sentences_path()).ids()
+    return sorted(store.all_ids(store.chunks))
 
 
 def test_first_build_indexes_everything(assistant, corpus):
