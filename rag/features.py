@@ -65,13 +65,13 @@ class WordPieces:
     tokenizer: a static vector per word-piece, L2-normalised, for ColBERT-style soft matching of words."""
 
     def __init__(self, model_dir: str | Path) -> None:
-        from safetensors.numpy import load_file
+        from safetensors import safe_open
         from tokenizers import Tokenizer
 
         folder = Path(model_dir)
-        tensors = load_file(str(folder / "model.safetensors"))
-        key = next(k for k in tensors if k.endswith("word_embeddings.weight"))
-        matrix = tensors[key].astype(np.float32)
+        with safe_open(str(folder / "model.safetensors"), framework="numpy") as tensors:  # that one tensor only
+            key = next(k for k in tensors.keys() if k.endswith("word_embeddings.weight"))  # noqa: SIM118
+            matrix = tensors.get_tensor(key).astype(np.float32)
         self.vectors = matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-8)
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.no_truncation()

@@ -148,6 +148,7 @@ class Indexer:
         self.embedder = embedder
         self.settings = settings
         self._changed = False  # whether the current write changed the index (then its generation is counted)
+        self.records: dict[str, dict[str, Any]] = {}  # the article records during a write
 
     # ------------------------------------------------------------ public
     def sync(
@@ -173,6 +174,7 @@ class Indexer:
             touched = self._remove_all(to_remove, complete)
             for doc_id, path in moved.items():
                 self.store.docs.update(ids=[doc_id], metadatas=[complete[doc_id] | {"path": path}])
+                self.records[doc_id] = complete[doc_id] | {"path": path}
                 self._changed = True
             self._embed_and_write(to_embed, report, progress)
             started_groups = time.perf_counter()
@@ -217,6 +219,7 @@ class Indexer:
                 lexical_current = self.lexical.generation == self.store.state()
                 self.lexical.set_generation(None)
                 records = {d: m for d, m, _ in self.store.iter_docs()}
+                self.records = records  # kept in step with every write below (read once per run)
                 self._changed = False
                 try:
                     yield records
@@ -323,6 +326,7 @@ class Indexer:
 
     def _delete(self, doc_id: str) -> None:
         self._changed = True
+        self.records.pop(doc_id, None)
         self.store.docs.delete(ids=[doc_id])
         self.store.vector_store.delete(ref_doc_id=doc_id)
         if self.store.sentences_in_chroma():
@@ -461,6 +465,7 @@ class Indexer:
             })
         for i in range(0, len(records["ids"]), batch):
             self.store.docs.upsert(**{k: v[i : i + batch] for k, v in records.items()})  # last: marks them complete
+        self.records.update(zip(records["ids"], records["metadatas"], strict=True))
 
     def _update_groups(self, added: list[str], touched: set[str]) -> None:
         """Work out the near-duplicate groups again where articles came or went: each new article is scored
@@ -468,7 +473,7 @@ class Indexer:
         sentence centroid (Chroma's query over the article records); the groups an article left are scored
         again among their remaining members. When the threshold changed (or an older index has no record of
         it), every group is worked out again."""
-        records = {d: m for d, m, _ in self.store.iter_docs()}
+        records = self.records
         key = json.dumps({"dup_threshold": self.settings.dup_threshold, "incremental": 1})
         if self.store.get_meta("groups_key") != key:
             assignment = self._all_groups(records)
@@ -481,13 +486,12 @@ class Indexer:
         ]
         if changed:
             self._changed = True
-            self.store.docs.update(
-                ids=changed,
-                metadatas=[
-                    records[d] | {"dup_group": assignment[d][0], "dup_role": assignment[d][1], "dup_score": assignment[d][2]}
-                    for d in changed
-                ],
-            )
+            metadatas = [
+                records[d] | {"dup_group": assignment[d][0], "dup_role": assignment[d][1], "dup_score": assignment[d][2]}
+                for d in changed
+            ]
+            self.store.docs.update(ids=changed, metadatas=metadatas)
+            records.update(zip(changed, metadatas, strict=True))
         if self.store.get_meta("groups_key") != key:
             self.store.set_meta(groups_key=key)
 
@@ -600,7 +604,7 @@ class Indexer:
         return assignment
 
     def _fill_totals(self, report: IndexReport) -> None:
-        infos = self.documents()
+        infos = [doc_info(d, m) for d, m in self.records.items()]
         report.documents = len(infos)
         report.chunks = self.store.chunks.count()
         groups: dict[str, list[DocumentInfo]] = {}

@@ -150,6 +150,9 @@ class LexicalIndex:
             if cid in present:
                 continue
             present.add(cid)
+            # The same chunk removed earlier (an article removed, then added again) left a dead row: its postings
+            # stay dead (they name the old row), the id moves to a new row.
+            self.db.execute("DELETE FROM chunks WHERE id = ? AND len = 0", (cid,))
             counts: dict[str, int] = {}
             for w in words(text) or ["∅"]:
                 counts[w] = counts.get(w, 0) + 1

@@ -99,6 +99,18 @@ def test_removing_then_compacting_gives_the_scores_of_an_index_built_without(tmp
     assert_same_ranking(again, kept, QUERIES[0])
 
 
+def test_a_chunk_removed_then_added_again_scores_as_before(tmp_path):
+    items = bundled_chunks()
+    doc = items[0][0].split(":")[0]
+    index = LexicalIndex(tmp_path / "lex.sqlite")
+    index.add(items)
+    index.remove_prefix(f"{doc}:")
+    index.add([(c, t) for c, t in items if c.startswith(doc)])  # the article comes back: the same chunk ids
+    assert index.size == len(items)
+    for q in QUERIES:
+        assert_same_ranking(index, items, q)
+
+
 def test_postings_of_a_common_word_span_blocks(tmp_path, monkeypatch):
     monkeypatch.setattr(LexicalIndex, "BLOCK", 4)
     items = [(f"d:{i:04d}", f"common word number{i}") for i in range(11)]
