@@ -1,7 +1,7 @@
 """A view of an opened index at one generation, read on demand.
 
-Opening reads the articles' metadata only (a few hundred bytes each). Everything else is fetched when a
-question needs it and kept in bounded caches: the retrieved chunks come with their vectors from Chroma's own
+Opening reads nothing. What a question needs is fetched then and kept in caches (bounded, but for the
+articles' records: a few hundred bytes each): the retrieved chunks come with their vectors from Chroma's own
 nearest-neighbour query, BM25 reads the postings of the question's words from the lexical index on disk
 (`rag/lexical.py`), and an article's text (from Chroma, by id) and sentence vectors (`rag/sentences.py`)
 are fetched the first time one of its chunks is retrieved. So opening costs the same at 5 or 5,000 articles, and the memory held is the caches',
@@ -76,20 +76,80 @@ class _Texts:
         return self.snap.text(doc_id) if doc_id in self.snap.docs else default
 
 
+class Docs:
+    """`snap.docs`: the articles' records (metadata) by id, fetched by id on first use and kept (a few hundred
+    bytes each). An id with no record is no article (one another process is still writing, or removed). Going
+    through all of them (`items()`, `len()`; evals only) reads every record once."""
+
+    def __init__(self, store: Store | None, preloaded: dict[str, dict[str, Any]] | None = None) -> None:
+        self.store = store
+        self._meta: dict[str, dict[str, Any]] = dict(preloaded or {})
+        self._absent: set[str] = set()
+        self._complete = preloaded is not None or store is None
+        self._lock = threading.RLock()
+
+    def fetch(self, doc_ids: list[str] | set[str]) -> None:
+        with self._lock:
+            todo = [d for d in dict.fromkeys(doc_ids) if d not in self._meta and d not in self._absent]
+            if not todo or self._complete:
+                return
+            assert self.store is not None
+            got = self.store.docs.get(ids=todo, include=["metadatas"])
+            for doc_id, meta in zip(got["ids"], got["metadatas"], strict=True):
+                self._meta[doc_id] = meta or {}
+            self._absent.update(d for d in todo if d not in self._meta)
+
+    def __contains__(self, doc_id: object) -> bool:
+        if not isinstance(doc_id, str):
+            return False
+        self.fetch([doc_id])
+        return doc_id in self._meta
+
+    def get(self, doc_id: str, default: Any = None) -> Any:
+        return self._meta[doc_id] if doc_id in self else default
+
+    def __getitem__(self, doc_id: str) -> dict[str, Any]:
+        if doc_id not in self:
+            raise KeyError(doc_id)
+        return self._meta[doc_id]
+
+    def _load_all(self) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            if not self._complete:
+                assert self.store is not None
+                self._meta = {doc_id: meta for doc_id, meta, _ in self.store.iter_docs()}
+                self._complete = True
+            return self._meta
+
+    def items(self) -> Any:
+        return self._load_all().items()
+
+    def keys(self) -> Any:
+        return self._load_all().keys()
+
+    def __iter__(self) -> Any:
+        return iter(self._load_all())
+
+    def __len__(self) -> int:
+        return len(self._load_all())
+
+    @property
+    def loaded(self) -> int:
+        """Records read so far."""
+        return len(self._meta)
+
+
 class Snapshot:
-    def __init__(self, store: Store | None, lexical: LexicalIndex | None, docs: dict[str, dict[str, Any]],
+    def __init__(self, store: Store | None, lexical: LexicalIndex | None, docs: dict[str, dict[str, Any]] | None = None,
                  state: str = "0:", sentence_store: SentenceStore | None = None) -> None:
         self.store = store
         self.lexical = lexical
         self.sentence_store = sentence_store
-        self.docs = docs
+        self.docs = Docs(store, docs)
         self.state = state
         self.generation = int(state.split(":", 1)[0])
         self.texts = _Texts(self)
-        self.groups: dict[str, list[str]] = {}
-        for doc_id, meta in sorted(docs.items()):
-            if meta.get("dup_group"):
-                self.groups.setdefault(meta["dup_group"], []).append(doc_id)
+        self._groups: dict[str, list[str]] = {}
         self._chunks: _Bounded = _Bounded(MAX_CHUNKS)
         self._texts: _Bounded = _Bounded(MAX_DOCS)
         self._sentences: _Bounded = _Bounded(MAX_DOCS)
@@ -100,8 +160,8 @@ class Snapshot:
     @classmethod
     def load(cls, store: Store, lexical: LexicalIndex | None, state: str = "0:",
              sentence_store: SentenceStore | None = None) -> Snapshot:
-        docs = {doc_id: meta for doc_id, meta, _ in store.iter_docs()}
-        return cls(store, lexical, docs, state, sentence_store)
+        """A view of the store as it is now; nothing is read until a question needs it."""
+        return cls(store, lexical, None, state, sentence_store)
 
     # ------------------------------------------------------------ articles
     def title(self, doc_id: str) -> str:
@@ -126,7 +186,18 @@ class Snapshot:
                 self._texts.put(doc_id, "")
 
     def group_members(self, group: str) -> list[str]:
-        return self.groups.get(group, []) if group else []
+        """The articles of a near-duplicate group (one query by the group's id, then kept)."""
+        if not group:
+            return []
+        with self._lock:
+            if group not in self._groups:
+                if self.store is None or self.docs._complete:
+                    found = sorted(d for d, m in self.docs.items() if m.get("dup_group") == group)
+                else:
+                    found = sorted(self.store.docs.get(where={"dup_group": group}, include=[])["ids"])
+                    self.docs.fetch(found)
+                self._groups[group] = found
+            return self._groups[group]
 
     # ------------------------------------------------------------ chunks
     def chunk(self, chunk_id: str) -> ChunkRec | None:
@@ -149,6 +220,7 @@ class Snapshot:
     def _remember(self, ids: list[str], embeddings: Any, metadatas: list[dict[str, Any]]) -> None:
         import json
 
+        self.docs.fetch({m["doc_id"] for m in metadatas if m and m.get("doc_id")})
         for cid, emb, meta in zip(ids, embeddings, metadatas, strict=True):
             if cid in self._chunks or meta is None or meta.get("doc_id") not in self.docs:
                 continue  # leftovers of an interrupted run, or an article another process is writing
@@ -159,7 +231,7 @@ class Snapshot:
 
     def dense(self, vector: np.ndarray, n: int) -> list[str]:
         """Chunk ids, best first, from Chroma's nearest-neighbour query; their records are cached on the way."""
-        if self.store is None or not self.docs:
+        if self.store is None:
             return []
         with self._lock:  # (Chroma returns fewer than n when it holds fewer)
             got = self.store.chunks.query(query_embeddings=[vector.tolist()], n_results=n,

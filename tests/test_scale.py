@@ -125,10 +125,11 @@ def test_postings_of_a_common_word_span_blocks(tmp_path, monkeypatch):
 def test_opening_an_index_reads_no_chunk_and_a_question_reads_only_what_it_retrieves(assistant, corpus):
     assistant.index([corpus], progress=False)
     _, snap = assistant._ready()
-    assert len(snap.docs) == 5 and len(snap._chunks) == 0 and len(snap._texts) == 0, "opening read chunks or texts"
+    assert snap.docs.loaded == 0 and len(snap._chunks) == 0 and len(snap._texts) == 0, "opening read something"
     assistant.search("record trade between China and Russia", k=3)
     total = assistant._store.chunks.count()
     assert 0 < len(snap._chunks) <= 2 * assistant.settings.candidates < total + 2 * assistant.settings.candidates
+    assert 0 < snap.docs.loaded <= 5
 
 
 def test_generation_counts_changes_only(assistant, corpus, tmp_path):
