@@ -56,4 +56,4 @@ lint: install-dev
 	$(BIN)/ruff check rag tests evals ui.py
 
 clean:
-	rm -rf $(VENV) index/chroma.sqlite3 index/*/ index/.rag.lock index/lexical-*
+	rm -rf $(VENV) index/chroma.sqlite3 index/*/ index/.rag.lock index/lexical-* index/sentences-*
