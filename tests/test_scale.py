@@ -310,3 +310,12 @@ def test_answering_imports_neither_torch_nor_llama_index(tmp_path, real_embedder
     assert out.returncode == 0, out.stderr[-2000:]
     text, imported = out.stdout.strip().splitlines()[-2:]
     assert "$240 billion" in text and imported == "[]", (text, imported)
+
+
+def test_rag_bench_is_on_the_cli():
+    from click.testing import CliRunner
+
+    from rag.cli import cli
+
+    result = CliRunner().invoke(cli, ["bench", "--help"])
+    assert result.exit_code == 0 and "--sizes" in result.output and "--json" in result.output, result.output
