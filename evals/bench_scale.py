@@ -206,9 +206,10 @@ def child(index_dir: str, url: str | None, size: int, rounds: int) -> None:
     # What another process pays once when this one changed the index: its BM25 index catches up by comparing
     # chunk ids with the store (a server's app processes each keep their own).
     from rag.indexer import reconcile_lexical
+    from rag.lexical import LexicalIndex
 
     store, _ = assistant._ready()
-    lexical = assistant._lexical_index
+    lexical = assistant._local_files[LexicalIndex]
     lexical.set_generation(None)
     t = time.perf_counter()
     reconcile_lexical(store, lexical)

@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -19,6 +19,7 @@ from .generate import Checked, Verifier, generate, generate_stream, load_llm, no
 from .indexer import Indexer, reconcile_lexical, signature
 from .lexical import LexicalIndex
 from .load import bundled_corpus
+from .localdb import LocalDB
 from .prompts import BACKEND_FAILED, NOTHING_SUPPORTED
 from .retrieve import check_query, search
 from .scorer import answer_pool
@@ -45,6 +46,7 @@ BRIDGE = re.compile(r"\b(who|whom|whose|which|that|where|when)\b", re.I)
 # wins when its confidence is higher by this much (a fixed margin, not tuned: "clearly surer").
 MERGE_MARGIN = 0.1
 _UNSET = object()
+LocalFile = TypeVar("LocalFile", bound=LocalDB)
 
 
 class Assistant:
@@ -79,8 +81,7 @@ class Assistant:
         self._llm_model: Any = None
         self._scorer_model: Any = None
         self._pieces_table: Any = _UNSET
-        self._lexical_index: LexicalIndex | None = None
-        self._sentence_store: SentenceStore | None = None
+        self._local_files: dict[type, LocalDB] = {}  # the BM25 index and the sentence vectors, opened once
         self._written = ""  # the index state (Store.state) this process's own last write produced
         self._lock = threading.RLock()  # the web chat calls from several threads: open and swap state once
 
@@ -122,23 +123,18 @@ class Assistant:
                 store.open(signature(self.settings, self.embedder))
             self._snap = None
         if self._snap is None:
-            lexical = self._lexical(store)
+            lexical = self._local(LexicalIndex, store.lexical_path())
             lexical.refresh()
             reconcile_lexical(store, lexical, blocking=False)
-            self._snap = Snapshot.load(store, lexical, state, self._sentence_file(store))
+            self._snap = Snapshot.load(store, lexical, state, self._local(SentenceStore, store.sentences_path()))
         return store, self._snap
 
-    def _lexical(self, store: Store) -> LexicalIndex:
-        path = store.lexical_path()
-        if self._lexical_index is None or self._lexical_index.path != path:
-            self._lexical_index = LexicalIndex(path)
-        return self._lexical_index
-
-    def _sentence_file(self, store: Store) -> SentenceStore:
-        path = store.sentences_path()
-        if self._sentence_store is None or self._sentence_store.path != path:
-            self._sentence_store = SentenceStore(path)
-        return self._sentence_store
+    def _local(self, kind: type[LocalFile], path: Path) -> LocalFile:
+        """The open file of this kind (the BM25 index, the sentence vectors) at `path`, opened once."""
+        current = self._local_files.get(kind)
+        if current is None or current.path != path:
+            current = self._local_files[kind] = kind(path)
+        return current  # type: ignore[return-value]
 
     @property
     def generation(self) -> int:

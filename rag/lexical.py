@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .localdb import LocalDB
+
 TOKENIZER_VERSION = 3  # 3: accents folded (Beyoncé meets Beyonce)
 STOPWORDS = frozenset(
     ["a", "about", "above", "after", "again", "against", "all", "am", "an", "and", "any", "are", "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "could", "did", "do", "does", "doing", "down", "during", "each", "few", "for", "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "me", "more", "most", "my", "myself", "no", "nor", "not", "now", "of", "off", "on", "once", "only", "or", "other", "our", "ours", "ourselves", "out", "over", "own", "same", "she", "should", "so", "some", "such", "than", "that", "the", "their", "theirs", "them", "themselves", "then", "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "very", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your", "yours", "yourself", "yourselves", "also", "according", "said", "says", "say", "did", "does", "according", "whose"]
@@ -52,7 +54,7 @@ def words(text: str) -> list[str]:
     return out
 
 
-class LexicalIndex:
+class LexicalIndex(LocalDB):
     """BM25 over the chunks, kept on disk in SQLite and updated article by article: nothing is loaded when an
     index opens, a question reads the postings of its own words only.
 
@@ -66,27 +68,17 @@ class LexicalIndex:
     K1, B = 1.5, 0.75
     BLOCK = 2048
 
-    def __init__(self, path: Path) -> None:
-        import sqlite3
-        import threading
+    SCHEMA = """
+        CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+        CREATE TABLE IF NOT EXISTS terms (id INTEGER PRIMARY KEY, term TEXT UNIQUE, df INTEGER NOT NULL);
+        CREATE TABLE IF NOT EXISTS postings (term INTEGER, block INTEGER, n INTEGER, data BLOB,
+                                             PRIMARY KEY (term, block)) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS chunks (row INTEGER PRIMARY KEY, id TEXT UNIQUE, len INTEGER, terms BLOB, tfs BLOB);
+    """
 
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self.db = sqlite3.connect(str(path), timeout=60, check_same_thread=False, isolation_level=None)
-        self.lock = threading.RLock()
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
         with self.lock:
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.executescript(
-                """
-                CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
-                CREATE TABLE IF NOT EXISTS terms (id INTEGER PRIMARY KEY, term TEXT UNIQUE, df INTEGER NOT NULL);
-                CREATE TABLE IF NOT EXISTS postings (term INTEGER, block INTEGER, n INTEGER, data BLOB,
-                                                     PRIMARY KEY (term, block)) WITHOUT ROWID;
-                CREATE TABLE IF NOT EXISTS chunks (row INTEGER PRIMARY KEY, id TEXT UNIQUE, len INTEGER,
-                                                   terms BLOB, tfs BLOB);
-                """
-            )
             if self._meta("tokenizer") not in (None, str(TOKENIZER_VERSION)):
                 self.clear()  # words are cut differently now: start again (the next open refills it)
             self._set_meta("tokenizer", str(TOKENIZER_VERSION))
@@ -131,15 +123,9 @@ class LexicalIndex:
     # ------------------------------------------------------------ writing
     def add(self, items: list[tuple[str, str]]) -> None:
         """Index (chunk id, text) pairs; a chunk already present is left as it is."""
-        with self.lock:
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
-                self._add(items)
-                self.db.execute("COMMIT")
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
-            self._lengths = None
+        with self.transaction():
+            self._add(items)
+        self._lengths = None
 
     def _add(self, items: list[tuple[str, str]]) -> None:
         present = self._present([cid for cid, _ in items])
@@ -205,15 +191,9 @@ class LexicalIndex:
 
     def remove(self, ids: list[str]) -> int:
         """Forget chunks by id; returns how many were there."""
-        with self.lock:
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
-                removed = self._remove(ids)
-                self.db.execute("COMMIT")
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
-            self._lengths = None
+        with self.transaction():
+            removed = self._remove(ids)
+        self._lengths = None
         if self._stat("dead") * 2 > max(self._stat("n"), 1):
             self.compact()
         return removed
@@ -244,25 +224,19 @@ class LexicalIndex:
 
     def compact(self) -> None:
         """Rewrite the postings without the dead chunks' pairs (from the words each live chunk keeps)."""
-        with self.lock:
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
-                self.db.execute("DELETE FROM postings")
-                self.db.execute("DELETE FROM chunks WHERE len = 0")
-                self.db.execute("DELETE FROM terms WHERE df <= 0")
-                lists: dict[int, list[np.ndarray]] = {}
-                for row, terms, tfs in self.db.execute("SELECT row, terms, tfs FROM chunks ORDER BY row"):
-                    tids, counts = np.frombuffer(terms, dtype=np.int32), np.frombuffer(tfs, dtype=np.int32)
-                    for t, tf in zip(tids.tolist(), counts.tolist(), strict=True):
-                        lists.setdefault(t, []).append(np.asarray([row, tf], dtype=np.int32))
-                for term, pairs in lists.items():
-                    self._append(term, np.stack(pairs))
-                self._set_meta("dead", "0")
-                self.db.execute("COMMIT")
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
-            self._lengths = None
+        with self.transaction():
+            self.db.execute("DELETE FROM postings")
+            self.db.execute("DELETE FROM chunks WHERE len = 0")
+            self.db.execute("DELETE FROM terms WHERE df <= 0")
+            lists: dict[int, list[np.ndarray]] = {}
+            for row, terms, tfs in self.db.execute("SELECT row, terms, tfs FROM chunks ORDER BY row"):
+                tids, counts = np.frombuffer(terms, dtype=np.int32), np.frombuffer(tfs, dtype=np.int32)
+                for t, tf in zip(tids.tolist(), counts.tolist(), strict=True):
+                    lists.setdefault(t, []).append(np.asarray([row, tf], dtype=np.int32))
+            for term, pairs in lists.items():
+                self._append(term, np.stack(pairs))
+            self._set_meta("dead", "0")
+        self._lengths = None
 
     # ------------------------------------------------------------ reading
     def refresh(self) -> None:
@@ -325,6 +299,3 @@ class LexicalIndex:
                                          [int(r) for r in order]))
             return [(names[int(r)], float(scores[r])) for r in order]
 
-    def close(self) -> None:
-        with self.lock:
-            self.db.close()

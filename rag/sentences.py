@@ -15,58 +15,34 @@ article's sentences are one indexed range of rows.
 
 from __future__ import annotations
 
-import threading
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .localdb import LocalDB
+
 Rows = list[tuple[int, int, int, int, np.ndarray]]  # (position, start, end, words, vector)
 
 
-class SentenceStore:
-    def __init__(self, path: Path) -> None:
-        import sqlite3
-
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self.db = sqlite3.connect(str(path), timeout=60, check_same_thread=False, isolation_level=None)
-        self.lock = threading.RLock()
-        with self.lock:
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.executescript(
-                """
-                CREATE TABLE IF NOT EXISTS sentences (doc TEXT, position INTEGER, start INTEGER, end INTEGER,
-                    words INTEGER, vec BLOB, PRIMARY KEY (doc, position)) WITHOUT ROWID;
-                CREATE TABLE IF NOT EXISTS docs (doc TEXT PRIMARY KEY, n INTEGER) WITHOUT ROWID;
-                """
-            )
+class SentenceStore(LocalDB):
+    SCHEMA = """
+        CREATE TABLE IF NOT EXISTS sentences (doc TEXT, position INTEGER, start INTEGER, end INTEGER,
+            words INTEGER, vec BLOB, PRIMARY KEY (doc, position)) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS docs (doc TEXT PRIMARY KEY, n INTEGER) WITHOUT ROWID;
+    """
 
     def put(self, doc_id: str, rows: Rows) -> None:
         """An article's sentences (all of them: the article counts as present from now on, even with none)."""
-        with self.lock:
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
-                self.db.execute("DELETE FROM sentences WHERE doc = ?", (doc_id,))
-                self.db.executemany("INSERT INTO sentences VALUES (?, ?, ?, ?, ?, ?)", [
-                    (doc_id, p, s, e, w, np.asarray(v, dtype=np.float32).tobytes()) for p, s, e, w, v in rows])
-                self.db.execute("INSERT OR REPLACE INTO docs VALUES (?, ?)", (doc_id, len(rows)))
-                self.db.execute("COMMIT")
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
+        with self.transaction():
+            self.db.execute("DELETE FROM sentences WHERE doc = ?", (doc_id,))
+            self.db.executemany("INSERT INTO sentences VALUES (?, ?, ?, ?, ?, ?)", [
+                (doc_id, p, s, e, w, np.asarray(v, dtype=np.float32).tobytes()) for p, s, e, w, v in rows])
+            self.db.execute("INSERT OR REPLACE INTO docs VALUES (?, ?)", (doc_id, len(rows)))
 
     def remove(self, doc_id: str) -> None:
-        with self.lock:
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
-                self.db.execute("DELETE FROM sentences WHERE doc = ?", (doc_id,))
-                self.db.execute("DELETE FROM docs WHERE doc = ?", (doc_id,))
-                self.db.execute("COMMIT")
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
+        with self.transaction():
+            self.db.execute("DELETE FROM sentences WHERE doc = ?", (doc_id,))
+            self.db.execute("DELETE FROM docs WHERE doc = ?", (doc_id,))
 
     def count(self, doc_id: str) -> int | None:
         """Sentences held for an article; None when the article is not here at all."""
@@ -96,9 +72,6 @@ class SentenceStore:
         with self.lock:
             self.db.executescript("DELETE FROM sentences; DELETE FROM docs;")
 
-    def close(self) -> None:
-        with self.lock:
-            self.db.close()
 
 
 def sentence_rows(store: Any, local: SentenceStore, doc_ids: list[str]) -> dict[str, Rows]:

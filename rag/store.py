@@ -198,18 +198,22 @@ class Store:
 
     def sentences_path(self) -> Path:
         """The sentence-vector file (rag/sentences.py): the index's own, or with a server this machine's cache."""
-        return self.lexical_path().with_name(self.lexical_path().name.replace("lexical-", "sentences-", 1))
+        return self._local_path("sentences")
 
     def lexical_path(self) -> Path:
         """Where the BM25 index of this index lives: beside the embedded store, or (with a Chroma server) in
         index_dir as this process's cache, named by the server and collection."""
+        return self._local_path("lexical")
+
+    def _local_path(self, kind: str) -> Path:
+        """`<kind>-<collection>.sqlite` in index_dir; with a server, named by its URL too."""
         import hashlib
 
         base = self.settings.collection
         if self.settings.chroma_url:
             key = hashlib.sha256(f"{self.settings.chroma_url}|{base}".encode()).hexdigest()[:12]
-            return Path(self.settings.index_dir) / f"lexical-{base}-{key}.sqlite"
-        return Path(self.settings.index_dir) / f"lexical-{base}.sqlite"
+            return Path(self.settings.index_dir) / f"{kind}-{base}-{key}.sqlite"
+        return Path(self.settings.index_dir) / f"{kind}-{base}.sqlite"
 
     # ------------------------------------------------------------ collection metadata
     def get_meta(self, key: str, default: Any = None) -> Any:

@@ -149,12 +149,12 @@ def test_a_lost_lexical_index_is_rebuilt_from_the_store(assistant, corpus):
     assistant.index([corpus], progress=False)
     before = [p.chunk_id for p in assistant.search("record trade between China and Russia", k=5)]
     path = assistant._store.lexical_path()
-    assistant._lexical_index.close()
+    assistant._local_files[LexicalIndex].close()
     for f in path.parent.glob(path.name + "*"):
         f.unlink()
     fresh = Assistant(settings=assistant.settings, embedder=fake_embedder(), auto_build=False)
     assert [p.chunk_id for p in fresh.search("record trade between China and Russia", k=5)] == before
-    assert fresh._lexical_index.size == fresh._store.chunks.count()
+    assert fresh._local_files[LexicalIndex].size == fresh._store.chunks.count()
 
 
 def test_an_interrupted_write_is_repaired_from_its_pending_list(assistant, corpus):
