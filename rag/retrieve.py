@@ -14,7 +14,6 @@ import numpy as np
 from .embed import Embedder
 from .errors import InvalidQuery
 from .snapshot import Snapshot
-from .store import Store
 from .types import Passage
 
 MAX_QUERY_CHARS = 2000
@@ -44,7 +43,6 @@ def rrf(rankings: list[list[str]], k: int = RRF_K) -> dict[str, float]:
 
 
 def search(
-    store: Store,
     snap: Snapshot,
     embedder: Embedder,
     query: str,

@@ -186,4 +186,3 @@ class Evidence:
     features: Any
     snap: Any
     store: Any = None
-    vector: Any = None  # the query's embedding
