@@ -44,6 +44,12 @@ def containment(a: np.ndarray, b: np.ndarray) -> float:
     return float((small @ big.T).max(axis=1).mean())
 
 
+def original_first(doc_id: str, length: int, derived_hint: str) -> tuple[bool, int, str]:
+    """Sort key of a group's members, the original first: an article that does not say it is a copy, then the
+    longest, then by id (stable)."""
+    return bool(derived_hint), -length, doc_id
+
+
 def _candidate_pairs(docs: list[DocVectors]) -> list[tuple[int, int]]:
     n = len(docs)
     if n <= _ALL_PAIRS_LIMIT:
@@ -82,8 +88,7 @@ def find_groups(docs: list[DocVectors], threshold: float) -> list[Group]:
     for idx in members.values():
         if len(idx) < 2:
             continue
-        # The original: an article that does not say it is a copy, then the longest, then by id (stable).
-        idx.sort(key=lambda i: (bool(docs[i].derived_hint), -docs[i].length, docs[i].doc_id))
+        idx.sort(key=lambda i: original_first(docs[i].doc_id, docs[i].length, docs[i].derived_hint))
         groups.append(
             Group(
                 original=docs[idx[0]].doc_id,

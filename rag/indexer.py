@@ -28,7 +28,15 @@ import numpy as np
 
 from .chunk import article_sentences, chunk_article
 from .clean import CLEANER_VERSION
-from .dedup import _ALL_PAIRS_LIMIT, _NEIGHBOURS, MIN_WORDS, DocVectors, containment, find_groups
+from .dedup import (
+    _ALL_PAIRS_LIMIT,
+    _NEIGHBOURS,
+    MIN_WORDS,
+    DocVectors,
+    containment,
+    find_groups,
+    original_first,
+)
 from .embed import Embedder
 from .errors import CorpusError, DocumentNotFound
 from .lexical import LexicalIndex
@@ -596,7 +604,8 @@ class Indexer:
                 for d in full:
                     assignment[d] = ("", "", 0.0)
                 continue
-            ordered = sorted(full, key=lambda d: (bool(records[d].get("derived_hint")), -int(records[d].get("length", 0)), d))
+            ordered = sorted(full, key=lambda d: original_first(d, int(records[d].get("length", 0)),
+                                                                records[d].get("derived_hint", "")))
             original = ordered[0]
             for d in ordered:
                 score = best.get(d, float(records[d].get("dup_score", 0.0) or 0.0))
