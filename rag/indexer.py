@@ -434,21 +434,21 @@ class Indexer:
             self.store.vector_store.add(nodes)
             self.lexical.add([(n.node_id, n.text) for n in nodes])
         batch = self.store.max_batch()
-        ids, embeddings, documents, metadatas = [], [], [], []
+        shared: list[tuple[str, Any, str, dict[str, Any]]] = []  # (id, vector, text, metadata) for a server
         for article, _, sentences, _, sentence_vectors in items:
             rows = []
             for n, (start, end) in enumerate(sentences):
                 words = len(article.text[start:end].split())
                 rows.append((n, start, end, words, sentence_vectors[n]))
-                ids.append(_SENTENCE_ID.format(doc_id=article.doc_id, n=n))
-                embeddings.append(sentence_vectors[n])
-                documents.append(article.text[start:end])
-                metadatas.append({"doc_id": article.doc_id, "position": n, "start": start, "end": end, "words": words})
+                if self.settings.chroma_url:  # shared through the server: every app process reads them there
+                    shared.append((_SENTENCE_ID.format(doc_id=article.doc_id, n=n), sentence_vectors[n],
+                                   article.text[start:end], {"doc_id": article.doc_id, "position": n,
+                                                             "start": start, "end": end, "words": words}))
             self.sentence_store.put(article.doc_id, rows)
-        if self.settings.chroma_url:  # shared through the server: every app process reads them from there
-            for i in range(0, len(ids), batch):
-                self.store.sentences.add(ids=ids[i : i + batch], embeddings=np.asarray(embeddings[i : i + batch]),
-                                         documents=documents[i : i + batch], metadatas=metadatas[i : i + batch])
+        for i in range(0, len(shared), batch):
+            ids, embeddings, documents, metadatas = zip(*shared[i : i + batch], strict=True)
+            self.store.sentences.add(ids=list(ids), embeddings=np.asarray(embeddings), documents=list(documents),
+                                     metadatas=list(metadatas))
         records: dict[str, Any] = {"ids": [], "embeddings": [], "documents": [], "metadatas": []}
         for article, chunks, sentences, chunk_vectors, sentence_vectors in items:
             centroid = sentence_vectors.mean(axis=0) if len(sentence_vectors) else chunk_vectors.mean(axis=0)
