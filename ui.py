@@ -17,7 +17,6 @@ import html
 import logging
 import os
 import re
-import shutil
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -30,7 +29,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import gradio as gr  # noqa: E402
 
 from rag import ABSTAIN_TEXT, Answer, Assistant, Citation, DocumentInfo, FileResult, RagError, Settings  # noqa: E402
-from rag.load import SUPPORTED_SUFFIXES  # noqa: E402
 
 log = logging.getLogger("rag.ui")
 
@@ -206,12 +204,6 @@ def results_html(rows: Sequence[tuple[str, str, str]]) -> str:
     return f"<table class='docs'><tr><th>File</th><th>Result</th><th>Detail</th></tr>{body}</table>"
 
 
-def safe_name(name: str) -> str:
-    """A file name that stays inside the uploads folder: no folders, no leading dots, plain characters."""
-    base = re.sub(r"[^\w.-]+", "_", Path(name).name).lstrip(".")
-    return base[:120] or "article.txt"
-
-
 # ---------------------------------------------------------------- handlers
 Chat = list[dict[str, Any]]
 
@@ -289,43 +281,25 @@ class WebChat:
         return documents_html(docs), gr.update(choices=choices, value=None)
 
     def add_files(self, files: Sequence[Any] | None, progress: Any = None) -> tuple[str, str, Any, None]:
-        """Copy uploads into the uploads folder and index them incrementally; one result row per file."""
+        """Keep copies of the uploads and index them incrementally (`Assistant.upload`); one row per file."""
         rows: list[tuple[str, str, str]] = []
-        targets: dict[str, str] = {}  # stored path -> name the user uploaded
+        uploads = [(getattr(f, "orig_name", None) or Path(getattr(f, "name", f)).name, Path(getattr(f, "name", f)))
+                   for f in files or []]
         outcomes: list[FileResult] = []
-        limit = self.assistant.settings.max_file_mb
-        for f in files or []:
-            src = Path(getattr(f, "name", f))
-            name = Path(getattr(f, "orig_name", None) or src.name).name
-            if src.suffix.lower() not in SUPPORTED_SUFFIXES:
-                rows.append((name, "skipped", "not a .txt, .md or .html file"))
-                continue
-            if not src.is_file():
-                rows.append((name, "skipped", "the upload could not be read; try again"))
-                continue
-            if src.stat().st_size > limit * 2**20:
-                rows.append((name, "skipped", f"larger than {limit:g} MB"))
-                continue
-            self.uploads.mkdir(parents=True, exist_ok=True)
-            target = self.uploads / safe_name(name)
-            shutil.copyfile(src, target)
-            targets[str(target)] = name
-        if targets:
+        if uploads:
             if progress is not None:
-                progress(0, desc=f"Indexing {len(targets)} file(s)…")
+                progress(0, desc=f"Indexing {len(uploads)} file(s)…")
             try:
-                report = self.assistant.add(list(targets), progress=True)
+                outcomes = self.assistant.upload(uploads, progress=True).files
             except RagError as exc:
-                rows.append((", ".join(targets.values()), "failed", str(exc)))
-            else:
-                outcomes = report.files
+                rows.append((", ".join(name for name, _ in uploads), "failed", str(exc)))
         listing, choices = self.documents_view()
         docs = self._docs or {}
         for r in outcomes:
             detail = r.reason or (docs[r.doc_id].label if r.doc_id in docs else "")
             if r.status == "unchanged":
                 detail = f"already indexed: {detail}" if detail else "already indexed"
-            rows.append((targets.get(r.path, Path(r.path).name), r.status, detail))
+            rows.append((r.path, r.status, detail))
         return results_html(rows) or '<p class="muted">Choose files first.</p>', listing, choices, None
 
     def remove(self, doc_id: str | None) -> tuple[str, str, Any]:
@@ -333,13 +307,10 @@ class WebChat:
             listing, choices = self.documents_view()
             return '<p class="muted">Nothing removed: choose an article, then confirm.</p>', listing, choices
         try:
-            info = self.assistant.remove(doc_id)
+            info = self.assistant.remove(doc_id)  # an uploaded copy goes with its article
         except RagError as exc:
             listing, choices = self.documents_view()
             return error_html(str(exc)), listing, choices
-        stored = Path(info.path)
-        if stored.parent.resolve() == self.uploads.resolve() and stored.is_file():
-            stored.unlink()  # an uploaded copy goes with its article
         listing, choices = self.documents_view()
         return f"<p>Removed <b>{esc(info.label)}</b> ({esc(info.doc_id[:8])}).</p>", listing, choices
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
+import shutil
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -18,7 +20,7 @@ from .followup import History, names_nothing, resolve, user_turns
 from .generate import Checked, Verifier, generate, generate_stream, load_llm, notes_for, number
 from .indexer import Indexer, reconcile_lexical, signature
 from .lexical import LexicalIndex
-from .load import bundled_corpus
+from .load import bundled_corpus, safe_name, upload_problem
 from .localdb import LocalDB
 from .prompts import BACKEND_FAILED, NOTHING_SUPPORTED
 from .retrieve import check_query, search
@@ -27,7 +29,7 @@ from .sentences import SentenceStore
 from .settings import Settings
 from .snapshot import Snapshot
 from .store import Store
-from .types import Answer, DocumentInfo, Evidence, IndexReport, Passage
+from .types import Answer, DocumentInfo, Evidence, FileResult, IndexReport, Passage, SkippedFile
 
 # Second hop (two-hop questions): tried when the answer's confidence is below HOP_BELOW, its best sentence
 # lacks the kind of answer asked for, or the question holds a relative clause after its first word (BRIDGE:
@@ -179,12 +181,43 @@ class Assistant:
             self._after_write()
         return report
 
+    def upload(self, files: Iterable[tuple[str, bytes | str | Path]], *, progress: bool = False) -> IndexReport:
+        """Keep a copy of each uploaded file in `uploads_dir` and add it (the web chat's and the HTTP API's uploads;
+        `index()` keeps them on later runs). `files`: (name as uploaded, its bytes or a path to read). A file of
+        an unsupported type or over Settings.max_file_mb is reported as skipped and not copied; the report's
+        file entries carry the names as uploaded."""
+        report_files: list[FileResult] = []
+        targets: dict[str, str] = {}  # stored path -> name as uploaded
+        limit = self.settings.max_file_mb * 2**20
+        for name, data in files:
+            shown = Path(name or "").name or "(unnamed)"
+            reason = upload_problem(shown, data, limit)
+            if reason:
+                report_files.append(FileResult(shown, "skipped", reason=reason))
+                continue
+            self.uploads_dir.mkdir(parents=True, exist_ok=True)
+            target = self.uploads_dir / safe_name(shown)
+            if isinstance(data, bytes):
+                target.write_bytes(data)
+            else:
+                shutil.copyfile(data, target)
+            targets[str(target)] = shown
+        report = self.add(list(targets), progress=progress) if targets else IndexReport()
+        for r in report.files:
+            report_files.append(dataclasses.replace(r, path=targets.get(r.path, Path(r.path).name)))
+        report.skipped = [SkippedFile(r.path, r.reason) for r in report_files if r.status == "skipped"]
+        report.files = report_files
+        return report
+
     def remove(self, doc_id: str) -> DocumentInfo:
-        """Remove one article by its id (a unique prefix is enough)."""
+        """Remove one article by its id (a unique prefix is enough); an uploaded article's copy goes with it."""
         self._ready()
         with self._lock:
             info = self._indexer().remove(doc_id)
             self._after_write()
+        stored = Path(info.path)
+        if stored.parent.resolve() == self.uploads_dir and stored.is_file():
+            stored.unlink()  # else the next `index()` (which reads the uploads folder) would bring it back
         return info
 
     def documents(self) -> list[DocumentInfo]:

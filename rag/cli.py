@@ -137,6 +137,79 @@ def chat(index_dir: Path | None, chroma_url: str | None, host: str, port: int) -
 
 
 @cli.command()
+@_store_options
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to bind; anything but loopback exposes the service to your network (set RAG_API_KEY).")
+@click.option("--port", type=int, default=8000, envvar="RAG_PORT", show_default=True, help="Port. [env: RAG_PORT]")
+@click.option("--no-chat", is_flag=True, help="Serve the API and MCP only, not the web chat at /.")
+@click.option("--no-build", is_flag=True, help="Do not build the bundled index when there is none (answers 503 until "
+              "`rag index` has run).")
+def serve(index_dir: Path | None, chroma_url: str | None, host: str, port: int, no_chat: bool, no_build: bool) -> None:
+    """Serve the OpenAI-compatible API, the MCP server and the web chat in one process until Ctrl+C or SIGTERM.
+
+    \b
+    http://HOST:PORT/v1/chat/completions   OpenAI chat API (base URL http://HOST:PORT/v1, model "rag")
+    http://HOST:PORT/v1/search, /v1/documents, /v1/models, /healthz
+    http://HOST:PORT/mcp                   MCP server (streamable HTTP): tools ask, search, documents
+    http://HOST:PORT/                      the web chat
+
+    RAG_API_KEY=secret asks every /v1 and /mcp request for `Authorization: Bearer secret`; RAG_UI_AUTH=user:password
+    guards the chat. Limits: RAG_API_WORKERS, RAG_API_QUEUE, RAG_MAX_REQUEST_KB, RAG_MAX_FILE_MB (README). On
+    SIGTERM, answers in progress finish, then it exits 0.
+    """
+    assistant = _assistant(index_dir, chroma_url)
+    try:
+        import uvicorn
+
+        from .api import GRACEFUL_SHUTDOWN_S, create_app
+    except ImportError as exc:
+        raise click.ClickException(f"The service cannot start: {exc}. Reinstall with `pip install -e .`.") from None
+    _run(lambda: _prepare(assistant, build=not no_build))
+    if host not in ("127.0.0.1", "localhost", "::1") and assistant.settings.api_key is None:
+        click.echo(f"warning: serving on {host} without RAG_API_KEY: anyone who can reach this port can ask, "
+                   "upload and remove articles.", err=True)
+    app = _run(lambda: create_app(assistant, chat=not no_chat, host=host))
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"Serving on http://{shown}:{port}: OpenAI API at /v1, MCP at /mcp"
+               f"{'' if no_chat else ', web chat at /'} (Ctrl+C stops).", err=True)
+    uvicorn.run(app, host=host, port=port, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S, log_level="info",
+                server_header=False)
+
+
+def _prepare(assistant: Any, build: bool) -> None:
+    """Build the bundled index when there is none (embedded store, unless told not to) and load the model, so
+    that the first request does not wait for either."""
+    from .store import Store
+
+    if build and not assistant.settings.chroma_url and not Store(assistant.settings).exists():
+        click.echo(f"No index in {assistant.settings.index_dir}: building it from the bundled articles (first run)…",
+                   err=True)
+        assistant.index(progress=False)
+    try:
+        assistant.search("warm up", k=1)
+    except RagError as exc:
+        click.echo(f"warning: {exc} Requests will be answered 503 until it is fixed.", err=True)
+
+
+@cli.command("mcp")
+@_store_options
+def mcp_command(index_dir: Path | None, chroma_url: str | None) -> None:
+    """Serve the MCP tools (ask, search, documents) over stdin/stdout, for MCP clients that start a process.
+
+    \b
+    Client configuration, for example:
+      {"mcpServers": {"rag": {"command": "rag", "args": ["mcp", "--index-dir", "/path/to/index"]}}}
+    `rag serve` serves the same tools over HTTP at /mcp.
+    """
+    try:
+        from .mcp_server import serve_stdio
+    except ImportError as exc:
+        raise click.ClickException(f"The MCP server cannot start: {exc}. Reinstall with `pip install -e .`.") from None
+    assistant = _assistant(index_dir, chroma_url, quiet=True)
+    _run(lambda: serve_stdio(assistant))
+
+
+@cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @_store_options
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON line last.")

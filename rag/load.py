@@ -26,6 +26,28 @@ def bundled_corpus() -> Path:
     return Path(__file__).resolve().parent / "corpus"
 
 
+def safe_name(name: str) -> str:
+    """A file name that stays inside the uploads folder: no folders, no leading dots, plain characters."""
+    base = re.sub(r"[^\w.-]+", "_", Path(name).name).lstrip(".")
+    return base[:120] or "article.txt"
+
+
+def upload_problem(name: str, data: bytes | str | Path, max_bytes: float) -> str:
+    """Why an uploaded file (its name as uploaded, its bytes or a path to read) cannot be kept: wrong type,
+    unreadable, too large; "" when it can (its text is checked when it is read, like any other file)."""
+    if Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
+        return "not a .txt, .md or .html file"
+    if isinstance(data, bytes):
+        size = len(data)
+    else:
+        if not Path(data).is_file():
+            return "the upload could not be read; try again"
+        size = Path(data).stat().st_size
+    if size > max_bytes:
+        return f"larger than {max_bytes / 2**20:g} MB"
+    return ""
+
+
 def doc_id_for(text: str) -> str:
     """Stable, content-derived id: the same cleaned text always gets the same id."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]

