@@ -172,6 +172,11 @@ def serve(index_dir: Path | None, chroma_url: str | None, host: str, port: int, 
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"Serving on http://{shown}:{port}: OpenAI API at /v1, MCP at /mcp"
                f"{'' if no_chat else ', web chat at /'} (Ctrl+C stops).", err=True)
+    import signal
+
+    # uvicorn finishes the requests in flight on SIGTERM, then raises the signal again with the handler it found
+    # installed: make that handler a no-op, so that a clean shutdown exits 0 (Ctrl+C still exits 130).
+    signal.signal(signal.SIGTERM, lambda *_: None)
     uvicorn.run(app, host=host, port=port, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S, log_level="info",
                 server_header=False)
 
