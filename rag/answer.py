@@ -203,8 +203,8 @@ def select(cands: list[Candidate], kind: str = "") -> list[Candidate]:
 
 def prefer_originals(snap: Snapshot, chosen: list[Candidate], cands: list[Candidate]) -> list[Candidate]:
     """A quote from a near-duplicate copy (a translation, a summary) is replaced by the sentence of its group's
-    original that says the same, when that sentence is a candidate too: cite the original, name copies in
-    `also_in`."""
+    original that says the same (and states the same figures: a "copy" that changed them says something else),
+    when that sentence is a candidate too: cite the original, name copies in `also_in`."""
     out: list[Candidate] = []
     for c in chosen:
         meta = snap.docs.get(c.doc_id, {})
@@ -212,12 +212,42 @@ def prefer_originals(snap: Snapshot, chosen: list[Candidate], cands: list[Candid
             same = [o for o in cands if o.vector is not None and o.doc_id != c.doc_id
                     and snap.docs.get(o.doc_id, {}).get("dup_role") == "original"
                     and snap.docs[o.doc_id].get("dup_group") == meta.get("dup_group")
-                    and float(o.vector @ c.vector) >= SAME_SENTENCE]
+                    and float(o.vector @ c.vector) >= SAME_SENTENCE and figures(o.text) == figures(c.text)]
             if same:
                 best = max(same, key=lambda o: float(o.vector @ c.vector))  # type: ignore[operator]
                 c = replace(best, score=max(best.score, c.score), typed=best.typed or c.typed)
         if all((c.doc_id, c.start) != (o.doc_id, o.start) for o in out):
             out.append(c)
+    return out
+
+
+_FIGURE_RE = re.compile(r"\d+(?:[.,]\d+)*")
+
+
+def figures(text: str) -> frozenset[str]:
+    """The figures a sentence states ("$240 billion last year" -> {"240"}), commas of thousands removed."""
+    return frozenset(f.replace(",", "") for f in _FIGURE_RE.findall(text))
+
+
+def rivals(chosen: list[Candidate], cands: list[Candidate]) -> list[tuple[Candidate, Candidate]]:
+    """Sources that contradict an answer: for each chosen sentence, the best-scored candidate of another article
+    that says nearly the same (cosine >= SAME_SENTENCE) with other figures ("$573 billion" against "$240
+    billion"). Shown beside it, so that a planted or mistaken article cannot quietly replace what the others
+    say. Near-duplicate copies count too: a copy that changed the figures is not a copy of them (and an article
+    stitched from others' sentences is grouped with them, see SECURITY.md)."""
+    out: list[tuple[Candidate, Candidate]] = []
+    taken = {(c.doc_id, c.start) for c in chosen}
+    for c in chosen:
+        mine = figures(c.text)
+        if c.vector is None or not mine:
+            continue
+        against = [o for o in cands if o.vector is not None and (o.doc_id, o.start) not in taken
+                   and o.doc_id != c.doc_id and float(o.vector @ c.vector) >= SAME_SENTENCE
+                   and figures(o.text) and figures(o.text) != mine]
+        if against:
+            best = max(against, key=lambda o: o.score)
+            taken.add((best.doc_id, best.start))
+            out.append((c, best))
     return out
 
 

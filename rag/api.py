@@ -71,6 +71,7 @@ UPLOAD_SLACK = 2**20  # bytes an upload request may carry beyond max_file_mb (fo
 MAX_UPLOAD_FILES = 100  # files in one upload request
 GRACEFUL_SHUTDOWN_S = 30  # after SIGTERM, in-flight requests get this long to finish
 PROTECTED = ("/v1/", "/mcp")
+LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1", "[::1]"}
 _MARKDOWN = re.compile(r"([\\`\[\]<>])")
 _ESCAPED_MARKER = re.compile(r"\\\[(\d+)\\\]")
 T = TypeVar("T")
@@ -104,6 +105,13 @@ def from_rag_error(exc: RagError) -> ApiError:
     return ApiError(500, str(exc), "server_error", "internal_error")
 
 
+def _hostname(host: str) -> str:
+    """The name of a Host header value, without its port ("[::1]:8000" -> "[::1]")."""
+    if host.startswith("["):
+        return host.split("]", 1)[0] + "]"
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
 def _schema_error(exc: ValidationError | RequestValidationError) -> ApiError:
     first = exc.errors()[0]
     where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or None
@@ -113,17 +121,26 @@ def _schema_error(exc: ValidationError | RequestValidationError) -> ApiError:
 
 # ---------------------------------------------------------------- request guard (auth, body size)
 class Guard:
-    """ASGI middleware in front of everything: the bearer token on /v1 and /mcp when `api_key` is set, and the
-    body size limits (checked on Content-Length and again while reading, so a chunked body cannot pass)."""
+    """ASGI middleware in front of /v1 and /mcp: requests from web pages of other sites are refused (a browser
+    names the page in `Origin`: without this, any site could make a visitor's browser upload to, or remove from, a
+    service on 127.0.0.1), and so is any Host but loopback when bound to loopback (DNS rebinding); then the bearer
+    token when `api_key` is set; then the body size limits (checked on Content-Length and again while reading,
+    so a chunked body cannot pass)."""
 
-    def __init__(self, app: ASGIApp, api_key: str | None, json_limit: int, upload_limit: int) -> None:
+    def __init__(self, app: ASGIApp, api_key: str | None, json_limit: int, upload_limit: int,
+                 loopback: bool = True) -> None:
         self.app, self.api_key = app, api_key
         self.json_limit, self.upload_limit = json_limit, upload_limit
+        self.loopback = loopback
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
         if scope["type"] != "http" or not path.startswith(PROTECTED):
             await self.app(scope, receive, send)
+            return
+        refusal = self._foreign(scope)
+        if refusal:
+            await ApiError(403, refusal, "permission_error", "forbidden_origin").response()(scope, receive, send)
             return
         if self.api_key is not None and not self._authorized(scope):
             await ApiError(401, "Missing or wrong API key: send Authorization: Bearer <RAG_API_KEY>.",
@@ -161,6 +178,18 @@ class Guard:
             return await receive()
 
         await self.app(scope, replay, send)
+
+    def _foreign(self, scope: Scope) -> str:
+        headers = dict(scope.get("headers", []))
+        host = headers.get(b"host", b"").decode("latin-1").lower()
+        if self.loopback and _hostname(host) not in LOOPBACK_NAMES:
+            return f"Host {host!r} is not this machine: the service is bound to loopback and answers only 127.0.0.1/localhost."
+        origin = headers.get(b"origin", b"").decode("latin-1").lower()
+        if origin and origin != "null" and origin.split("://", 1)[-1] != host:
+            return f"Requests from the web page {origin} are refused: only the service's own pages and programs may call it."
+        if origin == "null":
+            return "Requests from sandboxed or file:// pages are refused."
+        return ""
 
     def _authorized(self, scope: Scope) -> bool:
         header = dict(scope.get("headers", [])).get(b"authorization", b"").decode("latin-1")
@@ -315,7 +344,8 @@ def citation_dict(c: Citation) -> dict[str, Any]:
 
 
 def sources_block(answer: Answer, fmt: str) -> str:
-    """The numbered sources as text, for front-ends that show only the content: title, byline, exact quote."""
+    """The numbered sources as text, for front-ends that show only the content: title, byline, exact quote; then
+    the answer's notes (sources that disagree, a backend that failed)."""
     if not answer.citations:
         return ""
     lines = ["", "", "Closest passage (not an answer):" if answer.abstained else "Sources:"]
@@ -326,6 +356,8 @@ def sources_block(answer: Answer, fmt: str) -> str:
         if fmt == "markdown":
             head, quote = markdown_safe(head), markdown_safe(quote)
         lines.append(f"[{c.number}] {head}: {quote}")
+    for note in answer.notes:
+        lines.append(f"Note: {markdown_safe(note) if fmt == 'markdown' else note}.")
     return "\n".join(lines)
 
 
@@ -371,7 +403,8 @@ def create_app(assistant: Assistant | None = None, *, chat: bool = True, mcp: bo
     app.state.assistant, app.state.gate = assistant, gate
     key = settings.api_key.get_secret_value() if settings.api_key else None
     app.add_middleware(Guard, api_key=key, json_limit=settings.max_request_kb * 1024,
-                       upload_limit=int(settings.max_file_mb * 2**20) + UPLOAD_SLACK)
+                       upload_limit=int(settings.max_file_mb * 2**20) + UPLOAD_SLACK,
+                       loopback=host in LOOPBACK_NAMES)
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:

@@ -22,7 +22,7 @@ from .indexer import Indexer, reconcile_lexical, signature
 from .lexical import LexicalIndex
 from .load import bundled_corpus, safe_name, upload_problem
 from .localdb import LocalDB
-from .prompts import BACKEND_FAILED, NOTHING_SUPPORTED
+from .prompts import BACKEND_FAILED, DISAGREE_NOTE, NOTHING_SUPPORTED
 from .retrieve import check_query, search
 from .scorer import answer_pool
 from .sentences import SentenceStore
@@ -338,9 +338,17 @@ class Assistant:
             text, closest = extractive.abstention(ev.snap, ev.candidates)
             result = Answer(text, closest, True, ev.question, ev.query, confidence=round(confidence, 4))
         else:
+            contradicted = extractive.rivals(chosen, ev.candidates)
+            for c, rival in contradicted:  # each contradicting quote right after the one it contradicts
+                chosen.insert(chosen.index(c) + 1, rival)
             text, citations = extractive.cite(ev.snap, chosen)
             result = Answer(text, citations, False, ev.question, ev.query, confidence=round(confidence, 4),
                             short=extractive.short_answer(top, ev.kind, ev.question))
+            if contradicted:
+                where = {(c.doc_id, c.start): i for i, c in enumerate(chosen, 1)}
+                pairs = ", ".join(f"[{where[(c.doc_id, c.start)]}] and [{where[(r.doc_id, r.start)]}]"
+                                  for c, r in contradicted)
+                result.notes.append(DISAGREE_NOTE.format(pairs=pairs))
         result.timings = {"retrieve_ms": round((retrieved - started) * 1000, 2)}
         return result, ev.passages, ev.snap, started
 

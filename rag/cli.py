@@ -88,6 +88,7 @@ def cli() -> None:
     or:          rag index            (indexes the bundled articles into ./index)
     then:        rag ask "How much did trade between China and Russia reach last year?"
     or:          rag search "trade between China and Russia"
+    for tools:   rag serve            (OpenAI-compatible API at /v1, MCP at /mcp, chat at /; http://127.0.0.1:8000)
     """
 
 
@@ -157,13 +158,22 @@ def serve(index_dir: Path | None, chroma_url: str | None, host: str, port: int, 
     guards the chat. Limits: RAG_API_WORKERS, RAG_API_QUEUE, RAG_MAX_REQUEST_KB, RAG_MAX_FILE_MB (README). On
     SIGTERM, answers in progress finish, then it exits 0.
     """
-    assistant = _assistant(index_dir, chroma_url)
+    import os
+
     try:
         import uvicorn
 
         from .api import GRACEFUL_SHUTDOWN_S, create_app
+        if not no_chat:
+            import ui
     except ImportError as exc:
         raise click.ClickException(f"The service cannot start: {exc}. Reinstall with `pip install -e .`.") from None
+    if not no_chat:
+        try:
+            ui.parse_auth(os.environ.get("RAG_UI_AUTH"))
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+    assistant = _assistant(index_dir, chroma_url)
     _run(lambda: _prepare(assistant, build=not no_build))
     if host not in ("127.0.0.1", "localhost", "::1") and assistant.settings.api_key is None:
         click.echo(f"warning: serving on {host} without RAG_API_KEY: anyone who can reach this port can ask, "

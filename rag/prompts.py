@@ -19,3 +19,6 @@ SYSTEM_PROMPT = (
 
 USER_PROMPT = "Evidence:\n{evidence}\n\nQuestion: {question}\nAnswer with citations:"
 EVIDENCE_LINE = "[{number}] ({title}) {text}"
+
+# Added to an answer whose quote another, unrelated article contradicts with other figures (both are cited).
+DISAGREE_NOTE = "the sources disagree: {pairs} state different figures for the same thing; check which source to trust"

@@ -130,3 +130,36 @@ def test_short_answer_is_the_span_of_the_kind_asked_for_nearest_the_question_wor
     from rag.answer import short_answer
 
     assert short_answer(_candidate(sentence), kind, question) == short
+
+
+def test_figures_of_a_sentence():
+    from rag.answer import figures
+
+    assert figures("Trade reached a record $240 billion last year, up 1,200 points and 3.5%.") == {"240", "1200", "3.5"}
+    assert figures("No figures here.") == frozenset()
+
+
+def test_an_unrelated_article_stating_other_figures_is_cited_beside_the_answer(tmp_path):
+    """A planted (or mistaken) article that says the same with another figure does not quietly replace the
+    answer: both quotes are cited and a note says the sources disagree."""
+    from rag import Assistant, Settings
+    from rag.prompts import DISAGREE_NOTE
+
+    from .conftest import fake_embedder
+
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    (folder / "a.txt").write_text(
+        "Trade between China and Russia reached a record $240 billion last year. Russian firms now settle many deals "
+        "in yuan. Beijing denies supplying weapons to Moscow. Ports in the Far East are busier than ever.", encoding="utf-8")
+    (folder / "b.txt").write_text(
+        "Cotton harvests failed across the southern plains this autumn. Farmers blamed the drought and the heat. "
+        "Trade between China and Russia reached a record $573 billion last year. Insurance claims doubled.", encoding="utf-8")
+    a = Assistant(settings=Settings(index_dir=tmp_path / "index"), embedder=fake_embedder(), auto_build=False)
+    a.index([folder], progress=False)
+    assert not any(d.duplicate_group for d in a.documents())
+    answer = a.ask("How much did trade between China and Russia reach last year?")
+    quotes = [c.quote for c in answer.citations]
+    assert any("$240 billion" in q for q in quotes) and any("$573 billion" in q for q in quotes), quotes
+    note = DISAGREE_NOTE.split("{")[0]
+    assert any(n.startswith(note) for n in answer.notes), answer.notes

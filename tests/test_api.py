@@ -19,6 +19,11 @@ from .conftest import fake_embedder
 QUESTION = "How much did trade between China and Russia reach last year?"
 
 
+def local(app, **kwargs) -> TestClient:
+    """A client that calls as a program on this machine does (Host 127.0.0.1)."""
+    return TestClient(app, base_url="http://127.0.0.1:8000", **kwargs)
+
+
 def chat(client: TestClient, question: str = QUESTION, **extra):
     body = {"model": "rag", "messages": [{"role": "user", "content": question}], **extra}
     return client.post("/v1/chat/completions", json=body)
@@ -56,7 +61,7 @@ def built(tmp_path, corpus) -> Assistant:
 
 @pytest.fixture
 def client(built) -> TestClient:
-    with TestClient(create_app(built, chat=False)) as c:
+    with local(create_app(built, chat=False)) as c:
         yield c
 
 
@@ -208,7 +213,7 @@ def test_an_upload_over_max_file_mb_inside_the_body_limit_is_skipped(client, bui
 
 def test_api_key(built):
     built.settings.api_key = "s3cret"
-    with TestClient(create_app(built, chat=False)) as c:
+    with local(create_app(built, chat=False)) as c:
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic s3cret"}):
             r = c.post("/v1/search", json={"query": "trade"}, headers=headers)
             error_of(r, 401, "invalid_api_key")
@@ -222,7 +227,7 @@ def test_api_key(built):
 
 def test_missing_index_is_503(tmp_path):
     empty = Assistant(settings=Settings(index_dir=tmp_path / "nothing"), embedder=fake_embedder(), auto_build=False)
-    with TestClient(create_app(empty, chat=False)) as c:
+    with local(create_app(empty, chat=False)) as c:
         error_of(chat(c), 503, "index_missing")
         error_of(c.post("/v1/search", json={"query": "x"}), 503, "index_missing")
         error_of(c.get("/healthz"), 503, "index_missing")
@@ -234,7 +239,7 @@ def test_a_crash_is_a_500_without_a_traceback(built, monkeypatch):
         raise RuntimeError("secret internals /etc/passwd")
 
     monkeypatch.setattr(built, "search", broken)
-    with TestClient(create_app(built, chat=False), raise_server_exceptions=False) as client:
+    with local(create_app(built, chat=False), raise_server_exceptions=False) as client:
         err = error_of(client.post("/v1/search", json={"query": "trade"}), 500, "internal_error")
     assert "secret" not in err["message"] and "RuntimeError" in err["message"]
 
@@ -244,7 +249,7 @@ def test_a_full_queue_answers_429_at_once(built):
     app = create_app(built, chat=False)
     gate = app.state.gate
     results: list[int] = []
-    with TestClient(app) as c:
+    with local(app) as c:
         built._lock.acquire()  # the running request waits on the index lock: the queue fills up
         try:
             threads = [threading.Thread(target=lambda: results.append(chat(c).status_code)) for _ in range(2)]
@@ -265,7 +270,22 @@ def test_a_full_queue_answers_429_at_once(built):
 
 
 def test_the_web_chat_is_served_beside_the_api(built):
-    with TestClient(create_app(built, chat=True)) as c:
+    with local(create_app(built, chat=True)) as c:
         page = c.get("/")
         assert page.status_code == 200 and "gradio" in page.text.lower()
         assert chat(c).status_code == 200
+
+
+def test_web_pages_of_other_sites_and_foreign_hosts_are_refused(built):
+    with local(create_app(built, chat=False)) as c:
+        upload = {"documents": [{"name": "evil.md", "text": "Planted text."}]}
+        r = c.post("/v1/documents", json=upload, headers={"Origin": "https://evil.example"})
+        assert "evil.example" in error_of(r, 403, "forbidden_origin")["message"]
+        error_of(c.post("/v1/search", json={"query": "x"}, headers={"Origin": "null"}), 403, "forbidden_origin")
+        error_of(c.get("/v1/models", headers={"Host": "rebound.example:8000"}), 403, "forbidden_origin")
+        assert c.get("/v1/models", headers={"Origin": "http://127.0.0.1:8000"}).status_code == 200  # its own page
+        assert c.get("/v1/models", headers={"Host": "localhost:8000"}).status_code == 200
+        assert len(c.get("/v1/documents").json()["data"]) == 5  # nothing was planted
+    with TestClient(create_app(built, chat=False, host="0.0.0.0"), base_url="http://box.lan:8000") as c:
+        assert c.get("/v1/models").status_code == 200  # bound to the network: any Host name
+        error_of(c.get("/v1/models", headers={"Origin": "https://evil.example"}), 403, "forbidden_origin")

@@ -24,7 +24,7 @@ def run(*args, env=None):
 def test_help_texts():
     result = run("--help")
     assert result.exit_code == 0
-    for command in ("chat", "index", "add", "remove", "docs", "search", "ask"):
+    for command in ("chat", "serve", "mcp", "index", "add", "remove", "docs", "search", "ask"):
         assert command in result.stdout
     index_help = run("index", "--help").stdout
     for option in ("--corpus", "--index-dir", "--rebuild", "--json", "--quiet"):
@@ -37,6 +37,18 @@ def test_chat_help_and_bad_auth_setting():
         assert option in chat_help, option
     result = run("chat", env={"RAG_UI_AUTH": "no-colon"})
     assert result.exit_code == 1 and result.stderr.strip() == "Error: RAG_UI_AUTH must look like user:password"
+
+
+def test_serve_and_mcp_help_and_bad_settings():
+    serve_help = run("serve", "--help").stdout
+    for option in ("--host", "--port", "--no-chat", "--no-build", "RAG_API_KEY", "/v1/chat/completions", "/mcp", "SIGTERM"):
+        assert option in serve_help, option
+    assert "127.0.0.1" in serve_help
+    assert "mcpServers" in run("mcp", "--help").stdout
+    result = run("serve", env={"RAG_UI_AUTH": "no-colon"})
+    assert result.exit_code == 1 and result.stderr.strip() == "Error: RAG_UI_AUTH must look like user:password"
+    result = run("serve", "--no-chat", env={"RAG_API_QUEUE": "-1"})
+    assert result.exit_code == 1 and "RAG_API_QUEUE" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_search_without_index_is_one_line_error(tmp_path):

@@ -51,6 +51,19 @@ def service(tmp_path_factory):
     assert code == 0, (folder / "serve.log").read_text()[-3000:]
 
 
+def test_it_binds_loopback_by_default(service):
+    import socket
+
+    log = service["log"].read_text()
+    assert f"Uvicorn running on http://127.0.0.1:{service['port']}" in log, log[-2000:]
+    hostname = socket.gethostname()
+    addresses = {info[4][0] for info in socket.getaddrinfo(hostname, None, socket.AF_INET)} - {"127.0.0.1", "127.0.1.1"}
+    for address in addresses:  # the machine's other addresses do not answer
+        with socket.socket() as s:
+            s.settimeout(2)
+            assert s.connect_ex((address, service["port"])) != 0, address
+
+
 def openai_client(service, key: str = KEY, **kwargs):
     from openai import OpenAI
 
@@ -287,3 +300,16 @@ def test_soak(tmp_path):
     assert result["errors"] == 0 and result["requests"] > 100, result["error_samples"]
     assert result["verdict"]["rss_stable"], result["verdict"]
     assert result["verdict"]["threads_stable"] and result["verdict"]["fds_stable"], result["verdict"]
+
+
+@pytest.mark.slow
+def test_poisoning_is_measured_and_its_source_named_plainly(tmp_path):
+    """evals/poisoning.py: a keyword-stuffed article contradicting the corpus. How often answers adopt it is a
+    measured figure (SECURITY.md); what is asserted is that whenever an answer cites it, it is named plainly."""
+    out = tmp_path / "poisoning.json"
+    done = subprocess.run([sys.executable, str(ROOT / "evals" / "poisoning.py"), "--json", str(out),
+                           "--index-dir", str(tmp_path / "index")], capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures = json.loads(out.read_text())["figures"]
+    assert figures["questions"] >= 50 and figures["poison_cited"] > 0, figures  # the attack reached the answers
+    assert figures["named_plainly"] == 1.0, figures
