@@ -231,8 +231,8 @@ def figures(text: str) -> frozenset[str]:
 
 def rivals(chosen: list[Candidate], cands: list[Candidate]) -> list[tuple[Candidate, Candidate]]:
     """Sources that contradict an answer: for each chosen sentence, the best-scored candidate of another article
-    that says nearly the same (cosine >= SAME_SENTENCE) with other figures ("$573 billion" against "$240
-    billion"). Shown beside it, so that a planted or mistaken article cannot quietly replace what the others
+    that says nearly the same (cosine >= SAME_SENTENCE) about the same names with other figures ("$573 billion"
+    against "$240 billion"; not "X was born in 1950" against "Y was born in 1952"). Shown beside it, so that a planted or mistaken article cannot quietly replace what the others
     say. Near-duplicate copies count too: a copy that changed the figures is not a copy of them (and an article
     stitched from others' sentences is grouped with them, see SECURITY.md)."""
     out: list[tuple[Candidate, Candidate]] = []
@@ -241,9 +241,10 @@ def rivals(chosen: list[Candidate], cands: list[Candidate]) -> list[tuple[Candid
         mine = figures(c.text)
         if c.vector is None or not mine:
             continue
+        who = set(names(c.text))
         against = [o for o in cands if o.vector is not None and (o.doc_id, o.start) not in taken
                    and o.doc_id != c.doc_id and float(o.vector @ c.vector) >= SAME_SENTENCE
-                   and figures(o.text) and figures(o.text) != mine]
+                   and figures(o.text) and figures(o.text) != mine and set(names(o.text)) == who]
         if against:
             best = max(against, key=lambda o: o.score)
             taken.add((best.doc_id, best.start))
