@@ -8,8 +8,9 @@ Q      ?= How much did trade between China and Russia reach last year?
 
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PORT   ?= 7860
+API_PORT ?= 8000
 
-.PHONY: run ask test eval install install-dev browser index lint clean
+.PHONY: run serve ask test eval install install-dev browser index lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +35,10 @@ index: install
 # The web chat on http://127.0.0.1:$(PORT); `rag chat` builds the index of the bundled articles on first run.
 run: install
 	$(BIN)/rag chat --port $(PORT)
+
+# The OpenAI-compatible API (/v1), the MCP server (/mcp) and the chat (/) in one process on http://127.0.0.1:$(API_PORT).
+serve: install
+	$(BIN)/rag serve --port $(API_PORT)
 
 # One answer on the command line instead of the chat.
 ask: index
