@@ -129,6 +129,14 @@ def test_markdown_safe_keeps_markers_and_defuses_links_images_and_html():
     assert markdown_safe("quote [12]") == "quote [12]"
 
 
+def test_models_lists_the_generative_backend_when_one_is_configured(built):
+    built.settings.llm = "openai:http://127.0.0.1:9/v1:some-model"
+    with local(create_app(built, chat=False)) as c:
+        models = c.get("/v1/models").json()["data"]
+    assert [m["id"] for m in models] == ["rag", "rag-llm"] and models[1]["backend"] == "openai"
+    assert "127.0.0.1:9" not in json.dumps(models)  # the backend's address is not shown
+
+
 def test_models_search_and_documents(client, built, tmp_path):
     models = client.get("/v1/models").json()
     assert [m["id"] for m in models["data"]] == ["rag"]

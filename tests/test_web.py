@@ -313,3 +313,29 @@ def test_password_from_rag_ui_auth(tmp_path):
             Client(url, auth=("analyst", "wrong"), verbose=False)
         chat, _, _ = ask_over_http(Client(url, auth=("analyst", "s3cret"), verbose=False))
         assert 'class="cite"' in chat[-1]["content"][0]["text"]
+
+
+def test_the_chat_mounted_under_rag_serve_answers_in_a_browser(browser, server, tmp_path):
+    """`rag serve` serves the same chat at / beside the API: asked in a real browser, it answers with citations
+    and fetches nothing off the machine; the API answers the same on the same port."""
+    from .helpers.service import start_service
+    from .helpers.service import stop as stop_service
+
+    port = free_port()
+    with open(tmp_path / "serve.log", "w") as out:
+        proc = start_service(server[2] / "index", port, output=out)
+    try:
+        import httpx
+
+        w = Watched(browser, f"http://127.0.0.1:{port}/")
+        try:
+            text = w.ask(QUESTION)
+            assert "$240 billion" in text and "[1]" in text, text
+            assert w.off_machine() == [], w.off_machine()
+            api = httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions", timeout=60,
+                             json={"model": "rag", "messages": [{"role": "user", "content": QUESTION}]}).json()
+            assert "$240 billion" in api["choices"][0]["message"]["content"]
+        finally:
+            w.context.close()
+    finally:
+        assert stop_service(proc) == 0, (tmp_path / "serve.log").read_text()[-3000:]
