@@ -18,6 +18,7 @@ import numpy as np
 # Above this many articles, only each article's nearest neighbours by centroid are scored.
 _ALL_PAIRS_LIMIT = 300
 _NEIGHBOURS = 20
+_SPLIT_LIMIT = 200  # groups larger than this are not checked for compilations (cubic in the group's size)
 MIN_WORDS = 5
 
 
@@ -64,8 +65,40 @@ def _candidate_pairs(docs: list[DocVectors]) -> list[tuple[int, int]]:
     return sorted(pairs)
 
 
-def find_groups(docs: list[DocVectors], threshold: float) -> list[Group]:
-    """Groups of two or more articles linked by containment >= threshold (transitively)."""
+def split_hubs(docs: list[DocVectors], threshold: float) -> list[Group] | None:
+    """A group that holds a *compilation*, split: an article linked to two members that are not linked to each
+    other (a digest or a planted article stitched from the sentences of several unrelated ones, or a short piece
+    drawing on both) is no copy of either and no original of both. Without this it ties unrelated articles into
+    one group and, being the longest, is elected their original, so retrieval folds their passages into its own
+    (measured: evals/poisoning.py, SECURITY.md). The price: an original with two summaries that do not link to
+    each other is no longer grouped with them; they are shown as separate passages instead of folded, which
+    hides nothing. Returns None when the group has no such member (keep it as it is); else the groups its
+    other members form among themselves (the compilations stay out of every group)."""
+    n = len(docs)
+    if n < 3 or n > _SPLIT_LIMIT:
+        return None
+    scores: dict[tuple[int, int], float] = {}
+
+    def linked(i: int, j: int) -> float:
+        key = (min(i, j), max(i, j))
+        if key not in scores:
+            scores[key] = containment(docs[i].sentences, docs[j].sentences)
+        return scores[key] if scores[key] >= threshold else 0.0
+
+    hubs = set()
+    for x in range(n):
+        inside = [a for a in range(n) if a != x and linked(a, x)]
+        if any(not linked(a, b) for i, a in enumerate(inside) for b in inside[i + 1 :]):
+            hubs.add(x)
+    if not hubs:
+        return None
+    rest = [i for i in range(n) if i not in hubs]
+    return find_groups([docs[i] for i in rest], threshold, split=False, all_pairs=True)
+
+
+def find_groups(docs: list[DocVectors], threshold: float, *, split: bool = True, all_pairs: bool = False) -> list[Group]:
+    """Groups of two or more articles linked by containment >= threshold (transitively), compilations split off
+    (`split_hubs`). `all_pairs`: score every pair however many articles there are."""
     parent = list(range(len(docs)))
 
     def root(i: int) -> int:
@@ -75,7 +108,8 @@ def find_groups(docs: list[DocVectors], threshold: float) -> list[Group]:
         return i
 
     best: dict[int, float] = {}
-    for i, j in _candidate_pairs(docs):
+    pairs = [(i, j) for i in range(len(docs)) for j in range(i + 1, len(docs))] if all_pairs else _candidate_pairs(docs)
+    for i, j in pairs:
         score = containment(docs[i].sentences, docs[j].sentences)
         if score >= threshold:
             parent[root(i)] = root(j)
@@ -87,6 +121,10 @@ def find_groups(docs: list[DocVectors], threshold: float) -> list[Group]:
     groups = []
     for idx in members.values():
         if len(idx) < 2:
+            continue
+        parts = split_hubs([docs[i] for i in idx], threshold) if split else None
+        if parts is not None:
+            groups.extend(parts)
             continue
         idx.sort(key=lambda i: original_first(docs[i].doc_id, docs[i].length, docs[i].derived_hint))
         groups.append(

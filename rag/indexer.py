@@ -36,6 +36,7 @@ from .dedup import (
     containment,
     find_groups,
     original_first,
+    split_hubs,
 )
 from .embed import Embedder
 from .errors import CorpusError, DocumentNotFound
@@ -479,10 +480,10 @@ class Indexer:
         """Work out the near-duplicate groups again where articles came or went: each new article is scored
         against every other article (up to _ALL_PAIRS_LIMIT articles) or against its nearest neighbours by
         sentence centroid (Chroma's query over the article records); the groups an article left are scored
-        again among their remaining members. When the threshold changed (or an older index has no record of
-        it), every group is worked out again."""
+        again among their remaining members. When the threshold or the rule changed (or an older index has no
+        record of them), every group is worked out again."""
         records = self.records
-        key = json.dumps({"dup_threshold": self.settings.dup_threshold, "incremental": 1})
+        key = json.dumps({"dup_threshold": self.settings.dup_threshold, "incremental": 1, "compilations": 1})
         if self.store.get_meta("groups_key") != key:
             assignment = self._all_groups(records)
         else:
@@ -603,6 +604,14 @@ class Indexer:
             if len(full) < 2:
                 for d in full:
                     assignment[d] = ("", "", 0.0)
+                continue
+            parts = split_hubs(list(self._doc_vectors(records, sorted(full)).values()), threshold) if len(full) > 2 else None
+            if parts is not None:  # a compilation among them: the same split as a full recompute makes
+                for d in full:
+                    assignment[d] = ("", "", 0.0)
+                for part in parts:
+                    for d in part.members:
+                        assignment[d] = (part.original, "original" if d == part.original else "derived", part.scores[d])
                 continue
             ordered = sorted(full, key=lambda d: original_first(d, int(records[d].get("length", 0)),
                                                                 records[d].get("derived_hint", "")))

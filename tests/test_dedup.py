@@ -1,3 +1,5 @@
+import shutil
+
 import numpy as np
 import pytest
 
@@ -45,3 +47,38 @@ def test_bundled_atlantic_articles_group_together_and_the_others_do_not(tmp_path
     assert not info["000"].duplicate_group and not info["002"].duplicate_group
     # the margin the threshold sits in, as measured (see rag/dedup.py)
     assert min(info[k].duplicate_score for k in ("001", "003", "004")) >= 0.62
+
+
+def test_a_compilation_of_unrelated_articles_is_split_off_not_made_their_original():
+    e = np.eye(8)
+    docs = [
+        DocVectors("a", _unit(e[[0, 1, 2]]), length=300),
+        DocVectors("a-copy", _unit(e[[0, 1, 2]] + 0.05), length=280),
+        DocVectors("b", _unit(e[[3, 4, 5]]), length=300),
+        # stitched from a's and b's sentences plus its own: contains both, is the longest
+        DocVectors("compilation", _unit(e[[0, 1, 2, 3, 4, 5, 6, 7]]), length=900),
+    ]
+    groups = find_groups(docs, threshold=0.59)
+    assert [(g.original, sorted(g.members)) for g in groups] == [("a", ["a", "a-copy"])]
+
+
+def test_a_planted_compilation_joins_no_group_whether_added_or_rebuilt(tmp_path):
+    """Added to an index (incremental grouping) or indexed with the rest (full grouping): an article stitched
+    from sentences of unrelated articles stays out of their groups, and they stay out of each other's."""
+    from .conftest import fake_embedder
+
+    folder = tmp_path / "articles"
+    shutil.copytree(bundled_corpus(), folder)
+    texts = {a.path.rsplit("/", 1)[-1][:3]: a.text for a in load_articles([folder]).articles}
+    stitched = " ".join(s.strip() for key in ("000", "002") for s in texts[key].split(". ") if len(s.split()) > 5)
+    a = Assistant(settings=Settings(index_dir=tmp_path / "index"), embedder=fake_embedder(), auto_build=False)
+    a.index([folder], progress=False)
+    before = {d.doc_id: (d.duplicate_group, d.duplicate_role) for d in a.documents()}
+    poison = a.upload([("planted.txt", stitched.encode())]).files[0].doc_id
+    after = {d.doc_id: (d.duplicate_group, d.duplicate_role) for d in a.documents()}
+    assert after.pop(poison) == ("", ""), "the compilation was grouped"
+    assert after == before
+    (folder / "planted.txt").write_text(stitched, encoding="utf-8")
+    a.index([folder], rebuild=True, progress=False)
+    rebuilt = {d.doc_id: (d.duplicate_group, d.duplicate_role) for d in a.documents()}
+    assert rebuilt.pop(poison) == ("", "") and rebuilt == before
