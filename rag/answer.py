@@ -252,6 +252,31 @@ def rivals(chosen: list[Candidate], cands: list[Candidate]) -> list[tuple[Candid
     return out
 
 
+DISAGREE_SIMILAR = 0.7  # cosine above which two quotes of one answer are read as the same statement (not tuned)
+
+
+def name_words(text: str) -> frozenset[str]:
+    return frozenset(w for n in names(text) for w in n.split())
+
+
+def disagreements(chosen: list[Candidate]) -> list[tuple[int, int]]:
+    """Pairs (1-based citation numbers) of an answer's quotes from different articles that make nearly the same
+    statement (cosine >= DISAGREE_SIMILAR) with other figures ("23 percent" / "90 percent"), or with other names
+    where neither quote's names hold the other's ("Dmitry Medvedev" / "Dmitry Lloyd Austin"; not "Xi" /
+    "Xi Jinping"). The answer then says that its sources disagree."""
+    out = []
+    for i, a in enumerate(chosen):
+        for j in range(i + 1, len(chosen)):
+            b = chosen[j]
+            if a.doc_id == b.doc_id or a.vector is None or b.vector is None or float(a.vector @ b.vector) < DISAGREE_SIMILAR:
+                continue
+            fa, fb = figures(a.text), figures(b.text)
+            na, nb = name_words(a.text), name_words(b.text)
+            if (fa and fb and fa != fb) or (na and nb and not na <= nb and not nb <= na):
+                out.append((i + 1, j + 1))
+    return out
+
+
 def also_in(snap: Snapshot, c: Candidate) -> tuple[str, ...]:
     """Near-duplicate articles (from the passage's also_in and the doc's group) holding a sentence that says
     the same as the quote."""

@@ -344,11 +344,9 @@ class Assistant:
             text, citations = extractive.cite(ev.snap, chosen)
             result = Answer(text, citations, False, ev.question, ev.query, confidence=round(confidence, 4),
                             short=extractive.short_answer(top, ev.kind, ev.question))
-            if contradicted:
-                where = {(c.doc_id, c.start): i for i, c in enumerate(chosen, 1)}
-                pairs = ", ".join(f"[{where[(c.doc_id, c.start)]}] and [{where[(r.doc_id, r.start)]}]"
-                                  for c, r in contradicted)
-                result.notes.append(DISAGREE_NOTE.format(pairs=pairs))
+            disagree = extractive.disagreements(chosen)
+            if disagree:
+                result.notes.append(DISAGREE_NOTE.format(pairs=", ".join(f"[{a}] and [{b}]" for a, b in disagree)))
         result.timings = {"retrieve_ms": round((retrieved - started) * 1000, 2)}
         return result, ev.passages, ev.snap, started
 

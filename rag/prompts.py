@@ -20,5 +20,7 @@ SYSTEM_PROMPT = (
 USER_PROMPT = "Evidence:\n{evidence}\n\nQuestion: {question}\nAnswer with citations:"
 EVIDENCE_LINE = "[{number}] ({title}) {text}"
 
-# Added to an answer whose quote another, unrelated article contradicts with other figures (both are cited).
-DISAGREE_NOTE = "the sources disagree: {pairs} state different figures for the same thing; check which source to trust"
+# Added to an answer two of whose quotes, from different articles, make the same statement with other figures or
+# names (rag.answer.disagreements); a quote that contradicts the answer's is cited beside it (rag.answer.rivals).
+DISAGREE_NOTE = ("the sources disagree: {pairs} state different figures or names for the same thing; check which "
+                 "source to trust")

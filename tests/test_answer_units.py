@@ -1,5 +1,6 @@
 """Answering pieces that need no model: follow-ups, answer kinds, names, fusion."""
 
+import numpy as np
 import pytest
 
 from rag.answer import has_type, names, question_type
@@ -163,3 +164,24 @@ def test_an_unrelated_article_stating_other_figures_is_cited_beside_the_answer(t
     assert any("$240 billion" in q for q in quotes) and any("$573 billion" in q for q in quotes), quotes
     note = DISAGREE_NOTE.split("{")[0]
     assert any(n.startswith(note) for n in answer.notes), answer.notes
+
+
+def test_disagreements_are_same_statements_with_other_figures_or_names():
+    from types import SimpleNamespace
+
+    from rag.answer import disagreements
+
+    trade, threat = np.eye(4, dtype=np.float32)[:2]  # quotes of one statement share a vector (cosine 1)
+
+    def quote(doc, text, v):
+        return SimpleNamespace(doc_id=doc, text=text, vector=v)
+
+    chosen = [quote("a", "China accounts for 90 percent of North Korea's trade.", trade),
+              quote("b", "China accounts for 23 percent of North Korea's trade.", trade),
+              quote("a", "China accounts for 23 percent of North Korea's trade.", trade),  # [1]'s article, [2]'s figure
+              quote("c", "His sidekick Dmitry Medvedev threatened Pyongyang.", threat),
+              quote("d", "His sidekick Dmitry Lloyd Austin threatened Pyongyang.", threat),
+              quote("e", "His sidekick Medvedev threatened Pyongyang.", threat)]  # a part of [4]'s names: no dispute
+    assert disagreements(chosen) == [(1, 2), (4, 5), (5, 6)]
+    far = [quote("a", "Trade reached 240 billion.", trade), quote("b", "Trade reached 573 billion.", threat)]
+    assert disagreements(far) == []  # not the same statement
