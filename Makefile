@@ -44,10 +44,12 @@ serve: install
 ask: index
 	$(BIN)/rag ask "$(Q)"
 
-# Debian's chromium for the browser tests: Playwright drives it (its own browser download fails offline).
+# Debian's chromium for the browser tests: Playwright drives it (its own browser download fails offline); and the
+# DejaVu font the PDF tests write their PDFs with.
 browser:
-	@command -v chromium >/dev/null || { echo "Installing Debian's chromium for the browser tests"; \
-	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	@{ command -v chromium >/dev/null && [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]; } || { \
+	  echo "Installing Debian's chromium and fonts-dejavu-core for the tests"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core; }
 
 test: install-dev browser
 	$(BIN)/python -m pytest

@@ -138,6 +138,8 @@ def source_html(c: Citation, turn: int, docs: dict[str, DocumentInfo], show_scor
     byline = [c.author or (info.author if info else ""), c.date or (info.date if info else "")]
     if info and info.publication:
         byline.append(info.publication)
+    if c.page:
+        byline.append(f"p. {c.page}")
     if show_scores:
         byline.append(f"score {c.score:.3f}")
     closest = '<div class="notanswer">closest passage — not an answer</div>' if c.not_answer else ""
@@ -187,7 +189,8 @@ def documents_html(docs: Sequence[DocumentInfo]) -> str:
             dup = f"near-duplicate of {original.label if original else d.duplicate_group[:8]} ({d.duplicate_score:.2f})"
         rows.append(
             "<tr>"
-            f"<td><b>{esc(d.label)}</b><br><span class='muted'>{esc(Path(d.path).name)}</span></td>"
+            f"<td><b>{esc(d.label)}</b><br><span class='muted'>{esc(Path(d.path).name)}"
+            f"{esc(f' · {d.pages} pages') if d.pages else ''}</span></td>"
             f"<td>{esc(d.author)}</td><td>{esc(d.publication)}</td><td>{esc(d.date)}</td>"
             f"<td>{d.chunks}</td><td><code>{esc(d.doc_id[:8])}</code></td><td>{esc(dup)}</td>"
             "</tr>"
@@ -355,8 +358,8 @@ def build_app(assistant: Assistant | None = None, examples: Sequence[str] = EXAM
             with gr.Row():
                 with gr.Column():
                     files = gr.File(
-                        label="Add articles (.txt, .md, .html)", file_count="multiple",
-                        file_types=[".txt", ".md", ".html"], elem_id="upload",
+                        label="Add articles (.txt, .md, .html, .pdf, .docx)", file_count="multiple",
+                        file_types=[".txt", ".md", ".html", ".pdf", ".docx"], elem_id="upload",
                     )
                     add = gr.Button("Add to the index", elem_id="add")
                 with gr.Column():

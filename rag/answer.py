@@ -19,6 +19,7 @@ Every sentence of the answer is an exact quote of a cleaned article with its off
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, replace
 from typing import Any
@@ -292,6 +293,20 @@ def also_in(snap: Snapshot, c: Candidate) -> tuple[str, ...]:
     return tuple(found)
 
 
+def page_of(pages: str, offset: int) -> int:
+    """The page an offset of a PDF's text lies on, from its record's page starts (JSON [[offset, page], …]);
+    0 for articles without pages."""
+    if not pages:
+        return 0
+    starts = json.loads(pages)
+    page = 0
+    for start, number in starts:
+        if start > offset:
+            break
+        page = number
+    return page
+
+
 def cite(snap: Snapshot, chosen: list[Candidate]) -> tuple[str, list[Citation]]:
     parts, citations = [], []
     for number, c in enumerate(chosen, 1):
@@ -309,6 +324,7 @@ def cite(snap: Snapshot, chosen: list[Candidate]) -> tuple[str, list[Citation]]:
                 end=c.end,
                 score=round(c.score, 4),
                 also_in=also_in(snap, c),
+                page=page_of(meta.get("pages", ""), c.start),
             )
         )
         parts.append(f"{c.text} [{number}]")

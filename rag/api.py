@@ -340,7 +340,7 @@ def markdown_safe(text: str) -> str:
 def citation_dict(c: Citation) -> dict[str, Any]:
     return {"number": c.number, "doc_id": c.doc_id, "title": c.title, "author": c.author, "date": c.date,
             "quote": c.quote, "start": c.start, "end": c.end, "passage": c.passage, "score": c.score,
-            "also_in": list(c.also_in), "not_answer": c.not_answer}
+            "also_in": list(c.also_in), "not_answer": c.not_answer, "page": c.page}
 
 
 def sources_block(answer: Answer, fmt: str) -> str:

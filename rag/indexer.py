@@ -91,6 +91,8 @@ def doc_info(doc_id: str, meta: dict[str, Any]) -> DocumentInfo:
         duplicate_group=meta.get("dup_group", ""),
         duplicate_role=meta.get("dup_role", ""),
         duplicate_score=float(meta.get("dup_score", 0.0)),
+        format=meta.get("format", ""),
+        pages=int(meta.get("n_pages", 0) or 0),
     )
 
 
@@ -466,6 +468,9 @@ class Indexer:
                 "source": article.source,
                 "derived_hint": article.derived_hint,
                 "length": len(article.text),
+                "format": article.format,
+                "pages": json.dumps(article.pages) if article.pages else "",
+                "n_pages": len(article.pages),
                 "n_chunks": len(chunks),
                 "n_sentences": len(sentences),
                 "dup_group": "",

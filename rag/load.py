@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
-from .clean import clean_text
+from .clean import Cleaned, clean_text
 from .errors import CorpusError, UnsupportedFile
 from .metadata import Metadata, extract_metadata
 from .types import Article, SkippedFile
 
-SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm")
+SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
+SUPPORTED_TEXT = ".txt, .md, .html, .pdf, .docx"
 SIDECAR_NAME = "corpus.json"
 
 
@@ -36,7 +37,7 @@ def upload_problem(name: str, data: bytes | str | Path, max_bytes: float) -> str
     """Why an uploaded file (its name as uploaded, its bytes or a path to read) cannot be kept: wrong type,
     unreadable, too large; "" when it can (its text is checked when it is read, like any other file)."""
     if Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
-        return "not a .txt, .md or .html file"
+        return f"not one of {SUPPORTED_TEXT}"
     if isinstance(data, bytes):
         size = len(data)
     else:
@@ -195,7 +196,7 @@ def read_article(path: Path, sidecar: dict[str, str] | None = None, max_bytes: i
     """Read, decode, clean one file and take its metadata. Raises `UnsupportedFile` with the reason."""
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
-        raise UnsupportedFile(f"unsupported file type {suffix or '(none)'} (supported: .txt, .md, .html)")
+        raise UnsupportedFile(f"unsupported file type {suffix or '(none)'} (supported: {SUPPORTED_TEXT})")
     try:
         size = path.stat().st_size
         if size > max_bytes:
@@ -205,18 +206,27 @@ def read_article(path: Path, sidecar: dict[str, str] | None = None, max_bytes: i
         raise UnsupportedFile(f"unreadable: {exc.strerror or exc}") from exc
     if not data.strip():
         raise UnsupportedFile("empty file")
-    raw = decode(data)
     file_meta: dict[str, str] = {}
-    if suffix in (".html", ".htm"):
-        raw, file_meta = html_to_text(raw)
-    elif suffix in (".md", ".markdown"):
-        raw, file_meta = markdown_to_text(raw)
-    cleaned = clean_text(raw)
+    pages: tuple[tuple[int, int], ...] = ()
+    if suffix == ".pdf":
+        cleaned, pages, file_meta = _read_pdf(data)
+    else:
+        if suffix == ".docx":
+            from .documents import read_docx
+
+            raw, file_meta = read_docx(data)
+        else:
+            raw = decode(data)
+        if suffix in (".html", ".htm"):
+            raw, file_meta = html_to_text(raw)
+        elif suffix in (".md", ".markdown"):
+            raw, file_meta = markdown_to_text(raw)
+        cleaned = clean_text(raw)
     if not cleaned.text.strip():
         raise UnsupportedFile("no article text after cleaning")
     meta = Metadata()
-    if suffix in (".html", ".htm"):
-        meta.fill_from(file_meta)  # the page's own <title>/<meta> are the text saying so
+    if suffix in (".html", ".htm", ".pdf", ".docx"):
+        meta.fill_from(file_meta)  # the page's <title>/<meta>, the PDF's document info, the Word core properties
     from_text = extract_metadata(cleaned.text, cleaned.source)
     if from_text.author and from_text.author == file_meta.get("title", "").strip():
         from_text.author = ""  # a headline the markup names as the title is not a byline, however name-like
@@ -233,7 +243,28 @@ def read_article(path: Path, sidecar: dict[str, str] | None = None, max_bytes: i
         date=meta.date,
         source=meta.source,
         derived_hint=meta.derived_hint,
+        format={"htm": "html", "markdown": "md"}.get(suffix.lstrip("."), suffix.lstrip(".")),
+        pages=pages,
     )
+
+
+def _read_pdf(data: bytes) -> tuple[Cleaned, tuple[tuple[int, int], ...], dict[str, str]]:
+    """A PDF's text, its lines joined back into paragraphs (across page breaks too) and cleaned, with where each
+    page starts in it: ((offset, page number), ...), so that a quote's offset names its page."""
+    from .documents import read_pdf, unwrap
+
+    pages, meta = read_pdf(data)
+    text, firsts = unwrap(pages)
+    cleaned = clean_text(text)
+    starts: list[tuple[int, int]] = []
+    at = 0
+    for number, line in firsts:
+        probe = clean_text(line).text[:40]
+        found = cleaned.text.find(probe, at) if probe else -1
+        if found >= 0:
+            at = found
+        starts.append((at if starts else 0, number))
+    return cleaned, tuple(starts), meta
 
 
 @dataclass

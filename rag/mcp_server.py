@@ -46,6 +46,7 @@ class CitationOut(BaseModel):
     start: int
     end: int
     not_answer: bool = Field(description="True for the closest passage shown with an abstention.")
+    page: int = Field(description="The page the quote starts on (PDFs), else 0.")
 
 
 class AskResult(BaseModel):
@@ -116,7 +117,7 @@ def build_server(assistant: Assistant, gate: Gate | None = None) -> MCPServer:
         return AskResult(
             answer=a.text, abstained=a.abstained, confidence=a.confidence, short_answer=a.short,
             citations=[CitationOut(number=c.number, doc_id=c.doc_id, title=c.title, author=c.author, date=c.date,
-                                   quote=c.quote, start=c.start, end=c.end, not_answer=c.not_answer)
+                                   quote=c.quote, start=c.start, end=c.end, not_answer=c.not_answer, page=c.page)
                        for c in a.citations],
         )
 

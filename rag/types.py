@@ -19,6 +19,8 @@ class Article:
     date: str = ""
     source: str = ""
     derived_hint: str = ""  # why the text says it is a copy ("originally published …"), else ""
+    format: str = ""  # txt, md, html, pdf or docx
+    pages: tuple[tuple[int, int], ...] = ()  # PDFs: (offset in text where a page starts, its page number)
 
     @property
     def label(self) -> str:
@@ -79,6 +81,7 @@ class Citation:
     score: float
     also_in: tuple[str, ...] = ()  # doc_ids of near-duplicate articles that say the same
     not_answer: bool = False  # shown with an abstention as the closest passage, not as support for an answer
+    page: int = 0  # the page the quote starts on (PDFs), else 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -122,6 +125,8 @@ class DocumentInfo:
     duplicate_group: str = ""  # doc_id of the group's original; "" when the article has no near-duplicate
     duplicate_role: str = ""  # "original" or "derived" inside a group
     duplicate_score: float = 0.0  # containment score that linked it to the group
+    format: str = ""  # txt, md, html, pdf or docx ("" for indexes built before formats were recorded)
+    pages: int = 0  # pages with text (PDFs), else 0
 
     @property
     def label(self) -> str:

@@ -112,7 +112,7 @@ def test_index_search_docs_add_remove_with_the_real_model(tmp_path):
     bad = tmp_path / "notes.pdf"
     bad.write_bytes(b"%PDF")
     refused = run("add", str(bad), "--index-dir", index_dir)
-    assert refused.exit_code == 1 and "unsupported file type .pdf" in refused.stdout
+    assert refused.exit_code == 1 and "unreadable PDF" in refused.stdout
 
     extra = tmp_path / "extra.txt"
     extra.write_text("The Arctic shipping route opened early this year, officials said.", encoding="utf-8")

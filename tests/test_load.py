@@ -31,7 +31,7 @@ def test_bad_files_are_skipped_with_reasons_and_good_ones_load(messy):
     assert "binary" in reasons["binary.txt"]
     assert reasons["empty.txt"] == "empty file"
     assert "no article text" in reasons["only-boilerplate.txt"]
-    assert "unsupported file type .pdf" in reasons["report.pdf"]
+    assert reasons["report.pdf"].startswith("unreadable PDF")
     assert "unreadable" in reasons["dangling.txt"]
     assert "sidecar" in reasons["corpus.json"]
     assert ".hidden.txt" not in reasons

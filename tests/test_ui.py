@@ -159,10 +159,13 @@ def test_upload_reports_each_file_and_indexes_it(chat, tmp_path):
     bad.write_bytes(b"%PDF-1.4")
     empty = up / "empty.txt"
     empty.write_text("", encoding="utf-8")
-    result, listing, choices, cleared = chat.add_files([str(new), str(bad), str(empty)])
+    tool = up / "tool.exe"
+    tool.write_bytes(b"MZ")
+    result, listing, choices, cleared = chat.add_files([str(new), str(bad), str(empty), str(tool)])
     assert cleared is None
     assert "lithium.md</td><td><b>added" in result
-    assert "notes.pdf</td><td><b>skipped</b></td><td>not a .txt, .md or .html file" in result
+    assert "notes.pdf</td><td><b>skipped</b></td><td>unreadable PDF" in result
+    assert "tool.exe</td><td><b>skipped</b></td><td>not one of .txt, .md, .html, .pdf, .docx" in result
     assert "empty.txt</td><td><b>skipped" in result
     assert "Lithium deal" in listing and "4 articles indexed" in listing
     assert (chat.uploads / "lithium.md").is_file()

@@ -1,0 +1,176 @@
+"""PDF and Word files: the bundled articles converted (fpdf2, python-docx) read back to the very same text and
+sentences, quotes from a PDF carry their page, and bad files of each kind are skipped with a one-line reason
+while the rest of the run completes."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from rag import Assistant, Settings
+from rag.answer import page_of
+from rag.chunk import article_sentences
+from rag.load import bundled_corpus, load_articles, read_article
+
+from .conftest import fake_embedder
+
+FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")  # Debian's fonts-dejavu-core (make browser installs it)
+PER_PAGE = 3  # paragraphs per PDF page in the generated files
+
+
+def originals() -> list:
+    return sorted(load_articles([bundled_corpus()]).articles, key=lambda a: a.path)
+
+
+def to_pdf(text: str, target: Path, *, title: str = "", author: str = "", encrypt: str = "") -> list[int]:
+    """The article as a PDF, PER_PAGE paragraphs a page; returns the page each paragraph starts on."""
+    from fpdf import FPDF
+
+    if not FONT.is_file():
+        pytest.fail(f"{FONT} is needed to write the test PDFs: `apt-get install fonts-dejavu-core` (make test does it)")
+    pdf = FPDF()
+    pdf.add_font("DejaVu", "", str(FONT))
+    pdf.set_font("DejaVu", size=11)
+    if title:
+        pdf.set_title(title)
+    if author:
+        pdf.set_author(author)
+    if encrypt:
+        pdf.set_encryption(owner_password="owner", user_password=encrypt)
+    pages = []
+    for i, para in enumerate(text.split("\n\n")):
+        if i % PER_PAGE == 0:
+            pdf.add_page()
+        pages.append(pdf.page_no())
+        pdf.multi_cell(0, 6, para)
+        pdf.ln(4)
+    pdf.output(str(target))
+    return pages
+
+
+def to_docx(text: str, target: Path, *, title: str = "") -> None:
+    from docx import Document
+
+    doc = Document()
+    if title:
+        doc.core_properties.title = title
+    for para in text.split("\n\n"):
+        doc.add_paragraph(para)
+    doc.save(str(target))
+
+
+@pytest.mark.parametrize("kind", ["pdf", "docx"])
+def test_bundled_articles_read_back_to_the_same_text_and_sentences(tmp_path, kind):
+    for original in originals():
+        target = tmp_path / f"{Path(original.path).stem}.{kind}"
+        (to_pdf if kind == "pdf" else to_docx)(original.text, target)
+        read = read_article(target)
+        assert read.text == original.text, f"{target.name}: the text differs"
+        assert read.doc_id == original.doc_id and read.format == kind
+        spans = article_sentences(read)
+        assert [read.text[s:e] for s, e in spans] == [original.text[s:e] for s, e in article_sentences(original)]
+
+
+def test_quotes_from_a_pdf_name_their_page(tmp_path):
+    original = originals()[3]
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    starts = to_pdf(original.text, folder / "article.pdf", title="A PDF title", author="Pat Doe")
+    read = read_article(folder / "article.pdf")
+    assert read.title == "A PDF title" and read.author == "Pat Doe" and len(read.pages) == max(starts) > 1
+    offset = 0
+    for para, page in zip(original.text.split("\n\n"), starts, strict=True):
+        found = read.text.index(para, offset)
+        assert page_of(json.dumps(read.pages), found + len(para) // 2) == page, para[:60]
+        offset = found
+
+    a = Assistant(settings=Settings(index_dir=tmp_path / "index"), embedder=fake_embedder(), auto_build=False)
+    a.index([folder], progress=False)
+    [info] = a.documents()
+    assert info.format == "pdf" and info.pages == max(starts)
+    answer = a.ask("How much did trade between China and Russia reach last year?")
+    cited = answer.citations[0]
+    para_index = next(i for i, p in enumerate(original.text.split("\n\n")) if cited.quote in p)
+    assert cited.page == starts[para_index], (cited.quote, cited.page)
+
+
+def _zip(entries: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in entries.items():
+            z.writestr(name, data)
+    return buffer.getvalue()
+
+
+def test_bad_files_of_each_kind_get_one_line_reasons_and_the_run_completes(tmp_path):
+    from fpdf import FPDF
+
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    good = originals()[0]
+    (folder / "good.txt").write_text(good.text, encoding="utf-8")
+    to_pdf(originals()[1].text, folder / "locked.pdf", encrypt="secret")
+    to_pdf(originals()[2].text, tmp_path / "whole.pdf")
+    whole = (tmp_path / "whole.pdf").read_bytes()
+    (folder / "truncated.pdf").write_bytes(whole[: len(whole) // 3])
+    scan = FPDF()
+    scan.add_page()
+    scan.rect(20, 20, 100, 100, style="F")  # a page with a picture and no text layer
+    scan.output(str(folder / "scan.pdf"))
+    (folder / "notazip.docx").write_bytes(b"This is plain text pretending to be a Word file." * 10)
+    (folder / "bomb.docx").write_bytes(_zip({"word/document.xml": b"<w/>" + b"\0" * (40 * 2**20)}))
+    (folder / "empty-zip.docx").write_bytes(_zip({"hello.txt": b"hi"}))
+
+    loaded = load_articles([folder])
+    reasons = {Path(s.path).name: s.reason for s in loaded.skipped}
+    assert [Path(a.path).name for a in loaded.articles] == ["good.txt"]
+    assert reasons["locked.pdf"].startswith("encrypted PDF")
+    assert reasons["truncated.pdf"].startswith("unreadable PDF")
+    assert reasons["scan.pdf"].startswith("PDF without a text layer")
+    assert reasons["notazip.docx"].startswith("not a Word file")
+    assert "zip bomb" in reasons["bomb.docx"]
+    assert reasons["empty-zip.docx"].startswith("not a Word document")
+    assert all("\n" not in r and len(r) < 300 for r in reasons.values()), reasons
+
+    a = Assistant(settings=Settings(index_dir=tmp_path / "index"), embedder=fake_embedder(), auto_build=False)
+    report = a.index([folder], progress=False)
+    assert report.added == 1 and len(report.skipped) == 6
+
+
+def test_an_empty_password_pdf_opens(tmp_path):
+    """Encrypted with an empty user password (many PDFs are, to set permissions): it opens like any other."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_font("DejaVu", "", str(FONT))
+    pdf.set_font("DejaVu", size=11)
+    pdf.set_encryption(owner_password="owner", user_password="")
+    pdf.add_page()
+    pdf.multi_cell(0, 6, "Trade between China and Russia reached a record $240 billion last year.")
+    pdf.output(str(tmp_path / "permissions.pdf"))
+    assert read_article(tmp_path / "permissions.pdf").text == "Trade between China and Russia reached a record $240 billion last year."
+
+
+@pytest.mark.integration
+def test_the_bundled_suite_on_pdf_and_docx_copies_answers_as_on_the_originals(tmp_path, real_embedder):
+    """The bundled articles as PDF and DOCX (alternating) answer the bundled questions with the accuracy of the
+    .txt originals (within 0.01)."""
+    from rag import evaluate as ev
+
+    folder = tmp_path / "converted"
+    folder.mkdir()
+    for i, original in enumerate(originals()):
+        stem = Path(original.path).stem
+        (to_pdf if i % 2 == 0 else to_docx)(original.text, folder / f"{stem}.{'pdf' if i % 2 == 0 else 'docx'}")
+    questions = Path(__file__).resolve().parents[1] / "evals" / "questions.jsonl"
+    scores = {}
+    for name, corpus in (("txt", bundled_corpus()), ("converted", folder)):
+        a = Assistant(settings=Settings(index_dir=tmp_path / f"index-{name}", quiet=True), embedder=real_embedder,
+                      auto_build=False)
+        a.index([corpus], progress=False)
+        scores[name] = ev.evaluate(a, questions, progress=False)["metrics"]["answer_accuracy"]
+    assert abs(scores["converted"] - scores["txt"]) <= 0.01, scores
