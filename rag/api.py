@@ -350,7 +350,7 @@ def sources_block(answer: Answer, fmt: str) -> str:
         return ""
     lines = ["", "", "Closest passage (not an answer):" if answer.abstained else "Sources:"]
     for c in answer.citations:
-        byline = ", ".join(x for x in (c.author, c.date) if x)
+        byline = ", ".join(x for x in (c.author, c.date, f"p. {c.page}" if c.page else "") if x)
         head = f"{c.title}{' — ' + byline if byline else ''}"
         quote = f"\u201c{c.quote}\u201d"
         if fmt == "markdown":
