@@ -131,6 +131,27 @@ class _HTMLText(HTMLParser):
 
 
 def html_to_text(html: str) -> tuple[str, dict[str, str]]:
+    """A web page's main text and metadata by trafilatura (menus, cookie banners, footers, related-article lists
+    and comments left out; tables kept); pages it finds no main text in (very short ones) are read whole."""
+    import trafilatura
+
+    try:
+        text = trafilatura.extract(html, include_tables=True, include_comments=False, include_images=False,
+                                   include_links=False, output_format="txt", with_metadata=False)
+        found = trafilatura.extract_metadata(html)
+    except Exception:  # noqa: BLE001 - a page trafilatura cannot parse is read by the plain parser
+        text, found = None, None
+    plain, meta = _html_plain(html)
+    if found is not None:
+        for key, value in (("title", found.title), ("author", found.author), ("date", found.date),
+                           ("publication", found.sitename)):
+            if value and not meta.get(key):
+                meta[key] = str(value)[:10] if key == "date" else str(value)
+    return (text if text and text.strip() else plain), meta
+
+
+def _html_plain(html: str) -> tuple[str, dict[str, str]]:
+    """Every visible text node of the page, one line per block element, and its <title>/<meta> fields."""
     parser = _HTMLText()
     parser.feed(html)
     parser.close()
