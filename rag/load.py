@@ -137,7 +137,8 @@ def html_to_text(html: str) -> tuple[str, dict[str, str]]:
 
     try:
         text = trafilatura.extract(html, include_tables=True, include_comments=False, include_images=False,
-                                   include_links=False, output_format="txt", with_metadata=False)
+                                   include_links=False, output_format="txt", with_metadata=False,
+                                   favor_precision=True)
         found = trafilatura.extract_metadata(html)
     except Exception:  # noqa: BLE001 - a page trafilatura cannot parse is read by the plain parser
         text, found = None, None
