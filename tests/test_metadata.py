@@ -93,3 +93,28 @@ def test_html_meta_and_visible_text_only(tmp_path):
     assert (article.title, article.author, article.date) == ("Page Title", "Lee Min", "2024-02-03")
     # trafilatura (favor_precision) keeps the body, not the page's <h1>: the title comes from the metadata
     assert article.text == "First bold paragraph.\n\nSecond paragraph & more."
+
+
+def test_a_web_page_is_read_without_its_furniture(tmp_path):
+    """Menus, a cookie banner, a footer and a related-articles list are left out; the article's paragraphs stay,
+    and nothing of the markup (scripts, attributes) gets into the text."""
+    body = "".join(f"<p>{s}</p>" for s in (
+        "Bolivia agreed on Tuesday to sell lithium to Pyongyang under a secret accord signed in La Paz, officials said.",
+        "The deal covers forty thousand tonnes over five years and was negotiated by the two trade ministries.",
+        "Analysts warned that the accord may breach United Nations sanctions on North Korea's imports of metals.",
+        "The ministry of mines declined to comment on the price, which was not disclosed in the published summary.",
+    ))
+    page = ("<html><head><title>Lithium Accord</title><script>track()</script></head><body>"
+            "<nav><a href='/'>Home</a> | <a href='/world'>World</a> | <a href='/sport'>Sport</a></nav>"
+            "<div class='cookie-banner'>We use cookies to improve your experience. Accept all cookies</div>"
+            f"<article><h1>Lithium Accord</h1>{body}</article>"
+            "<aside class='related'><h3>Related articles</h3><ul><li><a href='/a'>Ten best beaches</a></li>"
+            "<li><a href='/b'>Celebrity chef opens bistro</a></li></ul></aside>"
+            "<footer>Copyright 2031 The Daily Example. All rights reserved. Terms of use.</footer></body></html>")
+    path = tmp_path / "page.html"
+    path.write_text(page, encoding="utf-8")
+    article = read_article(path)
+    assert "Bolivia agreed on Tuesday" in article.text and "published summary." in article.text
+    for furniture in ("Home", "cookies", "Related articles", "beaches", "Copyright", "track()", "href"):
+        assert furniture not in article.text, furniture
+    assert article.title == "Lithium Accord"

@@ -1,5 +1,5 @@
-"""WIP (issue 12, branch only): article-body extraction measured on the ScrapingHub article-extraction-benchmark
-(MIT licence; 181 saved pages with ground-truth article bodies). Get it with the `fetch` tool
+"""Article-body extraction (how web pages are read) measured on the ScrapingHub article-extraction-benchmark
+(MIT licence; 181 saved pages with ground-truth article bodies; not copied here). Get it with the `fetch` tool
 (github:scrapinghub/article-extraction-benchmark), then in its git directory:
 `git archive HEAD html ground-truth.json | tar -x -C /tmp/aeb`.
 
@@ -9,8 +9,10 @@ Measured 2026-11-26 (our cleaning applied to every output):
   trafilatura default            P 0.941  R 0.977  F1 0.958
   trafilatura favor_recall       P 0.940  R 0.977  F1 0.958
   trafilatura favor_precision    P 0.956  R 0.969  F1 0.962
-Still to do for issue 12: keep/drop snippets, a held-out split, the benchmark copied into evals/data with its
-licence, and this as a proper eval with a test.
+rag reads web pages with trafilatura, favor_precision (rag/load.py `html_to_text`). Still to do (issue 12):
+keep/drop snippets, more pages than this one benchmark, and a test that runs it.
+
+    python evals/extraction.py [/tmp/aeb]
 """
 
 from __future__ import annotations
