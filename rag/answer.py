@@ -233,8 +233,8 @@ def figures(text: str) -> frozenset[str]:
 def rivals(chosen: list[Candidate], cands: list[Candidate]) -> list[tuple[Candidate, Candidate]]:
     """Sources that contradict an answer: for each chosen sentence, the best-scored candidate of another article
     that says nearly the same (cosine >= SAME_SENTENCE) about the same names with other figures ("$573 billion"
-    against "$240 billion"; not "X was born in 1950" against "Y was born in 1952"). Shown beside it, so that a planted or mistaken article cannot quietly replace what the others
-    say. Near-duplicate copies count too: a copy that changed the figures is not a copy of them (and an article
+    against "$240 billion"; not "X was born in 1950" against "Y was born in 1952"). Shown beside it, so that a
+    planted or mistaken article cannot quietly replace what the others say. Near-duplicate copies count too: a copy that changed the figures is not a copy of them (and an article
     stitched from others' sentences is grouped with them, see SECURITY.md)."""
     out: list[tuple[Candidate, Candidate]] = []
     taken = {(c.doc_id, c.start) for c in chosen}

@@ -11,6 +11,7 @@ the summary (0.06, against 0.02 for unrelated pairs).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -79,11 +80,14 @@ def split_hubs(docs: list[DocVectors], threshold: float) -> list[Group] | None:
         return None
     scores: dict[tuple[int, int], float] = {}
 
-    def linked(i: int, j: int) -> float:
+    def score(i: int, j: int) -> float:
         key = (min(i, j), max(i, j))
         if key not in scores:
             scores[key] = containment(docs[i].sentences, docs[j].sentences)
-        return scores[key] if scores[key] >= threshold else 0.0
+        return scores[key]
+
+    def linked(i: int, j: int) -> bool:
+        return score(i, j) >= threshold
 
     hubs = set()
     for x in range(n):
@@ -93,12 +97,15 @@ def split_hubs(docs: list[DocVectors], threshold: float) -> list[Group] | None:
     if not hubs:
         return None
     rest = [i for i in range(n) if i not in hubs]
-    return find_groups([docs[i] for i in rest], threshold, split=False, all_pairs=True)
+    return find_groups([docs[i] for i in rest], threshold, split=False,
+                       score=lambda i, j: score(rest[i], rest[j]))  # every pair was scored above
 
 
-def find_groups(docs: list[DocVectors], threshold: float, *, split: bool = True, all_pairs: bool = False) -> list[Group]:
+def find_groups(docs: list[DocVectors], threshold: float, *, split: bool = True,
+                score: Callable[[int, int], float] | None = None) -> list[Group]:
     """Groups of two or more articles linked by containment >= threshold (transitively), compilations split off
-    (`split_hubs`). `all_pairs`: score every pair however many articles there are."""
+    (`split_hubs`). `score(i, j)`: the containment of a pair when the caller has them all already (every pair
+    is then read from it); otherwise computed, for the candidate pairs only."""
     parent = list(range(len(docs)))
 
     def root(i: int) -> int:
@@ -108,13 +115,19 @@ def find_groups(docs: list[DocVectors], threshold: float, *, split: bool = True,
         return i
 
     best: dict[int, float] = {}
-    pairs = [(i, j) for i in range(len(docs)) for j in range(i + 1, len(docs))] if all_pairs else _candidate_pairs(docs)
+    if score is None:
+        pairs = _candidate_pairs(docs)
+
+        def score(i: int, j: int) -> float:
+            return containment(docs[i].sentences, docs[j].sentences)
+    else:
+        pairs = [(i, j) for i in range(len(docs)) for j in range(i + 1, len(docs))]
     for i, j in pairs:
-        score = containment(docs[i].sentences, docs[j].sentences)
-        if score >= threshold:
+        pair = score(i, j)
+        if pair >= threshold:
             parent[root(i)] = root(j)
-            best[i] = max(best.get(i, 0.0), score)
-            best[j] = max(best.get(j, 0.0), score)
+            best[i] = max(best.get(i, 0.0), pair)
+            best[j] = max(best.get(j, 0.0), pair)
     members: dict[int, list[int]] = {}
     for i in range(len(docs)):
         members.setdefault(root(i), []).append(i)

@@ -610,7 +610,10 @@ class Indexer:
                 for d in full:
                     assignment[d] = ("", "", 0.0)
                 continue
-            parts = split_hubs(list(self._doc_vectors(records, sorted(full)).values()), threshold) if len(full) > 2 else None
+            parts = None
+            if len(full) > 2:  # members of existing groups not scored above are fetched once, here
+                vectors.update(self._doc_vectors(records, sorted(d for d in full if d not in vectors)))
+                parts = split_hubs([vectors[d] for d in sorted(full)], threshold)
             if parts is not None:  # a compilation among them: the same split as a full recompute makes
                 for d in full:
                     assignment[d] = ("", "", 0.0)
