@@ -297,3 +297,16 @@ def test_web_pages_of_other_sites_and_foreign_hosts_are_refused(built):
     with TestClient(create_app(built, chat=False, host="0.0.0.0"), base_url="http://box.lan:8000") as c:
         assert c.get("/v1/models").status_code == 200  # bound to the network: any Host name
         error_of(c.get("/v1/models", headers={"Origin": "https://evil.example"}), 403, "forbidden_origin")
+
+
+def test_the_sources_block_names_a_pdf_quotes_page_and_the_notes():
+    from rag import Answer, Citation
+    from rag.api import sources_block
+
+    cited = Citation(1, "d1", "Report", "Pat Doe", "2024-01-02", "Trade reached [x].", "Trade reached [x].", 0, 18,
+                     0.9, page=4)
+    answer = Answer("Trade reached [x]. [1]", [cited], False, "q", "q", notes=["the sources disagree: [1] and [2]"])
+    block = sources_block(answer, "text")
+    assert "[1] Report — Pat Doe, 2024-01-02, p. 4: “Trade reached [x].”" in block
+    assert block.endswith("Note: the sources disagree: [1] and [2].")
+    assert "Trade reached \\[x\\]." in sources_block(answer, "markdown")
