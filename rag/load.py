@@ -132,23 +132,47 @@ class _HTMLText(HTMLParser):
 
 def html_to_text(html: str) -> tuple[str, dict[str, str]]:
     """A web page's main text and metadata by trafilatura (menus, cookie banners, footers, related-article lists
-    and comments left out; tables kept); pages it finds no main text in (very short ones) are read whole."""
+    and comments left out; tables kept); pages it finds no main text in (very short ones) are read whole.
+
+    trafilatura's default mode, with navigation pruned first: chosen on half of evals/data/extraction's pages
+    (evals/extraction.py; favor_precision lost recall on page ledes and short pages)."""
     import trafilatura
 
+    plain, meta = _html_plain(html)
     try:
         text = trafilatura.extract(html, include_tables=True, include_comments=False, include_images=False,
                                    include_links=False, output_format="txt", with_metadata=False,
-                                   favor_precision=True)
+                                   prune_xpath=["//nav", "//*[@role='navigation']"])
         found = trafilatura.extract_metadata(html)
     except Exception:  # noqa: BLE001 - a page trafilatura cannot parse is read by the plain parser
         text, found = None, None
-    plain, meta = _html_plain(html)
     if found is not None:
         for key, value in (("title", found.title), ("author", found.author), ("date", found.date),
                            ("publication", found.sitename)):
             if value and not meta.get(key):
                 meta[key] = str(value)[:10] if key == "date" else str(value)
-    return (text if text and text.strip() else plain), meta
+    return (_rejoin(text, plain) if text and text.strip() else plain), meta
+
+
+def _words(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
+def _rejoin(text: str, plain: str) -> str:
+    """Join lines that trafilatura split inside one block of the page (its fallback breaks a paragraph at every
+    inline element, "First\\nbold\\nparagraph."): consecutive lines are joined while together they still lie within
+    one line of the plain parser's text, which breaks lines only at block elements."""
+    blocks = "\n " + " \n ".join(_words(line) for line in plain.splitlines()) + " \n"
+    out: list[str] = []
+    for line in text.splitlines():
+        if out and line.strip() and out[-1].strip():
+            joined = out[-1] + " " + line.strip()
+            key = _words(joined)
+            if key and f" {key} " in blocks and _words(line):
+                out[-1] = joined
+                continue
+        out.append(line.strip())
+    return "\n".join(out)
 
 
 def _html_plain(html: str) -> tuple[str, dict[str, str]]:
@@ -245,6 +269,9 @@ def read_article(path: Path, sidecar: dict[str, str] | None = None, max_bytes: i
             raw, file_meta = markdown_to_text(raw)
         cleaned = clean_text(raw)
     if not cleaned.text.strip():
+        if suffix in (".html", ".htm"):
+            raise UnsupportedFile("web page without visible text (a page that is all script draws its text in a "
+                                  "browser; save it from the browser as a complete page or as PDF)")
         raise UnsupportedFile("no article text after cleaning")
     meta = Metadata()
     if suffix in (".html", ".htm", ".pdf", ".docx"):
