@@ -20,9 +20,9 @@ import json
 import re
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -43,7 +43,7 @@ class Counts:
     fp: int = 0
     tn: int = 0
 
-    def add(self, other: "Counts") -> None:
+    def add(self, other: Counts) -> None:
         self.tp, self.fn, self.fp, self.tn = (self.tp + other.tp, self.fn + other.fn, self.fp + other.fp,
                                               self.tn + other.tn)
 

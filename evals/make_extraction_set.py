@@ -35,8 +35,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rag import load  # noqa: E402
-from rag.clean import clean_text  # noqa: E402
 from rag.chunk import split_sentences  # noqa: E402
+from rag.clean import clean_text  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "data" / "extraction"
 KEEP_WORDS, MIN_KEEP_WORDS, MIN_DROP_WORDS, PER_KIND = 12, 6, 4, 4

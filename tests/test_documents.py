@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from rag import Assistant, Settings
+from rag import Assistant, Settings, load
 from rag.answer import page_of
 from rag.chunk import article_sentences
-from rag import load
 from rag.load import bundled_corpus, load_articles, read_article
 
 from .conftest import fake_embedder
