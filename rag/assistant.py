@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import shutil
 import threading
@@ -15,12 +16,12 @@ import numpy as np
 
 from . import answer as extractive
 from .embed import Embedder, load_embedder
-from .errors import BackendUnavailable, RagError
+from .errors import BackendUnavailable, RagError, UnsupportedFile
 from .followup import History, names_nothing, resolve, user_turns
 from .generate import Checked, Verifier, generate, generate_stream, load_llm, notes_for, number
 from .indexer import Indexer, reconcile_lexical, signature
 from .lexical import LexicalIndex
-from .load import bundled_corpus, safe_name, upload_problem
+from .load import SIDECAR_NAME, bundled_corpus, load_sidecar, safe_name, upload_problem
 from .localdb import LocalDB
 from .prompts import BACKEND_FAILED, DISAGREE_NOTE, NOTHING_SUPPORTED
 from .retrieve import check_query, search
@@ -85,6 +86,7 @@ class Assistant:
         self._local_files: dict[type, LocalDB] = {}  # the BM25 index and the sentence vectors, opened once
         self._written = ""  # the index state (Store.state) this process's own last write produced
         self._lock = threading.RLock()  # the web chat calls from several threads: open and swap state once
+        self._sidecar_lock = threading.Lock()
 
     # ------------------------------------------------------------ lazy parts
     @property
@@ -209,6 +211,48 @@ class Assistant:
         report.files = report_files
         return report
 
+    def add_links(self, urls: Iterable[str] | str, *, progress: bool = False) -> IndexReport:
+        """Fetch each link once (http/https only, Settings.fetch_timeout, max_file_mb; rag/web.py) and index it as
+        an upload, with the link recorded as its source (DocumentInfo.url). A link that cannot be fetched is
+        reported as skipped with the reason; the others are still added. Report entries are named by the links."""
+        from .web import FetchError, fetch
+
+        urls = [urls] if isinstance(urls, str) else list(urls)
+        fetched, failed = [], []
+        limit = int(self.settings.max_file_mb * 2**20)
+        for url in urls:
+            try:
+                fetched.append(fetch(url, timeout=self.settings.fetch_timeout, max_bytes=limit))
+            except FetchError as exc:
+                failed.append(FileResult(url, "skipped", reason=str(exc)))
+        report = IndexReport()
+        if fetched:
+            self._link_sidecar({page.name: page.url for page in fetched})
+            report = self.upload([(page.name, page.data) for page in fetched], progress=progress)
+        links = {page.name: page.url for page in fetched}
+        report.files = failed + [dataclasses.replace(r, path=links.get(r.path, r.path)) for r in report.files]
+        report.skipped = [SkippedFile(r.path, r.reason) for r in report.files if r.status == "skipped"]
+        return report
+
+    def _link_sidecar(self, add: dict[str, str] | None = None, drop: str | None = None) -> None:
+        """Record (or forget) the links uploaded pages came from, in the uploads folder's corpus.json."""
+        path = self.uploads_dir / SIDECAR_NAME
+        with self._sidecar_lock:
+            try:
+                entries = load_sidecar(self.uploads_dir) if path.is_file() else {}
+            except UnsupportedFile:
+                entries = {}
+            for name, url in (add or {}).items():
+                entries.setdefault(name, {})["url"] = url
+            if drop:
+                entries.pop(drop, None)
+            if not entries and not path.is_file():
+                return
+            self.uploads_dir.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(entries, ensure_ascii=False, indent=1), encoding="utf-8")
+            tmp.replace(path)
+
     def remove(self, doc_id: str) -> DocumentInfo:
         """Remove one article by its id (a unique prefix is enough); an uploaded article's copy goes with it."""
         self._ready()
@@ -218,6 +262,8 @@ class Assistant:
         stored = Path(info.path)
         if stored.parent.resolve() == self.uploads_dir and stored.is_file():
             stored.unlink()  # else the next `index()` (which reads the uploads folder) would bring it back
+            if info.url:
+                self._link_sidecar(drop=stored.name)
         return info
 
     def documents(self) -> list[DocumentInfo]:

@@ -63,6 +63,18 @@ def _run(action: Callable[[], Any]) -> Any:
         sys.exit(130)
 
 
+def _merge_reports(first: Any, second: Any) -> Any:
+    """One report for `rag add` of files and links: counts summed, the index's size as after the second."""
+    for name in ("added", "updated", "removed", "unchanged", "embedded", "embedded_sentences", "embedded_texts"):
+        setattr(second, name, getattr(first, name) + getattr(second, name))
+    second.seconds += first.seconds
+    second.files = first.files + second.files
+    second.skipped = first.skipped + second.skipped
+    if not second.documents:
+        second.documents, second.chunks = first.documents, first.chunks
+    return second
+
+
 def _print_report(report: Any, as_json: bool, verb: str) -> None:
     if as_json:
         click.echo(json.dumps(report.to_dict(), ensure_ascii=False))
@@ -225,14 +237,28 @@ def mcp_command(index_dir: Path | None, chroma_url: str | None) -> None:
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True)
 @_store_options
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON line last.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def add(paths: tuple[Path, ...], index_dir: Path | None, chroma_url: str | None, as_json: bool, quiet: bool) -> None:
-    """Add or update single articles (files or folders) without removing others."""
+def add(paths: tuple[str, ...], index_dir: Path | None, chroma_url: str | None, as_json: bool, quiet: bool) -> None:
+    """Add or update single articles (files, folders or http(s) links) without removing others.
+
+    \b
+    A link is fetched once, now (time limit RAG_FETCH_TIMEOUT, 20 s; size limit RAG_MAX_FILE_MB, 10 MB; only
+    http and https, redirects included), read like a saved file (web page, PDF, Word, text) and kept in the
+    index's uploads folder with the link as its source; nothing is fetched while answering.
+      rag add https://example.org/news/story.html ~/reports/annual.pdf
+    """
+    from .web import is_link
+
+    links = [p for p in paths if is_link(p)]
+    files = [Path(p) for p in paths if not is_link(p)]
     assistant = _assistant(index_dir, chroma_url, quiet)
-    report = _run(lambda: assistant.add(list(paths), progress=not quiet))
+    report = _run(lambda: assistant.add(files, progress=not quiet)) if files else None
+    if links:
+        fetched = _run(lambda: assistant.add_links(links, progress=not quiet))
+        report = _merge_reports(report, fetched) if report else fetched
     _print_report(report, as_json, "Added")
     if not report.added and not report.updated and not report.unchanged:
         raise click.ClickException("Nothing was added: every file was skipped (reasons above).")

@@ -93,6 +93,7 @@ def doc_info(doc_id: str, meta: dict[str, Any]) -> DocumentInfo:
         duplicate_score=float(meta.get("dup_score", 0.0)),
         format=meta.get("format", ""),
         pages=int(meta.get("n_pages", 0) or 0),
+        url=meta.get("url", "") or "",
     )
 
 
@@ -471,6 +472,7 @@ class Indexer:
                 "format": article.format,
                 "pages": json.dumps(article.pages) if article.pages else "",
                 "n_pages": len(article.pages),
+                "url": article.url,
                 "n_chunks": len(chunks),
                 "n_sentences": len(sentences),
                 "dup_group": "",

@@ -294,6 +294,7 @@ def read_article(path: Path, sidecar: dict[str, str] | None = None, max_bytes: i
         derived_hint=meta.derived_hint,
         format={"htm": "html", "markdown": "md"}.get(suffix.lstrip("."), suffix.lstrip(".")),
         pages=pages,
+        url=(sidecar or {}).get("url", ""),
     )
 
 

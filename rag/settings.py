@@ -109,6 +109,9 @@ class Settings(BaseSettings):
         "Unset: extractive answers only.",
     )
     llm_timeout: float = Field(default=60.0, gt=0, description="Seconds to wait for the generative backend.")
+    fetch_timeout: float = Field(
+        default=20.0, gt=0, le=600, description="Seconds a link added with `rag add https://…` may take to download."
+    )
     quiet: bool = Field(default=False, description="No progress bars.")
     api_key: SecretStr | None = Field(
         default=None,

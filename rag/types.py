@@ -21,6 +21,7 @@ class Article:
     derived_hint: str = ""  # why the text says it is a copy ("originally published …"), else ""
     format: str = ""  # txt, md, html, pdf or docx
     pages: tuple[tuple[int, int], ...] = ()  # PDFs: (offset in text where a page starts, its page number)
+    url: str = ""  # the link it was fetched from (`rag add https://…`), else ""
 
     @property
     def label(self) -> str:
@@ -127,6 +128,7 @@ class DocumentInfo:
     duplicate_score: float = 0.0  # containment score that linked it to the group
     format: str = ""  # txt, md, html, pdf or docx ("" for indexes built before formats were recorded)
     pages: int = 0  # pages with text (PDFs), else 0
+    url: str = ""  # the link it was fetched from, else ""
 
     @property
     def label(self) -> str:
