@@ -133,6 +133,13 @@ def also_label(info: DocumentInfo | None, doc_id: str) -> str:
     return f"{info.label} ({byline})" if byline else info.label
 
 
+def link_html(url: str) -> str:
+    """A source's link: clickable only when it is http(s) (all links are checked when added), opened apart."""
+    if not url.lower().startswith(("http://", "https://")):
+        return esc(url)
+    return f'<a href="{esc(url)}" target="_blank" rel="noopener noreferrer nofollow">{esc(url)}</a>'
+
+
 def source_html(c: Citation, turn: int, docs: dict[str, DocumentInfo], show_scores: bool) -> str:
     info = docs.get(c.doc_id)
     byline = [c.author or (info.author if info else ""), c.date or (info.date if info else "")]
@@ -153,6 +160,7 @@ def source_html(c: Citation, turn: int, docs: dict[str, DocumentInfo], show_scor
         f'<div class="source" id="src-{turn}-{c.number}">'
         f"<div><b>[{c.number}] {esc(title)}</b></div>{closest}"
         + (f'<div class="byline">{byline_text}</div>' if byline_text else "")
+        + (f'<div class="byline">{link_html(info.url)}</div>' if info and info.url else "")
         + f"<div>{highlighted(c)}</div>{also}</div>"
     )
 
@@ -189,8 +197,8 @@ def documents_html(docs: Sequence[DocumentInfo]) -> str:
             dup = f"near-duplicate of {original.label if original else d.duplicate_group[:8]} ({d.duplicate_score:.2f})"
         rows.append(
             "<tr>"
-            f"<td><b>{esc(d.label)}</b><br><span class='muted'>{esc(Path(d.path).name)}"
-            f"{esc(f' · {d.pages} pages') if d.pages else ''}</span></td>"
+            f"<td><b>{esc(d.label)}</b><br><span class='muted'>{link_html(d.url) if d.url else esc(Path(d.path).name)}"
+            f"{esc(f' · {d.format}') if d.format else ''}{esc(f' · {d.pages} pages') if d.pages else ''}</span></td>"
             f"<td>{esc(d.author)}</td><td>{esc(d.publication)}</td><td>{esc(d.date)}</td>"
             f"<td>{d.chunks}</td><td><code>{esc(d.doc_id[:8])}</code></td><td>{esc(dup)}</td>"
             "</tr>"
@@ -204,7 +212,7 @@ def results_html(rows: Sequence[tuple[str, str, str]]) -> str:
     if not rows:
         return ""
     body = "".join(f"<tr><td>{esc(n)}</td><td><b>{esc(s)}</b></td><td>{esc(d)}</td></tr>" for n, s, d in rows)
-    return f"<table class='docs'><tr><th>File</th><th>Result</th><th>Detail</th></tr>{body}</table>"
+    return f"<table class='docs'><tr><th>File or link</th><th>Result</th><th>Detail</th></tr>{body}</table>"
 
 
 # ---------------------------------------------------------------- handlers
@@ -305,6 +313,29 @@ class WebChat:
             rows.append((r.path, r.status, detail))
         return results_html(rows) or '<p class="muted">Choose files first.</p>', listing, choices, None
 
+    def add_links(self, text: str | None, progress: Any = None) -> tuple[str, str, Any, str]:
+        """Fetch the links in the box (one per line or separated by spaces) and index them; one row per link.
+        Links that fail stay in the box to try again."""
+        links = [part for part in (text or "").split() if part]
+        rows: list[tuple[str, str, str]] = []
+        outcomes: list[FileResult] = []
+        if links:
+            if progress is not None:
+                progress(0, desc=f"Fetching {len(links)} link(s)…")
+            try:
+                outcomes = self.assistant.add_links(links, progress=True).files
+            except RagError as exc:
+                rows.append((", ".join(links), "failed", str(exc)))
+        listing, choices = self.documents_view()
+        docs = self._docs or {}
+        for r in outcomes:
+            detail = r.reason or (docs[r.doc_id].label if r.doc_id in docs else "")
+            if r.status == "unchanged":
+                detail = f"already indexed: {detail}" if detail else "already indexed"
+            rows.append((r.path, r.status, detail))
+        left = "\n".join(r.path for r in outcomes if r.status == "skipped") if outcomes else (text or "")
+        return results_html(rows) or '<p class="muted">Paste a link first.</p>', listing, choices, left
+
     def remove(self, doc_id: str | None) -> tuple[str, str, Any]:
         if not doc_id:
             listing, choices = self.documents_view()
@@ -362,6 +393,13 @@ def build_app(assistant: Assistant | None = None, examples: Sequence[str] = EXAM
                         file_types=[".txt", ".md", ".html", ".pdf", ".docx"], elem_id="upload",
                     )
                     add = gr.Button("Add to the index", elem_id="add")
+                    link = gr.Textbox(
+                        label="Add from links (http or https; one per line)", lines=2, max_lines=8, elem_id="link",
+                        placeholder="https://example.org/news/story.html",
+                        info="Each page is fetched once, now, and kept with its link; nothing is fetched while "
+                             "answering.",
+                    )
+                    fetch = gr.Button("Fetch and add", elem_id="add-link")
                 with gr.Column():
                     doomed = gr.Dropdown(label="Remove an article", choices=[], elem_id="remove-choice")
                     drop = gr.Button("Remove", variant="stop", elem_id="remove")
@@ -386,6 +424,12 @@ def build_app(assistant: Assistant | None = None, examples: Sequence[str] = EXAM
 
         add.click(add_files, files, [outcome, listing, doomed, files], concurrency_limit=1, concurrency_id="write",
                   api_name="add_articles")
+
+        def add_links(text: str | None, progress: gr.Progress = gr.Progress(track_tqdm=True)):
+            return ui.add_links(text, progress)
+
+        fetch.click(add_links, link, [outcome, listing, doomed, link], concurrency_limit=1, concurrency_id="write",
+                    api_name="add_links")
         drop.click(ui.remove, doomed, [outcome, listing, doomed], concurrency_limit=1, concurrency_id="write",
                    api_name="remove_article",
                    # Cancelling sends no choice (throwing here would leave the page waiting on the event).

@@ -8,6 +8,7 @@ import gzip
 import http.server
 import json
 import threading
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -193,3 +194,19 @@ def test_rag_add_takes_links_and_paths_together(tmp_path, site, monkeypatch):
     result = runner.invoke(cli, ["add", "-q", "file:///etc/passwd"])
     assert result.exit_code != 0
     assert "only http and https links can be added" in result.output
+
+
+def test_the_chat_url_box_adds_links_and_keeps_the_ones_that_failed(tmp_path, site):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    import ui
+
+    chat = ui.WebChat(make(tmp_path))
+    good, bad = f"{site}/news/vw-id3.html", f"{site}/to-file"
+    outcome, listing, _, left = chat.add_links(f"{good}\n  {bad} ")
+    assert "added" in outcome and "refused a redirect to a file link" in outcome
+    assert left == bad  # what failed stays in the box to correct; what worked is cleared
+    assert f'<a href="{good}" target="_blank" rel="noopener noreferrer nofollow">' in listing and "html" in listing
+    outcome, _, _, left = chat.add_links("   ")
+    assert "Paste a link first" in outcome and left == "   "
+    evil = 'https://x.example/"><script>alert(1)</script>'
+    assert "<script>" not in ui.link_html(evil) and ui.link_html("javascript:alert(1)") == "javascript:alert(1)"

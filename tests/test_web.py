@@ -339,3 +339,54 @@ def test_the_chat_mounted_under_rag_serve_answers_in_a_browser(browser, server, 
             w.context.close()
     finally:
         assert stop_service(proc) == 0, (tmp_path / "serve.log").read_text()[-3000:]
+
+
+def test_add_a_link_then_ask_about_it(watched):
+    """The URL box: the chat's server fetches a page from a web server on loopback (its menu and footer left
+    out), indexes it, and answers from it with the link shown on the source; the browser never loads the page."""
+    import http.server
+
+    page_html = (
+        "<html><head><title>Tin Quota Talks</title></head><body>"
+        "<nav><a href='/'>Home</a> | <a href='/markets'>Markets</a></nav>"
+        "<div class='cookie-banner'>We use cookies. The harbour master of Oslo owns a purple bicycle.</div>"
+        "<article><h1>Tin Quota Talks</h1>"
+        "<p>Myanmar and Laos agreed on Friday to cap tin exports to Vietnam at 12,500 tonnes a year, officials said.</p>"
+        "<p>The quota talks were held in Vientiane and lasted three days, according to the trade ministry.</p>"
+        "<p>Analysts expect prices for refined tin to rise once the cap takes effect in the spring.</p>"
+        "</article><footer>Copyright The Example Gazette.</footer></body></html>").encode()
+
+    class Site(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(page_html)))
+            self.end_headers()
+            self.wfile.write(page_html)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Site)
+    threading.Thread(target=site.serve_forever, daemon=True).start()
+    link = f"http://127.0.0.1:{site.server_port}/news/tin-quota.html"
+    try:
+        page = watched.page
+        page.get_by_role("tab", name="Articles").click()
+        page.wait_for_selector("#documents table")
+        page.fill("#link textarea", link)
+        page.click("#add-link")
+        page.wait_for_selector("#outcome table", timeout=120000)
+        outcome = page.locator("#outcome").inner_text()
+        assert link in outcome and "added" in outcome, outcome
+        assert link in page.locator("#documents").inner_text()
+        assert page.locator("#link textarea").input_value() == ""
+        page.get_by_role("tab", name="Chat").click()
+        text = watched.ask("How much tin may Myanmar and Laos export to Vietnam each year?")
+        assert "12,500 tonnes" in text, text
+        assert link in page.locator("#sources").inner_text()
+        assert "The articles don't say." in watched.ask("What colour is the Oslo harbour master's bicycle?")
+        assert not any(u.startswith(link) for u in watched.requests), "the browser never fetched the page itself"
+    finally:
+        site.shutdown()
+        site.server_close()
