@@ -7,8 +7,8 @@ from __future__ import annotations
 import gzip
 import http.server
 import json
-import threading
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path

@@ -347,14 +347,14 @@ def test_add_a_link_then_ask_about_it(watched):
     import http.server
 
     page_html = (
-        "<html><head><title>Tin Quota Talks</title></head><body>"
-        "<nav><a href='/'>Home</a> | <a href='/markets'>Markets</a></nav>"
-        "<div class='cookie-banner'>We use cookies. The harbour master of Oslo owns a purple bicycle.</div>"
-        "<article><h1>Tin Quota Talks</h1>"
-        "<p>Myanmar and Laos agreed on Friday to cap tin exports to Vietnam at 12,500 tonnes a year, officials said.</p>"
-        "<p>The quota talks were held in Vientiane and lasted three days, according to the trade ministry.</p>"
-        "<p>Analysts expect prices for refined tin to rise once the cap takes effect in the spring.</p>"
-        "</article><footer>Copyright The Example Gazette.</footer></body></html>").encode()
+        b"<html><head><title>Tin Quota Talks</title></head><body>"
+        b"<nav><a href='/'>Home</a> | <a href='/markets'>Markets</a></nav>"
+        b"<div class='cookie-banner'>We use cookies. The harbour master of Oslo owns a purple bicycle.</div>"
+        b"<article><h1>Tin Quota Talks</h1>"
+        b"<p>Myanmar and Laos agreed on Friday to cap tin exports to Vietnam at 12,500 tonnes a year, officials said.</p>"
+        b"<p>The quota talks were held in Vientiane and lasted three days, according to the trade ministry.</p>"
+        b"<p>Analysts expect prices for refined tin to rise once the cap takes effect in the spring.</p>"
+        b"</article><footer>Copyright The Example Gazette.</footer></body></html>")
 
     class Site(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802
