@@ -294,6 +294,8 @@ def docs(index_dir: Path | None, chroma_url: str | None, as_json: bool) -> None:
         kind = f"{info.format}, " if info.format else ""
         pages = f"{info.pages} pages, " if info.pages else ""
         click.echo(f"{info.doc_id}  {info.label}{' — ' + byline if byline else ''}  ({kind}{pages}{info.chunks} chunks){dup}")
+        if info.url:
+            click.echo(f"    from {info.url}")
 
 
 def print_answer(answer: Any) -> None:
