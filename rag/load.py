@@ -238,6 +238,23 @@ def load_sidecar(folder: Path) -> dict[str, dict[str, str]]:
     return {name: {k: str(v) for k, v in fields.items()} for name, fields in data.items()}
 
 
+# Authors that tools and templates write into every file they make: not an article's author.
+_CREATOR_DEFAULTS = {"python-docx", "microsoft office user", "microsoft word", "administrator", "admin", "user",
+                     "author", "unknown", "owner", "windows user", "fpdf", "fpdf2", "reportlab", "libreoffice"}
+_FILE_TITLE_JUNK = re.compile(r"^(microsoft (word|powerpoint) - |untitled\b)|\.(docx?|pdf|rtf|odt|txt)$", re.IGNORECASE)
+
+
+def file_properties(meta: dict[str, str]) -> dict[str, str]:
+    """A PDF's document info or a Word file's core properties without the values tools write into every file
+    ("python-docx", "Microsoft Office User", "Microsoft Word - draft.docx")."""
+    out = dict(meta)
+    if out.get("author", "").strip().lower() in _CREATOR_DEFAULTS:
+        out.pop("author")
+    if _FILE_TITLE_JUNK.search(out.get("title", "").strip()):
+        out.pop("title")
+    return out
+
+
 def read_article(path: Path, sidecar: dict[str, str] | None = None, max_bytes: int = 10 * 2**20) -> Article:
     """Read, decode, clean one file and take its metadata. Raises `UnsupportedFile` with the reason."""
     suffix = path.suffix.lower()
@@ -274,8 +291,13 @@ def read_article(path: Path, sidecar: dict[str, str] | None = None, max_bytes: i
                                   "browser; save it from the browser as a complete page or as PDF)")
         raise UnsupportedFile("no article text after cleaning")
     meta = Metadata()
-    if suffix in (".html", ".htm", ".pdf", ".docx"):
-        meta.fill_from(file_meta)  # the page's <title>/<meta>, the PDF's document info, the Word core properties
+    if suffix in (".html", ".htm"):
+        meta.fill_from(file_meta)  # the page's <title>/<meta>: the publisher's own
+    elif suffix in (".pdf", ".docx"):
+        # The document info / core properties name whoever made the file (often a tool's or an account's name):
+        # their title goes first, their author and date only where the text names none.
+        file_meta = file_properties(file_meta)
+        meta.fill_from({"title": file_meta.get("title", "")})
     from_text = extract_metadata(cleaned.text, cleaned.source)
     if from_text.author and from_text.author == file_meta.get("title", "").strip():
         from_text.author = ""  # a headline the markup names as the title is not a byline, however name-like
