@@ -80,6 +80,9 @@ class DocumentOut(BaseModel):
     date: str
     file: str = Field(description="The article's file name.")
     chunks: int
+    format: str = Field(default="", description="txt, md, html, pdf or docx.")
+    pages: int = Field(default=0, description="Pages with text (PDFs), else 0.")
+    url: str = Field(default="", description="The link the article was fetched from, else empty.")
 
 
 class DocumentsResult(BaseModel):
@@ -132,11 +135,12 @@ def build_server(assistant: Assistant, gate: Gate | None = None) -> MCPServer:
 
     @server.tool(annotations=read_only)
     async def documents() -> DocumentsResult:
-        """The indexed articles: id, title, byline, file name and number of chunks."""
+        """The indexed articles: id, title, byline, file name, number of chunks, format, pages and link."""
         docs = await call(assistant.documents)
         return DocumentsResult(documents=[DocumentOut(doc_id=d.doc_id, title=d.label, author=d.author,
                                                       publication=d.publication, date=d.date, file=Path(d.path).name,
-                                                      chunks=d.chunks) for d in docs])
+                                                      chunks=d.chunks, format=d.format, pages=d.pages, url=d.url)
+                                             for d in docs])
 
     return server
 

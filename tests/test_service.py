@@ -173,7 +173,8 @@ def _check_mcp(result: dict) -> None:
     cited = ask.structured_content["citations"]
     assert cited and "$240 billion" in cited[0]["quote"] and cited[0]["number"] == 1
     assert len(result["search"].structured_content["passages"]) == 2
-    assert len(result["documents"].structured_content["documents"]) >= 5
+    docs = result["documents"].structured_content["documents"]
+    assert len(docs) >= 5 and {d["format"] for d in docs} >= {"txt"} and all("url" in d and "pages" in d for d in docs)
     assert result["bad"].is_error and "Traceback" not in result["bad"].content[0].text
 
 
