@@ -48,3 +48,8 @@ class BackendUnavailable(RagError):
 
 class InvalidQuery(RagError):
     """A question or query is empty or too long."""
+
+
+class FetchError(RagError):
+    """A link could not be fetched as an article (not http/https, a refused redirect, a time-out, too large, not
+    a page, PDF, Word file or text). The message is the reason alone; callers name the link."""

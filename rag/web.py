@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from email.message import Message
 from urllib.parse import urlsplit
 
-from .errors import RagError
+from .errors import FetchError
 
 MAX_REDIRECTS = 5
 USER_AGENT = "rag (offline article assistant; fetches a page once when a user adds it)"
@@ -31,11 +31,6 @@ _TYPES = {  # Content-Type -> suffix the file is kept under
     "text/plain": ".txt",
     "text/markdown": ".md",
 }
-
-
-class FetchError(RagError):
-    """A link could not be fetched as an article (bad link, refused redirect, time-out, too large, wrong type).
-    The message is the reason alone; callers name the link."""
 
 
 @dataclass(frozen=True)
