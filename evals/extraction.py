@@ -6,10 +6,11 @@ licences in its SOURCE.md). A keep snippet found in a reader's output is a true 
 negative; a drop snippet found is a false positive. Snippets and outputs are compared as lower-case words
 (punctuation and spacing ignored). Counts are summed over all pages of a row, as in trafilatura's own evaluation.
 
-The reader's mode (trafilatura with favor_precision) was chosen on the ScrapingHub pages alone, with that
-benchmark's shingle metric, before this benchmark existed; the Readability rows are the held-out figure.
+Pages are split in two by content hash (`half()`): rag's reader (trafilatura's default mode, navigation pruned,
+split lines rejoined; rag/load.py `html_to_text`) was chosen on "dev"; "test" is the figure to report
+(evals/README.md has the table).
 
-    python evals/extraction.py [--readers rag,plain,trafilatura] [--source readability|aeb]
+    python evals/extraction.py [--half dev|test] [--readers rag,plain,trafilatura] [--source readability|aeb]
 """
 
 from __future__ import annotations
