@@ -291,19 +291,17 @@ class WebChat:
         choices = [(f"{d.label} ({d.doc_id[:8]})", d.doc_id) for d in docs]
         return documents_html(docs), gr.update(choices=choices, value=None)
 
-    def add_files(self, files: Sequence[Any] | None, progress: Any = None) -> tuple[str, str, Any, None]:
-        """Keep copies of the uploads and index them incrementally (`Assistant.upload`); one row per file."""
+    def _run_adding(self, names: list[str], desc: str, add: Any, progress: Any) -> tuple[list[FileResult], list, str, Any]:
+        """Run one upload or fetch (`add()` returns its IndexReport) and tabulate it: one row per file or link."""
         rows: list[tuple[str, str, str]] = []
-        uploads = [(getattr(f, "orig_name", None) or Path(getattr(f, "name", f)).name, Path(getattr(f, "name", f)))
-                   for f in files or []]
         outcomes: list[FileResult] = []
-        if uploads:
+        if names:
             if progress is not None:
-                progress(0, desc=f"Indexing {len(uploads)} file(s)…")
+                progress(0, desc=desc)
             try:
-                outcomes = self.assistant.upload(uploads, progress=True).files
+                outcomes = add().files
             except RagError as exc:
-                rows.append((", ".join(name for name, _ in uploads), "failed", str(exc)))
+                rows.append((", ".join(names), "failed", str(exc)))
         listing, choices = self.documents_view()
         docs = self._docs or {}
         for r in outcomes:
@@ -311,28 +309,23 @@ class WebChat:
             if r.status == "unchanged":
                 detail = f"already indexed: {detail}" if detail else "already indexed"
             rows.append((r.path, r.status, detail))
+        return outcomes, rows, listing, choices
+
+    def add_files(self, files: Sequence[Any] | None, progress: Any = None) -> tuple[str, str, Any, None]:
+        """Keep copies of the uploads and index them incrementally (`Assistant.upload`); one row per file."""
+        uploads = [(getattr(f, "orig_name", None) or Path(getattr(f, "name", f)).name, Path(getattr(f, "name", f)))
+                   for f in files or []]
+        _, rows, listing, choices = self._run_adding(
+            [name for name, _ in uploads], f"Indexing {len(uploads)} file(s)…", lambda: self.assistant.upload(uploads, progress=True),
+            progress)
         return results_html(rows) or '<p class="muted">Choose files first.</p>', listing, choices, None
 
     def add_links(self, text: str | None, progress: Any = None) -> tuple[str, str, Any, str]:
         """Fetch the links in the box (one per line or separated by spaces) and index them; one row per link.
         Links that fail stay in the box to try again."""
         links = [part for part in (text or "").split() if part]
-        rows: list[tuple[str, str, str]] = []
-        outcomes: list[FileResult] = []
-        if links:
-            if progress is not None:
-                progress(0, desc=f"Fetching {len(links)} link(s)…")
-            try:
-                outcomes = self.assistant.add_links(links, progress=True).files
-            except RagError as exc:
-                rows.append((", ".join(links), "failed", str(exc)))
-        listing, choices = self.documents_view()
-        docs = self._docs or {}
-        for r in outcomes:
-            detail = r.reason or (docs[r.doc_id].label if r.doc_id in docs else "")
-            if r.status == "unchanged":
-                detail = f"already indexed: {detail}" if detail else "already indexed"
-            rows.append((r.path, r.status, detail))
+        outcomes, rows, listing, choices = self._run_adding(
+            links, f"Fetching {len(links)} link(s)…", lambda: self.assistant.add_links(links, progress=True), progress)
         left = "\n".join(r.path for r in outcomes if r.status == "skipped") if outcomes else (text or "")
         return results_html(rows) or '<p class="muted">Paste a link first.</p>', listing, choices, left
 
