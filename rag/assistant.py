@@ -51,6 +51,16 @@ _UNSET = object()
 LocalFile = TypeVar("LocalFile", bound=LocalDB)
 
 
+
+def _renamed(report: IndexReport, names: dict[str, str], before: Iterable[FileResult] = ()) -> IndexReport:
+    """`report` with its file entries named as the caller knows them (`names`: path in the report -> name to
+    show; any other path by its file name, never a server path), after `before` (files that never reached the
+    index), and its `skipped` list to match."""
+    report.files = [*before, *(dataclasses.replace(r, path=names.get(r.path, Path(r.path).name)) for r in report.files)]
+    report.skipped = [SkippedFile(r.path, r.reason) for r in report.files if r.status == "skipped"]
+    return report
+
+
 class Assistant:
     """Questions and index maintenance over one index.
 
@@ -205,11 +215,7 @@ class Assistant:
                 shutil.copyfile(data, target)
             targets[str(target)] = shown
         report = self.add(list(targets), progress=progress) if targets else IndexReport()
-        for r in report.files:
-            report_files.append(dataclasses.replace(r, path=targets.get(r.path, Path(r.path).name)))
-        report.skipped = [SkippedFile(r.path, r.reason) for r in report_files if r.status == "skipped"]
-        report.files = report_files
-        return report
+        return _renamed(report, targets, report_files)
 
     def add_links(self, urls: Iterable[str] | str, *, progress: bool = False) -> IndexReport:
         """Fetch each link once (http/https only, Settings.fetch_timeout, max_file_mb; rag/web.py) and index it as
@@ -225,14 +231,12 @@ class Assistant:
                 fetched.append(fetch(url, timeout=self.settings.fetch_timeout, max_bytes=limit))
             except FetchError as exc:
                 failed.append(FileResult(url, "skipped", reason=str(exc)))
+        links = {page.name: page.url for page in fetched}
         report = IndexReport()
         if fetched:
-            self._link_sidecar({page.name: page.url for page in fetched})
+            self._link_sidecar(links)
             report = self.upload([(page.name, page.data) for page in fetched], progress=progress)
-        links = {page.name: page.url for page in fetched}
-        report.files = failed + [dataclasses.replace(r, path=links.get(r.path, r.path)) for r in report.files]
-        report.skipped = [SkippedFile(r.path, r.reason) for r in report.files if r.status == "skipped"]
-        return report
+        return _renamed(report, links, failed)
 
     def _link_sidecar(self, add: dict[str, str] | None = None, drop: str | None = None) -> None:
         """Record (or forget) the links uploaded pages came from, in the uploads folder's corpus.json."""
