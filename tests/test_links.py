@@ -191,6 +191,9 @@ def test_rag_add_takes_links_and_paths_together(tmp_path, site, monkeypatch):
     assert result.exit_code == 0, result.output
     assert "2 added" in result.output
     assert f"skipped {site}/logo.png: not a web page" in result.output
+    listing = runner.invoke(cli, ["docs"]).output
+    assert "(html, " in listing and f"    from {site}/news/vw-id3.html\n" in listing  # `rag docs` names the link
+    assert listing.count("    from ") == 1  # ...and only for the article that came from one
     result = runner.invoke(cli, ["add", "-q", "file:///etc/passwd"])
     assert result.exit_code != 0
     assert "only http and https links can be added" in result.output
