@@ -1,4 +1,4 @@
-"""Choose the second hop's constants (rag/assistant.py HOP_BELOW, HOP_MIN) on HotpotQA questions 51-88, which
+"""Choose the second hop's constants (rag/answerer.py HOP_BELOW, HOP_MIN) on HotpotQA questions 51-88, which
 the hotpotqa suite (questions 1-50) does not report.
 
     python evals/tune_two_hop.py     # needs the hotpotqa-full index: rag eval --suite hotpotqa-full builds it
@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 from rag import Assistant, Settings  # noqa: E402
-from rag.assistant import BRIDGE  # noqa: E402
+from rag.answerer import BRIDGE  # noqa: E402
 from rag.evaluate import answer_correct  # noqa: E402
 
 
@@ -31,12 +31,12 @@ def main() -> None:
     rows = []
     for item in items:
         ev = assistant.evidence(item["question"])
-        chosen, conf = assistant._decide(ev)  # as `ask` decides: the candidates that may answer, the confidence
+        chosen, conf = assistant._answerer().decide(ev)  # as `ask` decides: the candidates that may answer, the confidence
         if not chosen:
             rows.append((conf, False, -1.0, False, False, False))
             continue
         top = max(chosen, key=lambda c: c.score)
-        hop = assistant._second_hop(ev, top, min_score=0.0)
+        hop = assistant._answerer().second_hop(ev, top, min_score=0.0)
         one = answer_correct(" ".join(c.text for c in chosen), item["answers"])
         two = hop is not None and answer_correct(" ".join([*(c.text for c in chosen), hop.text]), item["answers"])
         bridge = bool(BRIDGE.search(item["question"].split(" ", 1)[-1]))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 import shutil
 import threading
 import time
@@ -12,9 +11,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-import numpy as np
-
-from . import answer as extractive
+from . import candidates as extractive
+from . import question as kinds
+from .answerer import Answerer
 from .embed import Embedder, load_embedder
 from .errors import BackendUnavailable, RagError, UnsupportedFile
 from .followup import History, names_nothing, resolve, user_turns
@@ -23,27 +22,14 @@ from .indexer import Indexer, reconcile_lexical, signature
 from .lexical import LexicalIndex
 from .load import SIDECAR_NAME, bundled_corpus, load_sidecar, safe_name, upload_problem
 from .localdb import LocalDB
-from .prompts import BACKEND_FAILED, DISAGREE_NOTE, NOTHING_SUPPORTED
+from .prompts import BACKEND_FAILED, NOTHING_SUPPORTED
 from .retrieve import check_query, search
-from .scorer import answer_pool
 from .sentences import SentenceStore
 from .settings import Settings
 from .snapshot import Snapshot
 from .store import Store
 from .types import Answer, DocumentInfo, Evidence, FileResult, IndexReport, Passage, SkippedFile
 
-# Second hop (two-hop questions): tried when the answer's confidence is below HOP_BELOW, its best sentence
-# lacks the kind of answer asked for, or the question holds a relative clause after its first word (BRIDGE:
-# "the woman who portrayed X", "the university whose campus is in Y": a bridge entity to find first); its
-# sentence joins when its probability is at least HOP_MIN. Chosen on HotpotQA questions 51-88 (the suite
-# reports questions 1-50): see evals/README.md.
-HOP_BELOW = 0.2
-HOP_MIN = 0.3
-# The hop embeds "question + sentence" afresh. Adding the two embeddings the answer already has instead (no
-# second model call) left the five suites unchanged but lost the two-article case of
-# tests/test_learned_answering.py: its candidates were scored against a vector the scorer never saw in
-# training (evals/README.md, Latency).
-BRIDGE = re.compile(r"\b(who|whom|whose|which|that|where|when)\b", re.I)
 # A question that names nothing, asked in a conversation, is also read with the conversation; that reading
 # wins when its confidence is higher by this much (a fixed margin, not tuned: "clearly surer").
 MERGE_MARGIN = 0.1
@@ -92,6 +78,7 @@ class Assistant:
         self._snap: Snapshot | None = None
         self._llm_model: Any = None
         self._scorer_model: Any = None
+        self._answerer_obj: Answerer | None = None
         self._pieces_table: Any = _UNSET
         self._local_files: dict[type, LocalDB] = {}  # the BM25 index and the sentence vectors, opened once
         self._written = ""  # the index state (Store.state) this process's own last write produced
@@ -314,10 +301,9 @@ class Assistant:
 
     @property
     def threshold(self) -> float:
-        """The abstention threshold in force: Settings.abstain_threshold, else the scorer's calibrated default."""
-        if self.settings.abstain_threshold is not None:
-            return self.settings.abstain_threshold
-        return self._scorer().threshold
+        """The abstention threshold in force: Settings.abstain_threshold, else the reader's calibrated default
+        (the evidence scorer's when the reader is off)."""
+        return self._answerer().threshold
 
     def evidence(self, question: str, history: History | None = None, k: int | None = None, *,
                  merge: bool = False) -> Evidence:
@@ -329,12 +315,12 @@ class Assistant:
         opened = self._ready()  # one snapshot for the whole answer, even if an upload swaps it meanwhile
         snap = opened[1]
         query, used = resolve(question, history, force=merge)
-        kind = extractive.question_type(question)
+        kind = kinds.question_type(question)
         type_question = question
         if used:  # "And what about Iran?" keeps the kind of answer and the conditions of the earlier turns
             type_question = " ".join(used + [question])
-            if not kind and not extractive.WH_WORD.search(question):  # "What prize?" asks its own kind
-                kind = extractive.question_type(used[-1])
+            if not kind and not kinds.WH_WORD.search(question):  # "What prize?" asks its own kind
+                kind = kinds.question_type(used[-1])
         vector = self.embedder.embed_query(query)
         passages = self._search(query, k, vector, opened)
         cands = extractive.candidates(snap, passages)
@@ -342,25 +328,23 @@ class Assistant:
                                     question)
         return Evidence(question, query, kind, passages, cands, features, snap, opened[0])
 
-    def _second_hop(self, ev: Evidence, first: Any, min_score: float = HOP_MIN) -> Any | None:
-        """For a question one sentence cannot answer ("Where was the director of film X born?"): search again
-        with the question and the best sentence (which names the bridge: the director), and return the best
-        sentence of another article when it scores at least HOP_MIN and holds the kind of answer asked for."""
-        query = f"{ev.query} {first.text}"
-        vector = self.embedder.embed_query(query)
-        passages = self._search(query, self.settings.top_k, vector, (ev.store, ev.snap))
-        group = ev.snap.docs.get(first.doc_id, {}).get("dup_group") or first.doc_id
-        cands = [c for c in extractive.candidates(ev.snap, passages)
-                 if c.doc_id != first.doc_id and (ev.snap.docs.get(c.doc_id, {}).get("dup_group") or c.doc_id) != group
-                 and not (c.vector is not None and first.vector is not None
-                          and float(c.vector @ first.vector) >= extractive.SAME_SENTENCE)]
-        if not cands:
-            return None
-        extractive.score(cands, ev.snap, vector, query, ev.kind, ev.question, self._scorer(), self._pieces())
-        best = max(cands, key=lambda c: c.score)
-        if best.score < min_score or (ev.kind and not best.typed):
-            return None
-        return best
+    def _answerer(self) -> Answerer:
+        """The answering policy with the models and settings in force (built once; the models are cached)."""
+        if self._answerer_obj is None:
+            s = self.settings
+            reader = None
+            if s.reader:
+                from .reader import load_reader
+
+                reader = load_reader(s.reader_file)
+
+            def search(query: str) -> tuple[Any, list[Passage]]:
+                vector = self.embedder.embed_query(query)
+                return vector, self._search(query, s.top_k, vector)
+
+            self._answerer_obj = Answerer(self._scorer(), reader, search, threshold=s.abstain_threshold,
+                                          top_n=s.reader_candidates, two_hop=s.two_hop, pieces=self._pieces())
+        return self._answerer_obj
 
     def _extractive(
         self, question: str, history: History | None, k: int | None
@@ -369,45 +353,18 @@ class Assistant:
         started = time.perf_counter()
         ev = self.evidence(question, history, k)
         retrieved = time.perf_counter()
-        chosen, confidence = self._decide(ev)
+        answerer = self._answerer()
+        chosen, confidence = answerer.decide(ev)
         if history and ev.query == ev.question and user_turns(history) and names_nothing(ev.question):
             # "what is the point of the project?" in a conversation about a library: a follow-up without a
             # pronoun. Also read it with the conversation, and keep that reading when it is clearly surer.
             merged = self.evidence(question, history, k, merge=True)
-            merged_chosen, merged_confidence = self._decide(merged)
-            if merged_confidence >= max(self.threshold, confidence + MERGE_MARGIN):
+            merged_chosen, merged_confidence = answerer.decide(merged)
+            if merged_confidence >= max(answerer.threshold, confidence + MERGE_MARGIN):
                 ev, chosen, confidence = merged, merged_chosen, merged_confidence
-        top = max(chosen, key=lambda c: c.score) if chosen else None
-        if top is not None and confidence >= self.threshold and self.settings.two_hop and (
-            confidence < HOP_BELOW or (ev.kind and not top.typed) or BRIDGE.search(ev.question.split(" ", 1)[-1])
-        ):
-            extra = self._second_hop(ev, top)
-            if extra is not None:
-                chosen = [*chosen, extra]
-        if top is None or confidence < self.threshold:
-            text, closest = extractive.abstention(ev.snap, ev.candidates)
-            result = Answer(text, closest, True, ev.question, ev.query, confidence=round(confidence, 4))
-        else:
-            contradicted = extractive.rivals(chosen, ev.candidates)
-            for c, rival in contradicted:  # each contradicting quote right after the one it contradicts
-                chosen.insert(chosen.index(c) + 1, rival)
-            text, citations = extractive.cite(ev.snap, chosen)
-            result = Answer(text, citations, False, ev.question, ev.query, confidence=round(confidence, 4),
-                            short=extractive.short_answer(top, ev.kind, ev.question))
-            disagree = extractive.disagreements(chosen)
-            if disagree:
-                result.notes.append(DISAGREE_NOTE.format(pairs=", ".join(f"[{a}] and [{b}]" for a, b in disagree)))
+        result = answerer.answer(ev, chosen, confidence)
         result.timings = {"retrieve_ms": round((retrieved - started) * 1000, 2)}
         return result, ev.passages, ev.snap, started
-
-    def _decide(self, ev: Evidence) -> tuple[list[Any], float]:
-        """The sentences that answer and the confidence. Only sentences that hold the number, date or byline
-        asked for may answer such a question (none: confidence 0, the answer abstains)."""
-        pool = answer_pool(ev.features)
-        candidates = [ev.candidates[i] for i in pool]
-        chosen = extractive.prefer_originals(ev.snap, extractive.select(candidates, ev.kind), ev.candidates)
-        confidence = self._scorer().confidence(np.asarray([c.score for c in candidates]), ev.features[pool])
-        return chosen, confidence
 
     def _wants_llm(self, use_llm: bool | None) -> bool:
         """None: the configured backend if any; False: extractive; True: the configured backend, or an error."""

@@ -35,7 +35,7 @@ import numpy as np
 from .lexical import STOPWORDS, word_set, word_tuple, words
 
 if TYPE_CHECKING:
-    from .answer import Candidate
+    from .candidates import Candidate
     from .snapshot import Snapshot
 
 FEATURES: tuple[str, ...] = (

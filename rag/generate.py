@@ -23,12 +23,12 @@ from typing import Any
 
 import numpy as np
 
-from .answer import names
 from .chunk import ABBREVIATIONS
 from .embed import Embedder
 from .errors import BackendUnavailable, RagError
 from .lexical import words
 from .prompts import ABSTAIN_TEXT, EVIDENCE_LINE, SYSTEM_PROMPT, USER_PROMPT
+from .question import names
 from .snapshot import Snapshot
 from .types import Citation, Passage
 

@@ -65,16 +65,27 @@ def signature(settings: Settings, embedder: Embedder) -> dict[str, Any]:
 
 
 def scorer_record(settings: Settings) -> dict[str, Any]:
-    """What the manifest records of the evidence scorer in use: its version and file hash."""
+    """What the manifest records of the models that answer beside the index: the evidence scorer's and the
+    reader's version and file hash (the reader's ONNX file, as its settings file states it)."""
+    from .reader import SPEC_FILE
     from .scorer import MODEL_FILE
 
+    out: dict[str, Any] = {}
     path = Path(settings.scorer_file) if settings.scorer_file else MODEL_FILE
     try:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
         version = json.loads(path.read_text(encoding="utf-8")).get("version", "?")
+        out["evidence_scorer"] = f"v{version} sha256:{digest}"
     except (OSError, ValueError):
-        return {}
-    return {"evidence_scorer": f"v{version} sha256:{digest}"}
+        pass
+    if settings.reader:
+        spec = Path(settings.reader_file) if settings.reader_file else SPEC_FILE
+        try:
+            raw = json.loads(spec.read_text(encoding="utf-8"))
+            out["reader"] = f"v{raw.get('version', '?')} sha256:{str(raw.get('sha256', ''))[:12]}"
+        except (OSError, ValueError):
+            pass
+    return out
 
 
 def doc_info(doc_id: str, meta: dict[str, Any]) -> DocumentInfo:

@@ -21,6 +21,6 @@ USER_PROMPT = "Evidence:\n{evidence}\n\nQuestion: {question}\nAnswer with citati
 EVIDENCE_LINE = "[{number}] ({title}) {text}"
 
 # Added to an answer two of whose quotes, from different articles, make the same statement with other figures or
-# names (rag.answer.disagreements); a quote that contradicts the answer's is cited beside it (rag.answer.rivals).
+# names (rag.candidates.disagreements); a quote that contradicts the answer's is cited beside it (rag.candidates.rivals).
 DISAGREE_NOTE = ("the sources disagree: {pairs} state different figures or names for the same thing; check which "
                  "source to trust")

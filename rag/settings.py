@@ -90,13 +90,28 @@ class Settings(BaseSettings):
     abstain_threshold: float | None = Field(
         default=None, ge=0.0, le=1.0,
         description="Confidence (calibrated probability that the best sentence answers) under which the answer "
-        "abstains. Unset: the evidence scorer's default, chosen on held-out articles of public QA data for at "
-        "most 5% false refusals (curve in evals/README.md).",
+        "abstains. Unset: the reader's default (the evidence scorer's with reader=false), chosen on development "
+        "articles of public QA data for at most 5% false refusals (evals/READER.md).",
     )
     scorer_file: str | None = Field(
         default=None,
         description="Evidence scorer model file (JSON, from evals/train_scorer.py). Unset: the one shipped in "
         "the package.",
+    )
+    reader: bool = Field(
+        default=True,
+        description="Read the first pass's best sentences with the cross-encoder reader (rag/reader.py), which "
+        "chooses the answer sentence, its confidence and the short answer. False: the evidence scorer alone.",
+    )
+    reader_file: str | None = Field(
+        default=None,
+        description="Reader settings file (JSON beside its ONNX model, from evals/train_reader.py). Unset: the one "
+        "shipped in the package.",
+    )
+    reader_candidates: int | None = Field(
+        default=None, ge=1, le=100,
+        description="Sentences of the first pass the reader reads. Unset: the reader's default (chosen by "
+        "accuracy against latency, evals/READER.md).",
     )
     two_hop: bool = Field(
         default=True,

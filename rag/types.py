@@ -183,7 +183,8 @@ class IndexReport:
 @dataclass
 class Evidence:
     """What an answer is chosen from: the retrieved passages, their candidate sentences scored by the evidence
-    scorer (`candidates[i].score` is P(answers)), and the feature matrix the scorer saw (rows = candidates)."""
+    scorer (the first pass: `candidates[i].score` is its P(answers) until the reader re-scores the best few in
+    `Answerer.decide`), and the feature matrix the scorer saw (rows = candidates)."""
 
     question: str
     query: str

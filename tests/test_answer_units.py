@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from rag.answer import has_type, names, question_type
 from rag.features import unknown_names
 from rag.followup import is_followup, resolve, user_turns
 from rag.lexical import stem, words
+from rag.question import has_type, names, question_type
 from rag.retrieve import rrf
 
 
@@ -108,13 +108,6 @@ def test_changed_numbers_and_names_are_caught():
     assert facts_missing("Trade between China and Belarus reached $240 billion.", [passage]) == ["Belarus"]
 
 
-def _candidate(text: str, author: str = ""):
-    from rag.answer import Candidate
-    from rag.types import Passage
-
-    return Candidate("d", 0, len(text), text, Passage("d", "c", "t", text, 0.0, 0, len(text), author=author), 1)
-
-
 @pytest.mark.parametrize(
     "sentence,kind,question,short",
     [
@@ -128,13 +121,13 @@ def _candidate(text: str, author: str = ""):
     ],
 )
 def test_short_answer_is_the_span_of_the_kind_asked_for_nearest_the_question_words(sentence, kind, question, short):
-    from rag.answer import short_answer
+    from rag.question import short_answer
 
-    assert short_answer(_candidate(sentence), kind, question) == short
+    assert short_answer(sentence, "", kind, question) == short
 
 
 def test_figures_of_a_sentence():
-    from rag.answer import figures
+    from rag.question import figures
 
     assert figures("Trade reached a record $240 billion last year, up 1,200 points and 3.5%.") == {"240", "1200", "3.5"}
     assert figures("No figures here.") == frozenset()
@@ -169,7 +162,7 @@ def test_an_unrelated_article_stating_other_figures_is_cited_beside_the_answer(t
 def test_disagreements_are_same_statements_with_other_figures_or_names():
     from types import SimpleNamespace
 
-    from rag.answer import disagreements
+    from rag.candidates import disagreements
 
     trade, threat = np.eye(4, dtype=np.float32)[:2]  # quotes of one statement share a vector (cosine 1)
 

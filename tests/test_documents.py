@@ -13,7 +13,7 @@ import pytest
 
 from evals.formats import FONT, to_docx, to_pdf
 from rag import Assistant, Settings, load
-from rag.answer import page_of
+from rag.candidates import page_of
 from rag.chunk import article_sentences
 from rag.load import bundled_corpus, load_articles, read_article
 

@@ -43,7 +43,7 @@ def test_accents_are_folded():
     assert words("Beyoncé's Études") == words("Beyonce's etudes")
 
 
-def test_the_index_manifest_records_the_scorer(tmp_path, embedder):
+def test_the_index_manifest_records_the_scorer_and_the_reader(tmp_path, embedder):
     folder = tmp_path / "articles"
     folder.mkdir()
     (folder / "a.txt").write_text("Trade reached a record $240 billion last year.\n", encoding="utf-8")
@@ -51,6 +51,11 @@ def test_the_index_manifest_records_the_scorer(tmp_path, embedder):
     a.index([folder], progress=False)
     store, _ = a._ready()
     assert store.chunks.metadata["evidence_scorer"].startswith("v1 sha256:")
+    from rag.reader import SPEC_FILE, file_sha256
+
+    spec = json.loads(SPEC_FILE.read_text(encoding="utf-8"))
+    assert spec["sha256"] == file_sha256(SPEC_FILE.parent / spec["onnx"]), "reader.json names its ONNX file's hash"
+    assert store.chunks.metadata["reader"] == f"v{spec['version']} sha256:{spec['sha256'][:12]}"
 
 
 TWO_ARTICLES = {
@@ -87,14 +92,15 @@ def test_a_question_naming_nothing_is_also_read_with_the_conversation(two, monke
     history = ["Who directed Glass River?"]
     merged = two.evidence("what year was the director born?", history, merge=True)
     assert merged.query == "Who directed Glass River? what year was the director born?"
-    real = two._decide
+    answerer = two._answerer()
+    real = answerer.decide
     sure: dict[bool, float] = {}
 
     def decide(ev):  # the real choice of sentences; the confidence set per reading
         chosen, _ = real(ev)
         return chosen, sure[ev.query != ev.question]
 
-    monkeypatch.setattr(two, "_decide", decide)
+    monkeypatch.setattr(answerer, "decide", decide)
     sure.update({False: 0.10, True: 0.90})
     assert two.ask("what year was the director born?", history=history).query.startswith("Who directed")
     sure.update({False: 0.10, True: 0.15})  # not clearly surer: the question as asked

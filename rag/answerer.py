@@ -1,0 +1,176 @@
+"""The answering policy: from a question's evidence (candidates scored by the first pass) to an `Answer`.
+
+1. The evidence scorer (rag/scorer.py) scores every candidate sentence of the retrieved passages; for a
+   question asking for a number, a date or an article's author only sentences holding one may answer
+   (`scorer.answer_pool`).
+2. The reader (rag/reader.py), a cross-encoder trained here, reads the question with the first pass's best
+   `top_n` sentences (each with its article's title and the sentence before it) and orders them: its
+   probability is each sentence's `score`, its calibrated confidence over the best one is the answer's
+   `confidence`, and its span head marks the short answer. (Questions about an article's byline — "who wrote
+   the article about X?" — keep the first pass: no public training data asks them.)
+3. The best sentence answers, with up to two more that score nearly as well (`candidates.select`). When the
+   best sentence does not hold the kind of answer asked for, or the question names a bridge ("the director of
+   film X was born where?"), a second hop searches again with the question and that sentence and may add one
+   quote from another article.
+4. Below the abstention threshold the answer is the abstention sentence, followed by the closest passage
+   cited as not an answer.
+
+Imports run one way: question <- features <- candidates <- answerer <- assistant; the reader and the scorer
+depend on neither candidates nor answerer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from . import candidates as cands_mod
+from .prompts import DISAGREE_NOTE
+from .question import short_answer
+from .scorer import answer_pool
+from .types import Answer, Evidence
+
+# Second hop (two-hop questions): tried when the answer's confidence is below HOP_BELOW, its best sentence
+# lacks the kind of answer asked for, or the question holds a relative clause after its first word (BRIDGE:
+# "the woman who portrayed X", "the university whose campus is in Y": a bridge entity to find first); its
+# sentence joins when its probability is at least HOP_MIN. Chosen on HotpotQA questions 51-88 (the suite
+# reports questions 1-50): see evals/README.md.
+HOP_BELOW = 0.2
+HOP_MIN = 0.3
+BRIDGE = re.compile(r"\b(who|whom|whose|which|that|where|when)\b", re.I)
+
+Search = Callable[[str], tuple[Any, list[Any]]]  # query -> (its vector, the passages found)
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64)))
+
+
+def context(snap: Any, c: cands_mod.Candidate) -> str:
+    """What the reader reads after a sentence: its article's title and the sentence before it."""
+    from .reader import context_of
+
+    sents = snap.doc_sentences(c.doc_id)
+    i = sents.row.get(c.start)
+    previous = ""
+    if i is not None and i > 0:
+        s, e = sents.spans[i - 1]
+        previous = snap.texts[c.doc_id][s:e]
+    return context_of(snap.title(c.doc_id), previous)
+
+
+class Answerer:
+    """Chooses the sentences that answer, the confidence and the short answer. `reader` None: the evidence
+    scorer alone (its calibrated confidence and threshold)."""
+
+    def __init__(self, scorer: Any, reader: Any, search: Search, *, threshold: float | None = None,
+                 top_n: int | None = None, two_hop: bool = True, pieces: Any = None) -> None:
+        self.scorer = scorer
+        self.reader = reader
+        self.search = search
+        self.top_n = top_n or (reader.spec.top_n if reader is not None else 0)
+        self.two_hop = two_hop
+        self.pieces = pieces
+        default = reader.spec.threshold if reader is not None else scorer.threshold
+        self.threshold = default if threshold is None else threshold
+
+    # ------------------------------------------------------------ reading
+    def read(self, ev: Evidence, pool: list[cands_mod.Candidate], question: str) -> np.ndarray | None:
+        """The reader's logits for the first pass's best `top_n` of `pool` (reordered in place: their `score`
+        becomes the reader's probability, `short` its span; the rest keep the first pass's score scaled below
+        every read one). None when the reader is off or has nothing to read."""
+        if self.reader is None or not pool or ev.kind == "author":
+            return None
+        ranked = sorted(pool, key=lambda c: -c.score)
+        read, rest = ranked[: self.top_n], ranked[self.top_n:]
+        readings = self.reader.read(question, [c.text for c in read], [context(ev.snap, c) for c in read])
+        logits = np.asarray([r.logit for r in readings], dtype=np.float64)
+        probs = sigmoid(logits)
+        floor = float(probs.min()) if len(probs) else 0.0
+        for c, r, p in zip(read, readings, probs, strict=True):
+            c.first, c.score, c.short = c.score, float(p), r.short
+        for c in rest:  # below every sentence the reader read, in the first pass's order
+            c.first, c.score = c.score, floor * c.score * 0.5
+        return logits
+
+    def decide(self, ev: Evidence) -> tuple[list[cands_mod.Candidate], float]:
+        """The sentences that answer and the confidence. Only sentences that hold the number, date or byline
+        asked for may answer such a question (none: confidence 0, the answer abstains)."""
+        pool = [ev.candidates[i] for i in answer_pool(ev.features)]
+        logits = self.read(ev, pool, reader_question(ev))
+        chosen = cands_mod.prefer_originals(ev.snap, cands_mod.select(pool, ev.kind), ev.candidates)
+        if logits is not None:
+            confidence = self.reader.spec.confidence(logits)
+        else:
+            idx = answer_pool(ev.features)
+            confidence = self.scorer.confidence(np.asarray([c.score for c in pool]), ev.features[idx])
+        return chosen, confidence
+
+    def second_hop(self, ev: Evidence, first: cands_mod.Candidate, min_score: float = HOP_MIN) -> Any | None:
+        """For a question one sentence cannot answer ("Where was the director of film X born?"): search again
+        with the question and the best sentence (which names the bridge: the director), and return the best
+        sentence of another article when it scores at least HOP_MIN and holds the kind of answer asked for."""
+        query = f"{ev.query} {first.text}"
+        vector, passages = self.search(query)
+        group = ev.snap.docs.get(first.doc_id, {}).get("dup_group") or first.doc_id
+        found = [c for c in cands_mod.candidates(ev.snap, passages)
+                 if c.doc_id != first.doc_id and (ev.snap.docs.get(c.doc_id, {}).get("dup_group") or c.doc_id) != group
+                 and not (c.vector is not None and first.vector is not None
+                          and float(c.vector @ first.vector) >= cands_mod.SAME_SENTENCE)]
+        if not found:
+            return None
+        cands_mod.score(found, ev.snap, vector, query, ev.kind, ev.question, self.scorer, self.pieces)
+        best = max(found, key=lambda c: c.score)
+        if best.score < min_score or (ev.kind and not best.typed):
+            return None
+        return best
+
+    # ------------------------------------------------------------ the answer
+    def answer(self, ev: Evidence, chosen: list[cands_mod.Candidate], confidence: float) -> Answer:
+        """The answer from `decide`'s choice: quotes with citations, the second hop, contradicting sources and the
+        short answer; or the abstention with the closest passage."""
+        top = max(chosen, key=lambda c: c.score) if chosen else None
+        if top is not None and confidence >= self.threshold and self.two_hop and (
+            confidence < HOP_BELOW or (ev.kind and not top.typed) or BRIDGE.search(ev.question.split(" ", 1)[-1])
+        ):
+            extra = self.second_hop(ev, top)
+            if extra is not None:
+                chosen = [*chosen, extra]
+        if top is None or confidence < self.threshold:
+            text, closest = cands_mod.abstention(ev.snap, ev.candidates)
+            return Answer(text, closest, True, ev.question, ev.query, confidence=round(confidence, 4))
+        contradicted = cands_mod.rivals(chosen, ev.candidates)
+        for c, rival in contradicted:  # each contradicting quote right after the one it contradicts
+            chosen.insert(chosen.index(c) + 1, rival)
+        text, citations = cands_mod.cite(ev.snap, chosen)
+        result = Answer(text, citations, False, ev.question, ev.query, confidence=round(confidence, 4),
+                        short=self.short(top, ev))
+        disagree = cands_mod.disagreements(chosen)
+        if disagree:
+            result.notes.append(DISAGREE_NOTE.format(pairs=", ".join(f"[{a}] and [{b}]" for a, b in disagree)))
+        return result
+
+    def short(self, top: cands_mod.Candidate, ev: Evidence) -> str:
+        """The short answer: the reader's span when it marks short answers (spec.spans) and read this sentence,
+        else the rule for the kind of answer asked for (numbers, dates, names, bylines)."""
+        if self.reader is not None and self.reader.spec.spans and top.short[0] >= 0 and ev.kind != "author":
+            a, b = top.short
+            return top.text[a:b].strip(" ,.;:")
+        return short_answer(top.text, top.passage.author, ev.kind, ev.question)
+
+
+def reader_question(ev: Evidence) -> str:
+    """The question as the reader reads it: the turn itself, and for a follow-up ("how many books does it
+    hold?") the turn with the names of the earlier turns it was merged with."""
+    from .features import question_names
+    from .lexical import words
+
+    if ev.query == ev.question:
+        return ev.question
+    if len(set(words(ev.question))) < 2:  # "And?", "How many?": the merged query is the question
+        return ev.query
+    earlier = [n for n in question_names(ev.query) if n not in ev.question]
+    return f"{ev.question} ({' '.join(dict.fromkeys(earlier))})" if earlier else ev.question
