@@ -79,15 +79,19 @@ class Answerer:
 
     # ------------------------------------------------------------ reading
     def read(self, ev: Evidence, pool: list[cands_mod.Candidate], question: str) -> np.ndarray | None:
-        """The reader's logits for the first pass's best `top_n` of `pool` (reordered in place: their `score`
-        becomes the reader's probability, `short` its span; the rest keep the first pass's score scaled below
-        every read one). None when the reader is off or has nothing to read."""
+        """The combined scores (the reader's logit with the first pass's log-odds, `reader.combine`) of the first
+        pass's best `top_n` of `pool`, which are re-scored in place: their `score` becomes the combined
+        probability, `short` the reader's span; the rest keep the first pass's order, scaled below every read
+        one. None when the reader is off or has nothing to read."""
         if self.reader is None or not pool or ev.kind == "author":
             return None
         ranked = sorted(pool, key=lambda c: -c.score)
         read, rest = ranked[: self.top_n], ranked[self.top_n:]
         readings = self.reader.read(question, [c.text for c in read], [context(ev.snap, c) for c in read])
-        logits = np.asarray([r.logit for r in readings], dtype=np.float64)
+        from .reader import combine
+
+        logits = combine(np.asarray([r.logit for r in readings]), np.asarray([c.score for c in read]),
+                         self.reader.spec.first_weight)
         probs = sigmoid(logits)
         floor = float(probs.min()) if len(probs) else 0.0
         for c, r, p in zip(read, readings, probs, strict=True):
@@ -154,12 +158,14 @@ class Answerer:
         return result
 
     def short(self, top: cands_mod.Candidate, ev: Evidence) -> str:
-        """The short answer: the reader's span when it marks short answers (spec.spans) and read this sentence,
-        else the rule for the kind of answer asked for (numbers, dates, names, bylines)."""
-        if self.reader is not None and self.reader.spec.spans and top.short[0] >= 0 and ev.kind != "author":
-            a, b = top.short
-            return top.text[a:b].strip(" ,.;:")
-        return short_answer(top.text, top.passage.author, ev.kind, ev.question)
+        """The short answer, as the reader's settings say (`ReaderSpec.short`, chosen on development articles):
+        the rule for the kind of answer asked for (numbers, dates, names, bylines) and/or the reader's span."""
+        rule = short_answer(top.text, top.passage.author, ev.kind, ev.question)
+        mode = self.reader.spec.short if self.reader is not None else "rules"
+        if mode == "rules" or (mode == "hybrid" and rule) or top.short[0] < 0 or ev.kind == "author":
+            return rule
+        a, b = top.short
+        return top.text[a:b].strip(" ,.;:")
 
 
 def reader_question(ev: Evidence) -> str:

@@ -97,6 +97,14 @@ def best_span(start: np.ndarray, end: np.ndarray, e: Encoded) -> tuple[int, int,
     return e.spans[a][0], e.spans[b][1], float(scores[a, b])
 
 
+def combine(logits: np.ndarray, first: np.ndarray, weight: float) -> np.ndarray:
+    """What candidates are ordered by: the reader's logit plus `weight` times the first pass's log-odds (the
+    evidence scorer sees features the reader does not, such as retrieval ranks and the article's other
+    sentences; the weight is chosen on development articles)."""
+    p = np.clip(np.asarray(first, dtype=np.float64), 1e-4, 1 - 1e-4)
+    return np.asarray(logits, dtype=np.float64) + weight * np.log(p / (1 - p))
+
+
 @dataclass
 class ReaderSpec:
     """The settings file written by evals/train_reader.py beside the ONNX model."""
@@ -106,9 +114,11 @@ class ReaderSpec:
     sha256: str
     max_tokens: int
     top_n: int
+    first_weight: float  # weight of the first pass's log-odds beside the reader's logit (`combine`)
     calibration: dict[str, Any]
     threshold: float
-    spans: bool  # whether the span head marks short answers (it beat the rules on held-out data)
+    short: str  # how short answers are marked: "reader" (span head), "rules", or "hybrid" (rules where they find a
+    # span, the span head elsewhere): whichever scored best on development articles
 
     @classmethod
     def load(cls, path: Path) -> ReaderSpec:
@@ -120,8 +130,8 @@ class ReaderSpec:
                            "with `python evals/train_reader.py`.") from exc
 
     def confidence(self, logits: np.ndarray) -> float:
-        """Calibrated P(the best sentence answers): a logistic regression over the best logit and its margin over
-        the second, fitted on held-out development articles. 0.0 when there is no candidate."""
+        """Calibrated P(the best sentence answers): a logistic regression over the best combined score (`combine`)
+        and its margin over the second, fitted on development articles. 0.0 when there is no candidate."""
         if not len(logits):
             return 0.0
         ordered = np.sort(logits)[::-1]

@@ -9,7 +9,17 @@ import numpy as np
 import pytest
 
 from rag import Assistant, Settings
-from rag.reader import CLS, MAX_ANSWER_TOKENS, SEP, SPEC_FILE, Encoded, ReaderSpec, best_span, encode, file_sha256
+from rag.reader import (
+    CLS,
+    MAX_ANSWER_TOKENS,
+    SEP,
+    SPEC_FILE,
+    Encoded,
+    ReaderSpec,
+    best_span,
+    encode,
+    file_sha256,
+)
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +164,8 @@ class _StubReader:
 
     def __init__(self, word: str, top_n: int = 3) -> None:
         self.word = word
-        self.spec = ReaderSpec(version="t", onnx="", sha256="", max_tokens=64, top_n=top_n, threshold=0.5, spans=True,
+        self.spec = ReaderSpec(version="t", onnx="", sha256="", max_tokens=64, top_n=top_n, first_weight=0.0,
+                               threshold=0.5, short="reader",
                                calibration={"coef": [1.0, 0.0], "intercept": 0.0})
         self.read_texts: list[str] = []
 
