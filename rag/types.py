@@ -92,8 +92,9 @@ class Citation:
 class Answer:
     """`text` holds [n] markers; each n is a `citations` entry. `abstained` answers start with ABSTAIN_TEXT and
     may cite the closest passage, marked `not_answer`. `confidence` is the calibrated probability that the best
-    sentence answers the question; `short` the span of the first quote that answers a question asking for a
-    number, date, person, place or organisation ("" otherwise)."""
+    sentence answers the question; `short` the short answer inside the best quote: the reader's span, or (with
+    the reader off, or for an article's byline) the span of the number, date, name or byline asked for ("" when
+    none)."""
 
     text: str
     citations: list[Citation]
