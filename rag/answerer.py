@@ -51,7 +51,8 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 def context(snap: Any, c: cands_mod.Candidate) -> str:
-    """What the reader reads after a sentence: its article's title and the sentence before it."""
+    """What the reader reads after a sentence: its article's title (none for an untitled article: its file name
+    would tell the reader a format, not a topic) and the sentence before it."""
     from .reader import context_of
 
     sents = snap.doc_sentences(c.doc_id)
@@ -60,7 +61,7 @@ def context(snap: Any, c: cands_mod.Candidate) -> str:
     if i is not None and i > 0:
         s, e = sents.spans[i - 1]
         previous = snap.texts[c.doc_id][s:e]
-    return context_of(snap.title(c.doc_id), previous)
+    return context_of(snap.docs.get(c.doc_id, {}).get("title", ""), previous)
 
 
 class Answerer:
