@@ -76,8 +76,16 @@ class Answerer:
         self.top_n = top_n or (reader.spec.top_n if reader is not None else 0)
         self.two_hop = two_hop
         self.pieces = pieces
+        self.fixed = threshold  # Settings.abstain_threshold: one threshold whatever answers
         default = reader.spec.threshold if reader is not None else scorer.threshold
         self.threshold = default if threshold is None else threshold
+
+    def threshold_for(self, ev: Evidence) -> float:
+        """The threshold for this question's confidence: the reader's, or the first pass's own when the reader
+        does not read it (questions about an article's byline), unless one was set for all."""
+        if self.fixed is None and self.reader is not None and ev.kind == "author":
+            return self.scorer.threshold
+        return self.threshold
 
     # ------------------------------------------------------------ reading
     def read(self, ev: Evidence, pool: list[cands_mod.Candidate], question: str) -> np.ndarray | None:
@@ -138,13 +146,14 @@ class Answerer:
         """The answer from `decide`'s choice: quotes with citations, the second hop, contradicting sources and the
         short answer; or the abstention with the closest passage."""
         top = max(chosen, key=lambda c: c.score) if chosen else None
-        if top is not None and confidence >= self.threshold and self.two_hop and (
+        threshold = self.threshold_for(ev)
+        if top is not None and confidence >= threshold and self.two_hop and (
             confidence < HOP_BELOW or (ev.kind and not top.typed) or BRIDGE.search(ev.question.split(" ", 1)[-1])
         ):
             extra = self.second_hop(ev, top)
             if extra is not None:
                 chosen = [*chosen, extra]
-        if top is None or confidence < self.threshold:
+        if top is None or confidence < threshold:
             text, closest = cands_mod.abstention(ev.snap, ev.candidates)
             return Answer(text, closest, True, ev.question, ev.query, confidence=round(confidence, 4))
         contradicted = cands_mod.rivals(chosen, ev.candidates)

@@ -360,7 +360,7 @@ class Assistant:
             # pronoun. Also read it with the conversation, and keep that reading when it is clearly surer.
             merged = self.evidence(question, history, k, merge=True)
             merged_chosen, merged_confidence = answerer.decide(merged)
-            if merged_confidence >= max(answerer.threshold, confidence + MERGE_MARGIN):
+            if merged_confidence >= max(answerer.threshold_for(merged), confidence + MERGE_MARGIN):
                 ev, chosen, confidence = merged, merged_chosen, merged_confidence
         result = answerer.answer(ev, chosen, confidence)
         result.timings = {"retrieve_ms": round((retrieved - started) * 1000, 2)}
