@@ -81,3 +81,14 @@ def real_embedder() -> Embedder:
     from rag.embed import load_embedder
 
     return load_embedder()
+
+
+def indexed_assistant(root: Path, embedder: Embedder, articles: dict[str, str]) -> Assistant:
+    """An assistant on a new index under `root` of the given articles (file name -> text)."""
+    folder = root / "articles"
+    folder.mkdir()
+    for name, text in articles.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    a = Assistant(settings=Settings(index_dir=root / "index", quiet=True), embedder=embedder, auto_build=False)
+    a.index([folder], progress=False)
+    return a

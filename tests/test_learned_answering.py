@@ -16,6 +16,8 @@ from rag.features import FEATURES
 from rag.lexical import words
 from rag.scorer import answer_pool
 
+from .conftest import indexed_assistant
+
 
 def _rows(**columns: list[float]) -> np.ndarray:
     n = len(next(iter(columns.values())))
@@ -67,14 +69,7 @@ TWO_ARTICLES = {
 
 @pytest.fixture(scope="module")
 def two(tmp_path_factory, real_embedder):
-    root = tmp_path_factory.mktemp("twohop")
-    folder = root / "articles"
-    folder.mkdir()
-    for name, text in TWO_ARTICLES.items():
-        (folder / name).write_text(text, encoding="utf-8")
-    a = Assistant(settings=Settings(index_dir=root / "index", quiet=True), embedder=real_embedder, auto_build=False)
-    a.index([folder], progress=False)
-    return a
+    return indexed_assistant(tmp_path_factory.mktemp("twohop"), real_embedder, TWO_ARTICLES)
 
 
 @pytest.mark.integration

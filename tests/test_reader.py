@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from rag import Assistant, Settings
+from rag import Assistant
 from rag.reader import (
     CLS,
     MAX_ANSWER_TOKENS,
@@ -20,6 +20,8 @@ from rag.reader import (
     encode,
     file_sha256,
 )
+
+from .conftest import indexed_assistant
 
 
 @pytest.fixture(scope="module")
@@ -124,14 +126,7 @@ ARTICLES = {
 
 @pytest.fixture(scope="module")
 def varno(tmp_path_factory, real_embedder):
-    root = tmp_path_factory.mktemp("varno")
-    folder = root / "articles"
-    folder.mkdir()
-    for name, text in ARTICLES.items():
-        (folder / name).write_text(text, encoding="utf-8")
-    a = Assistant(settings=Settings(index_dir=root / "index", quiet=True), embedder=real_embedder, auto_build=False)
-    a.index([folder], progress=False)
-    return a
+    return indexed_assistant(tmp_path_factory.mktemp("varno"), real_embedder, ARTICLES)
 
 
 @pytest.mark.integration
@@ -193,12 +188,7 @@ class _StubReader:
 def _policy_assistant(tmp_path, embedder, reader):
     from rag.answerer import Answerer
 
-    folder = tmp_path / "articles"
-    folder.mkdir()
-    for name, text in ARTICLES.items():
-        (folder / name).write_text(text, encoding="utf-8")
-    a = Assistant(settings=Settings(index_dir=tmp_path / "index", quiet=True), embedder=embedder, auto_build=False)
-    a.index([folder], progress=False)
+    a = indexed_assistant(tmp_path, embedder, ARTICLES)
 
     def search(query):
         vector = a.embedder.embed_query(query)
