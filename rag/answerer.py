@@ -31,6 +31,7 @@ import numpy as np
 from . import candidates as cands_mod
 from .prompts import DISAGREE_NOTE
 from .question import short_answer
+from .reader import combine, context_of
 from .scorer import answer_pool
 from .types import Answer, Evidence
 
@@ -53,8 +54,6 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 def context(snap: Any, c: cands_mod.Candidate) -> str:
     """What the reader reads after a sentence: its article's title (none for an untitled article: its file name
     would tell the reader a format, not a topic) and the sentence before it."""
-    from .reader import context_of
-
     sents = snap.doc_sentences(c.doc_id)
     i = sents.row.get(c.start)
     previous = ""
@@ -77,8 +76,13 @@ class Answerer:
         self.two_hop = two_hop
         self.pieces = pieces
         self.fixed = threshold  # Settings.abstain_threshold: one threshold whatever answers
-        default = reader.spec.threshold if reader is not None else scorer.threshold
-        self.threshold = default if threshold is None else threshold
+
+    @property
+    def threshold(self) -> float:
+        """The threshold in force: the one set for all, else the reader's (the first pass's without a reader)."""
+        if self.fixed is not None:
+            return self.fixed
+        return self.reader.spec.threshold if self.reader is not None else self.scorer.threshold
 
     def threshold_for(self, ev: Evidence) -> float:
         """The threshold for this question's confidence: the reader's, or the first pass's own when the reader
@@ -98,8 +102,6 @@ class Answerer:
         ranked = sorted(pool, key=lambda c: -c.score)
         read, rest = ranked[: self.top_n], ranked[self.top_n:]
         readings = self.reader.read(question, [c.text for c in read], [context(ev.snap, c) for c in read])
-        from .reader import combine
-
         logits = combine(np.asarray([r.logit for r in readings]), np.asarray([c.score for c in read]),
                          self.reader.spec.first_weight)
         probs = sigmoid(logits)
