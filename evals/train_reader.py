@@ -366,6 +366,32 @@ def ranking_loss(logit, y, qid: list[int]):
     return torch.stack(losses).mean() if losses else logit.sum() * 0.0
 
 
+def batches_of(rows: list[dict], size: int, seed: int = SEED) -> list[list[int]]:
+    """Batches of row indices holding whole questions (rows of one group `g`) of similar length (less padding):
+    questions sorted by length within windows of about 50 batches, packed into batches of at most `size` rows
+    (a question longer than that alone), then the batches shuffled."""
+    rng = random.Random(seed)
+    groups: dict[int, list[int]] = {}
+    for i, r in enumerate(rows):
+        groups.setdefault(r["g"], []).append(i)
+    glist = list(groups.values())
+    length = [max(len(rows[i]["q"]) + len(rows[i]["s"]) + len(rows[i]["ctx"]) for i in g) for g in glist]
+    per = max(1, size // 5)
+    batches = []
+    for w in range(0, len(glist), per * 50):
+        window = sorted(range(w, min(w + per * 50, len(glist))), key=lambda k: length[k])
+        current: list[int] = []
+        for k in window:
+            if current and len(current) + len(glist[k]) > size:
+                batches.append(current)
+                current = []
+            current += glist[k]
+        if current:
+            batches.append(current)
+    rng.shuffle(batches)
+    return batches
+
+
 def train(args: argparse.Namespace) -> None:
     import torch
 
@@ -382,27 +408,7 @@ def train(args: argparse.Namespace) -> None:
     while rows and rows[-1]["g"] == cut:
         rows.pop()  # no question cut in two
     tok = tokenizer()
-    # batches of whole questions of similar length (less padding): questions sorted by length within windows of
-    # 50 batches, packed into batches of about `batch` rows, then the batches shuffled
-    rng = random.Random(SEED)
-    groups: dict[int, list[int]] = {}
-    for i, r in enumerate(rows):
-        groups.setdefault(r["g"], []).append(i)
-    glist = list(groups.values())
-    length = [max(len(rows[i]["q"]) + len(rows[i]["s"]) + len(rows[i]["ctx"]) for i in g) for g in glist]
-    per = max(1, args.batch // 5)
-    batches = []
-    for w in range(0, len(glist), per * 50):
-        window = sorted(range(w, min(w + per * 50, len(glist))), key=lambda k: length[k])
-        current: list[int] = []
-        for k in window:
-            if current and len(current) + len(glist[k]) > args.batch:
-                batches.append(current)
-                current = []
-            current += glist[k]
-        if current:
-            batches.append(current)
-    rng.shuffle(batches)
+    batches = batches_of(rows, args.batch)
     model = build_model().to(device)
     for p in model.bert.embeddings.parameters():
         p.requires_grad = False

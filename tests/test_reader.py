@@ -220,3 +220,23 @@ def test_a_reader_that_finds_nothing_makes_the_answer_abstain(tmp_path, embedder
     answer = a.ask("Who designed the lighthouse?")
     assert answer.abstained and answer.confidence < 0.5
     assert answer.citations and answer.citations[0].not_answer, "the closest passage is still shown"
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("question, sentences, right", [
+    ("Who designed the lighthouse?", ["The old harbour of Varno was rebuilt in 1911.",
+     "Its lighthouse stands 42 metres tall and was designed by the engineer Ilse Brand.",
+     "Fishing boats still use the northern quay."], 1),
+    ("When did the market open?", ["The covered market of Varno opened in 1898.",
+     "It sells fish from the harbour every morning.", "The market hall was restored after a fire in 1976."], 0),
+    ("How many people did the fire kill?", ["A fire broke out in the mill on Tuesday night.",
+     "It killed 14 people, the police said.", "The mill had been inspected in March."], 1),
+])
+def test_the_sentence_after_the_answer_is_not_chosen_for_its_context(question, sentences, right):
+    """The sentence after the answer reads the answer as its context (the previous sentence): the reader must
+    still prefer the sentence that says it (the "answer one sentence away" error the training guards against)."""
+    from rag.reader import context_of, load_reader
+
+    contexts = [context_of("Varno", sentences[i - 1] if i else "") for i in range(len(sentences))]
+    logits = [r.logit for r in load_reader().read(question, sentences, contexts)]
+    assert int(np.argmax(logits)) == right, logits
