@@ -642,7 +642,7 @@ def run_reader(model: Path, dev: list[dict], max_tokens: int, n: int) -> tuple[l
     """Logits and short-answer spans of the first `n` candidates of every question, and ms per question."""
     import onnxruntime as ort
 
-    from rag.reader import batch, best_span
+    from rag.reader import batch, best_span, with_signs
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = args_threads()
@@ -662,7 +662,7 @@ def run_reader(model: Path, dev: list[dict], max_tokens: int, n: int) -> tuple[l
         lo, st, en = session.run(None, batch(items))
         ms.append((time.perf_counter() - t0) * 1000)
         logits.append(np.asarray(lo, dtype=np.float64))
-        spans.append([best_span(st[i], en[i], e)[:2] for i, e in enumerate(items)])
+        spans.append([with_signs(cands[i]["s"], *best_span(st[i], en[i], e)[:2]) for i, e in enumerate(items)])
     return logits, spans, ms
 
 

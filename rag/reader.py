@@ -97,6 +97,23 @@ def best_span(start: np.ndarray, end: np.ndarray, e: Encoded) -> tuple[int, int,
     return e.spans[a][0], e.spans[b][1], float(scores[a, b])
 
 
+CURRENCY_SIGNS = "$£€¥₹#"  # written before a quantity with no space: part of it
+NUMBER_SIGNS = "+-−~"  # the same, before a digit only ("-3", not the hyphen of "long-range")
+TRAILING_SIGNS = "%‰"
+
+
+def with_signs(text: str, a: int, b: int) -> tuple[int, int]:
+    """A span of `text` widened over the signs written against its ends ("$" of "$240", "%" of "12%"): the
+    tokenizer makes them tokens of their own, and the span head may leave them out."""
+    if a < 0:
+        return a, b
+    while a > 0 and (text[a - 1] in CURRENCY_SIGNS or (text[a - 1] in NUMBER_SIGNS and text[a:a + 1].isdigit())):
+        a -= 1
+    while b < len(text) and text[b] in TRAILING_SIGNS:
+        b += 1
+    return a, b
+
+
 def combine(logits: np.ndarray, first: np.ndarray, weight: float) -> np.ndarray:
     """What candidates are ordered by: the reader's logit plus `weight` times the first pass's log-odds (the
     evidence scorer sees features the reader does not, such as retrieval ranks and the article's other
@@ -187,7 +204,7 @@ class Reader:
         out = []
         for i, e in enumerate(items):
             a, b, _ = best_span(start[i], end[i], e)
-            out.append(Reading(float(logit[i]), (a, b)))
+            out.append(Reading(float(logit[i]), with_signs(sentences[i], a, b)))
         return out
 
 

@@ -240,3 +240,21 @@ def test_the_sentence_after_the_answer_is_not_chosen_for_its_context(question, s
     contexts = [context_of("Varno", sentences[i - 1] if i else "") for i in range(len(sentences))]
     logits = [r.logit for r in load_reader().read(question, sentences, contexts)]
     assert int(np.argmax(logits)) == right, logits
+
+
+def test_short_answers_keep_the_signs_written_against_a_quantity():
+    from rag.reader import with_signs
+
+    text = "Trade reached a record $240 billion, up 12% on the year (-3 C at night)."
+    a = text.index("240")
+    assert text[slice(*with_signs(text, a, a + len("240 billion")))] == "$240 billion"
+    b = text.index("12")
+    assert text[slice(*with_signs(text, b, b + 2))] == "12%"
+    c = text.index("3 C")
+    assert text[slice(*with_signs(text, c, c + 3))] == "-3 C"
+    d = text.index("record")
+    assert with_signs(text, d, d + 6) == (d, d + 6), "a word with no sign against it is left as it is"
+    assert with_signs(text, -1, -1) == (-1, -1)
+    hyphen = "They tested long-range missiles."
+    e = hyphen.index("range")
+    assert with_signs(hyphen, e, e + 5) == (e, e + 5), "a hyphen is not a minus sign"
