@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 from pathlib import Path
@@ -44,10 +45,20 @@ def fake_embedder(model_id: str = "fake-wordhash-64", dim: int = 64) -> Embedder
     return Embedder(WordHashEmbedding(dim=dim), model_id, dim, batch_size=16)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def no_caller_settings():
+    """No `RAG_*` setting of the caller's shell reaches any test, module- and session-wide fixtures included
+    (they are built before the per-test `isolated` runs)."""
+    with pytest.MonkeyPatch.context() as mp:
+        for var in [v for v in os.environ if v.startswith("RAG_")]:
+            mp.delenv(var)
+        yield
+
+
 @pytest.fixture(autouse=True)
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test runs in its own folder, with its own index, offline, whatever the caller's environment."""
-    for var in ("RAG_CHROMA_URL", "RAG_EMBED_MODEL", "RAG_CHUNK_SIZE", "RAG_CHUNK_OVERLAP", "RAG_COLLECTION"):
+    for var in [v for v in os.environ if v.startswith("RAG_")]:  # any setting in the caller's shell
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("RAG_INDEX_DIR", str(tmp_path / "index"))
     monkeypatch.setenv("ANONYMIZED_TELEMETRY", "False")
