@@ -31,8 +31,10 @@ from .types import (
     Passage,
     SkippedFile,
 )
+from .version import __version__
 
 __all__ = [
+    "__version__",
     "ABSTAIN_TEXT",
     "Answer",
     "Article",
@@ -58,4 +60,3 @@ __all__ = [
     "StoreUnavailable",
     "UnsupportedFile",
 ]
-__version__ = "0.1.0"

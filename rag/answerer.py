@@ -22,18 +22,24 @@ depend on neither candidates nor answerer.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import candidates as cands_mod
+from .candidates import Candidate, Evidence
 from .prompts import DISAGREE_NOTE
 from .question import short_answer
-from .reader import combine, context_of
-from .scorer import answer_pool
-from .types import Answer, Evidence
+from .reader import SPEC_FILE, combine, context_of
+from .scorer import MODEL_FILE, answer_pool
+from .settings import Settings
+from .snapshot import Snapshot
+from .types import Answer
 
 # Second hop (two-hop questions): tried when the answer's confidence is below HOP_BELOW, its best sentence
 # lacks the kind of answer asked for, or the question holds a relative clause after its first word (BRIDGE:
@@ -51,7 +57,7 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64)))
 
 
-def context(snap: Any, c: cands_mod.Candidate) -> str:
+def context(snap: Snapshot, c: Candidate) -> str:
     """What the reader reads after a sentence: its article's title (none for an untitled article: its file name
     would tell the reader a format, not a topic) and the sentence before it."""
     sents = snap.doc_sentences(c.doc_id)
@@ -92,7 +98,7 @@ class Answerer:
         return self.threshold
 
     # ------------------------------------------------------------ reading
-    def read(self, ev: Evidence, pool: list[cands_mod.Candidate], question: str) -> np.ndarray | None:
+    def read(self, ev: Evidence, pool: list[Candidate], question: str) -> np.ndarray | None:
         """The combined scores (the reader's logit with the first pass's log-odds, `reader.combine`) of the first
         pass's best `top_n` of `pool`, which are re-scored in place: their `score` becomes the combined
         probability, `short` the reader's span; the rest keep the first pass's order, scaled below every read
@@ -112,7 +118,7 @@ class Answerer:
             c.first, c.score = c.score, floor * c.score * 0.5
         return logits
 
-    def decide(self, ev: Evidence) -> tuple[list[cands_mod.Candidate], float]:
+    def decide(self, ev: Evidence) -> tuple[list[Candidate], float]:
         """The sentences that answer and the confidence. Only sentences that hold the number, date or byline
         asked for may answer such a question (none: confidence 0, the answer abstains)."""
         idx = answer_pool(ev.features)
@@ -124,7 +130,7 @@ class Answerer:
             return chosen, first
         return chosen, self.reader.spec.confidence(logits, first)
 
-    def second_hop(self, ev: Evidence, first: cands_mod.Candidate, min_score: float = HOP_MIN) -> Any | None:
+    def second_hop(self, ev: Evidence, first: Candidate, min_score: float = HOP_MIN) -> Any | None:
         """For a question one sentence cannot answer ("Where was the director of film X born?"): search again
         with the question and the best sentence (which names the bridge: the director), and return the best
         sentence of another article when it scores at least HOP_MIN and holds the kind of answer asked for."""
@@ -144,7 +150,7 @@ class Answerer:
         return best
 
     # ------------------------------------------------------------ the answer
-    def answer(self, ev: Evidence, chosen: list[cands_mod.Candidate], confidence: float) -> Answer:
+    def answer(self, ev: Evidence, chosen: list[Candidate], confidence: float) -> Answer:
         """The answer from `decide`'s choice: quotes with citations, the second hop, contradicting sources and the
         short answer; or the abstention with the closest passage."""
         top = max(chosen, key=lambda c: c.score) if chosen else None
@@ -169,7 +175,7 @@ class Answerer:
             result.notes.append(DISAGREE_NOTE.format(pairs=", ".join(f"[{a}] and [{b}]" for a, b in disagree)))
         return result
 
-    def short(self, top: cands_mod.Candidate, ev: Evidence) -> str:
+    def short(self, top: Candidate, ev: Evidence) -> str:
         """The short answer, as the reader's settings say (`ReaderSpec.short`, chosen on development articles):
         the rule for the kind of answer asked for (numbers, dates, names, bylines) and/or the reader's span."""
         rule = short_answer(top.text, top.passage.author, ev.kind, ev.question)
@@ -192,3 +198,24 @@ def reader_question(ev: Evidence) -> str:
         return ev.query
     earlier = [n for n in question_names(ev.query) if n not in ev.question]
     return f"{ev.question} ({' '.join(dict.fromkeys(earlier))})" if earlier else ev.question
+
+
+def models_record(settings: Settings) -> dict[str, Any]:
+    """What the manifest records of the models that answer beside the index: the evidence scorer's and the
+    reader's version and file hash (the reader's ONNX file, as its settings file states it)."""
+    out: dict[str, Any] = {}
+    path = Path(settings.scorer_file) if settings.scorer_file else MODEL_FILE
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+        version = json.loads(path.read_text(encoding="utf-8")).get("version", "?")
+        out["evidence_scorer"] = f"v{version} sha256:{digest}"
+    except (OSError, ValueError):
+        pass
+    if settings.reader:
+        spec = Path(settings.reader_file) if settings.reader_file else SPEC_FILE
+        try:
+            raw = json.loads(spec.read_text(encoding="utf-8"))
+            out["reader"] = f"v{raw.get('version', '?')} sha256:{str(raw.get('sha256', ''))[:12]}"
+        except (OSError, ValueError):
+            pass
+    return out

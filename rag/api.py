@@ -46,9 +46,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import __version__
 from .assistant import Assistant
 from .errors import (
+    Busy,
     CorpusError,
     DocumentNotFound,
     IndexMismatch,
@@ -59,8 +59,10 @@ from .errors import (
     StoreUnavailable,
     UnsupportedFile,
 )
+from .gate import Gate
 from .retrieve import MAX_K, MAX_QUERY_CHARS
 from .types import Answer, Citation
+from .version import __version__
 
 log = logging.getLogger("rag.api")
 
@@ -94,6 +96,8 @@ class ApiError(Exception):
 
 def from_rag_error(exc: RagError) -> ApiError:
     """The HTTP status and error type of each kind of `RagError`."""
+    if isinstance(exc, Busy):
+        return ApiError(429, str(exc), "rate_limit_error", "queue_full", headers={"Retry-After": "1"})
     if isinstance(exc, IndexNotFound):
         return ApiError(503, str(exc), "service_unavailable", "index_missing")
     if isinstance(exc, (IndexMismatch, StoreUnavailable, ModelUnavailable)):
@@ -203,47 +207,6 @@ class Guard:
                         code="request_too_large").response()
 
 
-# ---------------------------------------------------------------- admission (bounded queue)
-class Gate:
-    """At most `workers` calls into the assistant at once, at most `queue` more waiting; beyond that a request is
-    refused at once with 429 instead of piling up. Counted in the event loop, so no lock is needed."""
-
-    Refused = ApiError
-
-    def __init__(self, workers: int, queue: int) -> None:
-        self.limiter = anyio.CapacityLimiter(workers)
-        self.capacity = workers + queue
-        self.active = 0
-        self.peak = 0
-        self.served = 0
-        self.refused = 0
-
-    def admit(self) -> None:
-        if self.active >= self.capacity:
-            self.refused += 1
-            raise ApiError(429, f"The server is busy ({self.active} requests in progress or waiting); retry shortly.",
-                           "rate_limit_error", "queue_full", headers={"Retry-After": "1"})
-        self.active += 1
-        self.peak = max(self.peak, self.active)
-
-    def release(self) -> None:
-        self.active -= 1
-        self.served += 1
-
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        return await anyio.to_thread.run_sync(fn, *args, limiter=self.limiter)
-
-    @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        self.admit()
-        try:
-            yield
-        finally:
-            self.release()
-
-    def stats(self) -> dict[str, int]:
-        return {"active": self.active, "capacity": self.capacity, "peak": self.peak, "served": self.served,
-                "refused": self.refused}
 
 
 # ---------------------------------------------------------------- request bodies
@@ -567,13 +530,7 @@ def create_app(assistant: Assistant | None = None, *, chat: bool = True, mcp: bo
                        "/v1/models, /v1/search and /v1/documents.", "not_found_error", "unknown_route")
 
     if chat:
-        import gradio as gr
+        from .chat import mount
 
-        import ui
-
-        app = gr.mount_gradio_app(
-            app, ui.build_app(assistant), path="", server_name=host, auth=ui.parse_auth(os.environ.get("RAG_UI_AUTH")),
-            max_file_size=f"{settings.max_file_mb:g}mb", allowed_paths=[], ssr_mode=False, mcp_server=False,
-            pwa=False, show_error=False, css=ui.CSS, footer_links=["settings"],
-        )
+        app = mount(app, assistant, host)
     return app

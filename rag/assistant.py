@@ -13,7 +13,8 @@ from typing import Any, TypeVar
 
 from . import candidates as extractive
 from . import question as kinds
-from .answerer import Answerer
+from .answerer import Answerer, models_record
+from .candidates import Evidence
 from .embed import Embedder, load_embedder
 from .errors import BackendUnavailable, RagError, UnsupportedFile
 from .followup import History, names_nothing, resolve, user_turns
@@ -28,7 +29,7 @@ from .sentences import SentenceStore
 from .settings import Settings
 from .snapshot import Snapshot
 from .store import Store
-from .types import Answer, DocumentInfo, Evidence, FileResult, IndexReport, Passage, SkippedFile
+from .types import Answer, DocumentInfo, FileResult, IndexReport, Passage, SkippedFile
 
 # A question that names nothing, asked in a conversation, is also read with the conversation; that reading
 # wins when its confidence is higher by this much (a fixed margin, not tuned: "clearly surer").
@@ -96,7 +97,7 @@ class Assistant:
     def _indexer(self) -> Indexer:
         if self._store is None:
             self._store = Store(self.settings)
-        return Indexer(self._store, self.embedder, self.settings)
+        return Indexer(self._store, self.embedder, self.settings, models_record(self.settings))
 
     def _ready(self) -> tuple[Store, Snapshot]:
         """The opened store and its snapshot, building the bundled index first when allowed and there is none."""

@@ -23,7 +23,8 @@ from . import features
 from .prompts import ABSTAIN_TEXT, CLOSEST_TEXT
 from .question import figures, has_type, name_words, names
 from .snapshot import Snapshot
-from .types import Citation, Passage
+from .store import Store
+from .types import Candidate, Citation, Passage
 
 # A further sentence joins the answer when its probability is at least this share of the best. Chosen on
 # out-of-fold predictions over the scorer's training articles (leave one article out; never the held-out
@@ -35,18 +36,19 @@ SAME_SENTENCE = 0.8  # cosine above which a near-duplicate article's sentence "s
 
 
 @dataclass
-class Candidate:
-    doc_id: str
-    start: int
-    end: int
-    text: str
-    passage: Passage
-    rank: int
-    score: float = 0.0
-    typed: bool = False
-    vector: np.ndarray | None = None
-    first: float = 0.0  # the first pass's (evidence scorer's) probability, once the reader has re-scored it
-    short: tuple[int, int] = (-1, -1)  # the reader's short answer inside `text`, when it read this sentence
+class Evidence:
+    """What an answer is chosen from: the retrieved passages, their candidate sentences scored by the evidence
+    scorer (the first pass: `candidates[i].score` is its P(answers) until the reader re-scores the best few in
+    `Answerer.decide`), and the feature matrix the scorer saw (rows = candidates)."""
+
+    question: str
+    query: str
+    kind: str
+    passages: list[Passage]
+    candidates: list[Candidate]
+    features: np.ndarray
+    snap: Snapshot
+    store: Store | None = None
 
 
 def candidates(snap: Snapshot, passages: list[Passage]) -> list[Candidate]:

@@ -135,18 +135,16 @@ def chat(index_dir: Path | None, chroma_url: str | None, host: str, port: int) -
     On first run the index of the bundled articles is built (about 20 s). Set RAG_UI_AUTH=user:password to ask
     for a password. Nothing is shared publicly and nothing reaches the network.
     """
-    import os
-
     try:
-        import ui
-    except ImportError as exc:  # gradio or ui.py missing from a partial install
+        from . import chat as web_chat
+    except ImportError as exc:  # gradio missing from a partial install
         raise click.ClickException(f"The web chat cannot start: {exc}. Reinstall with `pip install -e .`.") from None
+    assistant = _assistant(index_dir, chroma_url, auto_build=True)  # the chat builds the bundled index on first run
     try:
-        auth = ui.parse_auth(os.environ.get("RAG_UI_AUTH"))
+        web_chat.auth_of(assistant.settings)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    assistant = _assistant(index_dir, chroma_url, auto_build=True)  # the chat builds the bundled index on first run
-    _run(lambda: ui.serve(assistant, host, port, auth=auth))
+    _run(lambda: web_chat.serve(assistant, host, port))
 
 
 @cli.command()
@@ -170,23 +168,20 @@ def serve(index_dir: Path | None, chroma_url: str | None, host: str, port: int, 
     guards the chat. Limits: RAG_API_WORKERS, RAG_API_QUEUE, RAG_MAX_REQUEST_KB, RAG_MAX_FILE_MB (README). On
     SIGTERM, answers in progress finish, then it exits 0.
     """
-    import os
-
     try:
         import uvicorn
 
         from .api import GRACEFUL_SHUTDOWN_S, create_app
-        if not no_chat:
-            import ui
+        from .launch import auth_of, prepare
     except ImportError as exc:
         raise click.ClickException(f"The service cannot start: {exc}. Reinstall with `pip install -e .`.") from None
+    assistant = _assistant(index_dir, chroma_url)
     if not no_chat:
         try:
-            ui.parse_auth(os.environ.get("RAG_UI_AUTH"))
+            auth_of(assistant.settings)
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
-    assistant = _assistant(index_dir, chroma_url)
-    _run(lambda: _prepare(assistant, build=not no_build))
+    _run(lambda: prepare(assistant, build=not no_build, strict=False))
     if host not in ("127.0.0.1", "localhost", "::1") and assistant.settings.api_key is None:
         click.echo(f"warning: serving on {host} without RAG_API_KEY: anyone who can reach this port can ask, "
                    "upload and remove articles.", err=True)
@@ -201,21 +196,6 @@ def serve(index_dir: Path | None, chroma_url: str | None, host: str, port: int, 
     signal.signal(signal.SIGTERM, lambda *_: None)
     uvicorn.run(app, host=host, port=port, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S, log_level="info",
                 server_header=False)
-
-
-def _prepare(assistant: Any, build: bool) -> None:
-    """Build the bundled index when there is none (embedded store, unless told not to) and load the model, so
-    that the first request does not wait for either."""
-    from .store import Store
-
-    if build and not assistant.settings.chroma_url and not Store(assistant.settings).exists():
-        click.echo(f"No index in {assistant.settings.index_dir}: building it from the bundled articles (first run)…",
-                   err=True)
-        assistant.index(progress=False)
-    try:
-        assistant.search("warm up", k=1)
-    except RagError as exc:
-        click.echo(f"warning: {exc} Requests will be answered 503 until it is fixed.", err=True)
 
 
 @cli.command("mcp")

@@ -53,3 +53,8 @@ class InvalidQuery(RagError):
 class FetchError(RagError):
     """A link could not be fetched as an article (not http/https, a refused redirect, a time-out, too large, not
     a page, PDF, Word file or text). The message is the reason alone; callers name the link."""
+
+
+class Busy(RagError):
+    """The service has as many calls in progress or waiting as it allows (`rag serve`: Settings.api_workers and
+    api_queue); retry shortly."""

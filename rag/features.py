@@ -33,9 +33,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .lexical import STOPWORDS, word_set, word_tuple, words
+from .types import Candidate
 
 if TYPE_CHECKING:
-    from .candidates import Candidate
     from .snapshot import Snapshot
 
 FEATURES: tuple[str, ...] = (

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import sys
 import time
@@ -62,30 +61,6 @@ def signature(settings: Settings, embedder: Embedder) -> dict[str, Any]:
         "chunk_overlap": settings.chunk_overlap,
         "cleaner": CLEANER_VERSION,
     }
-
-
-def scorer_record(settings: Settings) -> dict[str, Any]:
-    """What the manifest records of the models that answer beside the index: the evidence scorer's and the
-    reader's version and file hash (the reader's ONNX file, as its settings file states it)."""
-    from .reader import SPEC_FILE
-    from .scorer import MODEL_FILE
-
-    out: dict[str, Any] = {}
-    path = Path(settings.scorer_file) if settings.scorer_file else MODEL_FILE
-    try:
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-        version = json.loads(path.read_text(encoding="utf-8")).get("version", "?")
-        out["evidence_scorer"] = f"v{version} sha256:{digest}"
-    except (OSError, ValueError):
-        pass
-    if settings.reader:
-        spec = Path(settings.reader_file) if settings.reader_file else SPEC_FILE
-        try:
-            raw = json.loads(spec.read_text(encoding="utf-8"))
-            out["reader"] = f"v{raw.get('version', '?')} sha256:{str(raw.get('sha256', ''))[:12]}"
-        except (OSError, ValueError):
-            pass
-    return out
 
 
 def doc_info(doc_id: str, meta: dict[str, Any]) -> DocumentInfo:
@@ -166,8 +141,12 @@ def write_lock(settings: Settings) -> Iterator[None]:
 
 
 class Indexer:
-    def __init__(self, store: Store, embedder: Embedder, settings: Settings) -> None:
+    def __init__(self, store: Store, embedder: Embedder, settings: Settings,
+                 models: dict[str, Any] | None = None) -> None:
+        """`models`: what the manifest records of the models that answer beside the index (the facade passes
+        `answerer.models_record`; the index does not read the answering models itself)."""
         self.store = store
+        self.models = models or {}
         self.embedder = embedder
         self.settings = settings
         self._changed = False  # whether the current write changed the index (then its generation is counted)
@@ -229,7 +208,7 @@ class Indexer:
         the article records. On the way out, the generation is counted up and the lexical index marked as
         reflecting it (only then: a crash in between leaves them differing, and the next open reconciles)."""
         if create:
-            self.store.create(signature(self.settings, self.embedder), rebuild=rebuild, extra=scorer_record(self.settings))
+            self.store.create(signature(self.settings, self.embedder), rebuild=rebuild, extra=self.models)
         else:
             self.store.open(signature(self.settings, self.embedder))
         self.lexical = LexicalIndex(self.store.lexical_path())

@@ -17,13 +17,13 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field
 
-from . import __version__
 from .errors import RagError
+from .gate import Gate
 from .prompts import ABSTAIN_TEXT
 from .retrieve import MAX_K, MAX_QUERY_CHARS
+from .version import __version__
 
 if TYPE_CHECKING:
-    from .api import Gate
     from .assistant import Assistant
 
 T = TypeVar("T")
@@ -102,10 +102,6 @@ def build_server(assistant: Assistant, gate: Gate | None = None) -> MCPServer:
         except RagError as exc:
             raise ToolError(str(exc)) from None
         except ToolError:
-            raise
-        except Exception as exc:
-            if gate is not None and isinstance(exc, gate.Refused):  # the queue is full
-                raise ToolError(str(exc)) from None
             raise
 
     server = MCPServer(name="rag", version=__version__, instructions=INSTRUCTIONS)

@@ -138,6 +138,17 @@ class Settings(BaseSettings):
         default=64, ge=0, le=10_000,
         description="`rag serve`: requests that may wait for a worker; one more is refused with 429 (retry later).",
     )
+    ui_auth: SecretStr | None = Field(
+        default=None,
+        description="The web chat (`rag chat`, and / under `rag serve`): `user:password` asks every visitor for them. "
+        "Unset: no password (the chat binds 127.0.0.1 unless told otherwise).",
+    )
+    chat_queue: int = Field(
+        default=16, ge=0, le=10_000,
+        description="The web chat: questions that may wait beyond the api_workers being answered; more are refused "
+        "with \"queue full\" instead of piling up (set by hand: a browser user waits in view of the page, so the "
+        "queue is kept short).",
+    )
     max_request_kb: int = Field(
         default=256, ge=1, le=65_536,
         description="`rag serve`: largest JSON request body (uploads are bounded by max_file_mb per file instead); "

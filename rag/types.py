@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -182,16 +185,18 @@ class IndexReport:
 
 
 @dataclass
-class Evidence:
-    """What an answer is chosen from: the retrieved passages, their candidate sentences scored by the evidence
-    scorer (the first pass: `candidates[i].score` is its P(answers) until the reader re-scores the best few in
-    `Answerer.decide`), and the feature matrix the scorer saw (rows = candidates)."""
+class Candidate:
+    """A sentence of a retrieved passage that an answer may quote (offsets into its cleaned article), with its
+    scores as answering goes."""
 
-    question: str
-    query: str
-    kind: str
-    passages: list[Passage]
-    candidates: list[Any]
-    features: Any
-    snap: Any
-    store: Any = None
+    doc_id: str
+    start: int
+    end: int
+    text: str
+    passage: Passage
+    rank: int
+    score: float = 0.0
+    typed: bool = False
+    vector: np.ndarray | None = None
+    first: float = 0.0  # the first pass's (evidence scorer's) probability, once the reader has re-scored it
+    short: tuple[int, int] = (-1, -1)  # the reader's short answer inside `text`, when it read this sentence

@@ -7,7 +7,6 @@ from __future__ import annotations
 import gzip
 import http.server
 import json
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -200,8 +199,7 @@ def test_rag_add_takes_links_and_paths_together(tmp_path, site, monkeypatch):
 
 
 def test_the_chat_url_box_adds_links_and_keeps_the_ones_that_failed(tmp_path, site):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    import ui
+    from rag import chat as ui
 
     chat = ui.WebChat(make(tmp_path))
     good, bad = f"{site}/news/vw-id3.html", f"{site}/to-file"

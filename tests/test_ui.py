@@ -6,12 +6,13 @@ import sys
 import pytest
 
 from rag import ABSTAIN_TEXT, Answer, Assistant, Citation, DocumentInfo, Settings
+from rag.launch import parse_auth
 from rag.load import safe_name
 
 from .conftest import fake_embedder
 from .helpers.web import free_port
 
-ui = pytest.importorskip("ui")
+ui = pytest.importorskip("rag.chat")
 
 TRADE = "Trade between China and Russia reached a record 240 billion dollars last year. Officials praised it."
 EVIL = (
@@ -51,7 +52,7 @@ def run(chat, question, turns=None, **kw):
 def test_build_app_returns_the_app_without_launching(tmp_path):
     app = ui.build_app(Assistant(index_dir=tmp_path / "i", embedder=fake_embedder()))
     assert app.__class__.__name__ == "Blocks" and "gradio" in sys.modules
-    assert app._queue.max_size == ui.QUEUE_MAX and not app.is_running
+    assert app._queue.max_size == Settings().chat_queue and not app.is_running
     assert "flag" not in str(app.get_config_file()).lower()
 
 
@@ -227,9 +228,9 @@ def test_markers_link_only_to_real_citations():
 
 
 def test_auth_setting():
-    assert ui.parse_auth(None) is None and ui.parse_auth("me:s3:cret") == ("me", "s3:cret")
+    assert parse_auth(None) is None and parse_auth("me:s3:cret") == ("me", "s3:cret")
     with pytest.raises(ValueError, match="user:password"):
-        ui.parse_auth("nopassword")
+        parse_auth("nopassword")
 
 
 def test_main_reports_bad_settings_without_a_traceback(monkeypatch, capsys):

@@ -11,6 +11,9 @@ from urllib.parse import urlparse
 
 import pytest
 
+from rag.launch import parse_auth
+from rag.settings import Settings
+
 from .helpers.web import CHROMIUM_FLAGS, chromium, free_port, start_ui, stop
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
@@ -247,8 +250,8 @@ def test_eight_concurrent_clients_are_all_answered(server):
 @contextlib.contextmanager
 def tiny_chat(tmp_path, assistant_class=None, auth=None):
     """The chat served in this process on a one-article index with the fake embedder; yields its URL."""
-    import ui
     from rag import Assistant, Settings
+    from rag import chat as ui
 
     from .conftest import fake_embedder
 
@@ -268,18 +271,18 @@ def tiny_chat(tmp_path, assistant_class=None, auth=None):
 
 
 def ask_over_http(client):
-    import ui
+    from rag import chat as ui
 
     return client.predict("How much trade?", [], 5, ui.EXTRACTIVE, False, api_name="/ask")
 
 
 def test_queue_is_bounded(tmp_path):
-    """With answers slowed to 1.5 s, 30 requests at once: at most QUEUE_MAX wait and ANSWER_CONCURRENCY run;
+    """With answers slowed to 1.5 s, 30 requests at once: at most Settings.chat_queue wait and Settings.api_workers run;
     the rest are refused at once with a "queue is full" error instead of piling up. All accepted ones answer."""
     from gradio_client import Client
 
-    import ui
     from rag import Assistant
+    from rag import chat as ui
 
     class Slow(Assistant):
         def stream(self, question, history=None, k=None, *, use_llm=None):
@@ -296,7 +299,7 @@ def test_queue_is_bounded(tmp_path):
             except Exception as exc:  # the client raises for a refused job
                 refused.append(str(exc))
     assert refused and all("queue" in r.lower() and "full" in r.lower() for r in refused), refused[:3]
-    assert len(ok) <= ui.QUEUE_MAX + ui.ANSWER_CONCURRENCY, len(ok)
+    assert len(ok) <= Settings().chat_queue + Settings().api_workers, len(ok)
     assert all('class="cite"' in r[0][-1]["content"][0]["text"] for r in ok)
 
 
@@ -304,9 +307,8 @@ def test_password_from_rag_ui_auth(tmp_path):
     """With auth set, the API refuses a client without the password and answers one with it."""
     from gradio_client import Client
 
-    import ui
 
-    with tiny_chat(tmp_path, auth=ui.parse_auth("analyst:s3cret")) as url:
+    with tiny_chat(tmp_path, auth=parse_auth("analyst:s3cret")) as url:
         with pytest.raises(Exception, match="credentials were not provided"):
             ask_over_http(Client(url, verbose=False))
         with pytest.raises(ValueError, match="Could not login"):
