@@ -42,7 +42,7 @@ def main() -> None:
 
     from rag.embed import _load_hf, resolve_model
 
-    store, _ = assistant._ready()
+    store, _ = assistant.opened()
     retrievers = {
         name: VectorStoreIndex.from_vector_store(store.vector_store, embed_model=model).as_retriever(similarity_top_k=5)
         for name, model in (("hf", _load_hf(resolve_model(assistant.settings.embed_model)[0], 32)),

@@ -208,7 +208,7 @@ def child(index_dir: str, url: str | None, size: int, rounds: int) -> None:
     from rag.indexer import reconcile_lexical
     from rag.lexical import LexicalIndex
 
-    store, _ = assistant._ready()
+    store, _ = assistant.opened()
     lexical = assistant._local_files[LexicalIndex]
     lexical.set_generation(None)
     t = time.perf_counter()
@@ -238,7 +238,7 @@ def llama_index_baseline(assistant: Any, rounds: int) -> dict[str, float]:
 
     from rag.embed import _load_hf, resolve_model
 
-    store, _ = assistant._ready()
+    store, _ = assistant.opened()
     out = {}
     models = {"llamaindex_hf": _load_hf(resolve_model(assistant.settings.embed_model)[0], 32),
               "llamaindex_onnx": assistant.embedder.llama_index_model()}

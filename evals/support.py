@@ -21,7 +21,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rag import Assistant, Settings  # noqa: E402
-from rag.generate import LEX_SUPPORT, SEM_SUPPORT, support  # noqa: E402
+from rag.generate import support  # noqa: E402
+from rag.tuning import LEX_SUPPORT, SEM_SUPPORT  # noqa: E402
 from rag.types import Passage  # noqa: E402
 
 ORIGINAL, TRANSLATION, SUMMARY = "374d6bb032ee0bc8", "88c1b2cb2a6f0332", "db1d52b1e11284bc"
@@ -37,7 +38,7 @@ def passage_of(snap, chunk_id: str) -> Passage:
 
 def main() -> None:
     assistant = Assistant(settings=Settings(quiet=True))
-    _, snap = assistant._ready()
+    _, snap = assistant.opened()
     embedder = assistant.embedder
     rows_of: dict[str, list[str]] = {}
     for cid, doc, _, _ in snap.all_chunks():

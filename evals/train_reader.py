@@ -555,7 +555,7 @@ def ask_all(assistant, questions: list[dict]) -> list[dict]:
         ev = assistant.evidence(item["q"])
         pool = answer_pool(ev.features)
         ranked = sorted(pool, key=lambda i: -ev.candidates[i].score)[:30]
-        scorer = assistant._scorer()
+        scorer = assistant.scorer
         rest = np.asarray([i for i in pool if not item["good"](ev, ev.candidates[i])], dtype=np.int64)
 
         def first_confidence(idx: np.ndarray, ev=ev, scorer=scorer) -> float:

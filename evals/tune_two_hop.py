@@ -31,12 +31,12 @@ def main() -> None:
     rows = []
     for item in items:
         ev = assistant.evidence(item["question"])
-        chosen, conf = assistant._answerer().decide(ev)  # as `ask` decides: the candidates that may answer, the confidence
+        chosen, conf = assistant.answerer.decide(ev)  # as `ask` decides: the candidates that may answer, the confidence
         if not chosen:
             rows.append((conf, False, -1.0, False, False, False))
             continue
         top = max(chosen, key=lambda c: c.score)
-        hop = assistant._answerer().second_hop(ev, top, min_score=0.0)
+        hop = assistant.answerer.second_hop(ev, top, min_score=0.0)
         one = answer_correct(" ".join(c.text for c in chosen), item["answers"])
         two = hop is not None and answer_correct(" ".join([*(c.text for c in chosen), hop.text]), item["answers"])
         bridge = bool(BRIDGE.search(item["question"].split(" ", 1)[-1]))

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,25 +33,28 @@ from typing import Any
 import numpy as np
 
 from . import candidates as cands_mod
+from . import question as kinds
 from .candidates import Candidate, Evidence
+from .followup import History, names_nothing, resolve, user_turns
 from .prompts import DISAGREE_NOTE
 from .question import short_answer
 from .reader import SPEC_FILE, combine, context_of
+from .retrieve import check_query
 from .scorer import MODEL_FILE, answer_pool
 from .settings import Settings
 from .snapshot import Snapshot
-from .types import Answer
+from .store import Store
+from .tuning import HOP_BELOW, HOP_MIN, MERGE_MARGIN, SAME_SENTENCE
+from .types import Answer, Passage
 
 # Second hop (two-hop questions): tried when the answer's confidence is below HOP_BELOW, its best sentence
 # lacks the kind of answer asked for, or the question holds a relative clause after its first word (BRIDGE:
 # "the woman who portrayed X", "the university whose campus is in Y": a bridge entity to find first); its
-# sentence joins when its probability is at least HOP_MIN. Chosen on HotpotQA questions 51-88 (the suite
-# reports questions 1-50): see evals/README.md.
-HOP_BELOW = 0.2
-HOP_MIN = 0.3
+# sentence joins when its probability is at least HOP_MIN (rag/tuning.py: chosen on HotpotQA questions 51-88).
 BRIDGE = re.compile(r"\b(who|whom|whose|which|that|where|when)\b", re.I)
 
-Search = Callable[[str], tuple[Any, list[Any]]]  # query -> (its vector, the passages found)
+# (query, k, the query's vector, the opened index) -> the k passages retrieval finds (Assistant.search's policy)
+Retrieve = Callable[[str, int, np.ndarray, tuple[Store, Snapshot]], list[Passage]]
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -70,14 +74,19 @@ def context(snap: Snapshot, c: Candidate) -> str:
 
 
 class Answerer:
-    """Chooses the sentences that answer, the confidence and the short answer. `reader` None: the evidence
-    scorer alone (its calibrated confidence and threshold)."""
+    """The answering policy: reads a question (with its conversation) into the evidence, chooses the sentences
+    that answer, the confidence and the short answer, and writes the extractive answer. `reader` None: the
+    evidence scorer alone (its calibrated confidence and threshold). `embed` and `retrieve` are the embedding
+    model and the retrieval settings in force (the `Assistant` passes its own)."""
 
-    def __init__(self, scorer: Any, reader: Any, search: Search, *, threshold: float | None = None,
-                 top_n: int | None = None, two_hop: bool = True, pieces: Any = None) -> None:
+    def __init__(self, scorer: Any, reader: Any, embed: Callable[[str], np.ndarray], retrieve: Retrieve, *,
+                 threshold: float | None = None, top_n: int | None = None, two_hop: bool = True,
+                 pieces: Any = None, top_k: int = 5) -> None:
         self.scorer = scorer
         self.reader = reader
-        self.search = search
+        self.embed = embed
+        self.retrieve = retrieve
+        self.top_k = top_k  # passages the second hop reads
         self.top_n = top_n or (reader.spec.top_n if reader is not None else 0)
         self.two_hop = two_hop
         self.pieces = pieces
@@ -96,6 +105,44 @@ class Answerer:
         if self.fixed is None and self.reader is not None and ev.kind == "author":
             return self.scorer.threshold
         return self.threshold
+
+    # ------------------------------------------------------------ the evidence
+    def evidence(self, question: str, history: History | None, k: int, opened: tuple[Store, Snapshot], *,
+                 merge: bool = False) -> Evidence:
+        """Every candidate sentence of the retrieved passages, scored by the evidence scorer, with the features it
+        saw. `merge`: search with the conversation even when the question does not look like a follow-up."""
+        question = check_query(question, k)
+        snap = opened[1]
+        query, used = resolve(question, history, force=merge)
+        kind = kinds.question_type(question)
+        type_question = question
+        if used:  # "And what about Iran?" keeps the kind of answer and the conditions of the earlier turns
+            type_question = " ".join(used + [question])
+            if not kind and not kinds.WH_WORD.search(question):  # "What prize?" asks its own kind
+                kind = kinds.question_type(used[-1])
+        vector = self.embed(query)
+        passages = self.retrieve(query, k, vector, opened)
+        cands = cands_mod.candidates(snap, passages)
+        features = cands_mod.score(cands, snap, vector, query, kind, type_question, self.scorer, self.pieces,
+                                   question)
+        return Evidence(question, query, kind, passages, cands, features, snap, opened[0])
+
+    def extractive(self, question: str, history: History | None, k: int, opened: tuple[Store, Snapshot],
+                   started: float) -> tuple[Answer, Evidence]:
+        """The extractive answer and the evidence it was chosen from; `started` (perf_counter) times retrieval."""
+        ev = self.evidence(question, history, k, opened)
+        retrieved = time.perf_counter()
+        chosen, confidence = self.decide(ev)
+        if history and ev.query == ev.question and user_turns(history) and names_nothing(ev.question):
+            # "what is the point of the project?" in a conversation about a library: a follow-up without a
+            # pronoun. Also read it with the conversation, and keep that reading when it is clearly surer.
+            merged = self.evidence(question, history, k, opened, merge=True)
+            merged_chosen, merged_confidence = self.decide(merged)
+            if merged_confidence >= max(self.threshold_for(merged), confidence + MERGE_MARGIN):
+                ev, chosen, confidence = merged, merged_chosen, merged_confidence
+        result = self.answer(ev, chosen, confidence)
+        result.timings = {"retrieve_ms": round((retrieved - started) * 1000, 2)}
+        return result, ev
 
     # ------------------------------------------------------------ reading
     def read(self, ev: Evidence, pool: list[Candidate], question: str) -> np.ndarray | None:
@@ -135,12 +182,13 @@ class Answerer:
         with the question and the best sentence (which names the bridge: the director), and return the best
         sentence of another article when it scores at least HOP_MIN and holds the kind of answer asked for."""
         query = f"{ev.query} {first.text}"
-        vector, passages = self.search(query)
+        vector = self.embed(query)
+        passages = self.retrieve(query, self.top_k, vector, (ev.store, ev.snap))
         group = ev.snap.docs.get(first.doc_id, {}).get("dup_group") or first.doc_id
         found = [c for c in cands_mod.candidates(ev.snap, passages)
                  if c.doc_id != first.doc_id and (ev.snap.docs.get(c.doc_id, {}).get("dup_group") or c.doc_id) != group
                  and not (c.vector is not None and first.vector is not None
-                          and float(c.vector @ first.vector) >= cands_mod.SAME_SENTENCE)]
+                          and float(c.vector @ first.vector) >= SAME_SENTENCE)]
         if not found:
             return None
         cands_mod.score(found, ev.snap, vector, query, ev.kind, ev.question, self.scorer, self.pieces)

@@ -60,7 +60,8 @@ from .errors import (
     UnsupportedFile,
 )
 from .gate import Gate
-from .retrieve import MAX_K, MAX_QUERY_CHARS
+from .retrieve import MAX_QUERY_CHARS
+from .tuning import MAX_K, MAX_READ_K
 from .types import Answer, Citation
 from .version import __version__
 
@@ -227,7 +228,7 @@ class ChatRequest(BaseModel):
     messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
     stream: bool = False
     n: int = Field(default=1, ge=1, le=1)
-    k: int | None = Field(default=None, ge=1, le=50, description="Passages to read (default: Settings.top_k).")
+    k: int | None = Field(default=None, ge=1, le=MAX_READ_K, description="Passages to read (default: Settings.top_k).")
     content_format: Literal["markdown", "text"] = "markdown"
     sources_in_content: bool = Field(default=True, description="End the content with the numbered sources, for "
                                      "front-ends that show only the content.")

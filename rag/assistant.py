@@ -2,56 +2,41 @@
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import shutil
 import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from . import candidates as extractive
-from . import question as kinds
 from .answerer import Answerer, models_record
 from .candidates import Evidence
 from .embed import Embedder, load_embedder
-from .errors import BackendUnavailable, RagError, UnsupportedFile
-from .followup import History, names_nothing, resolve, user_turns
+from .errors import BackendUnavailable, RagError
+from .followup import History
 from .generate import Checked, Verifier, generate, generate_stream, load_llm, notes_for, number
 from .indexer import Indexer, reconcile_lexical, signature
 from .lexical import LexicalIndex
-from .load import SIDECAR_NAME, bundled_corpus, load_sidecar, safe_name, upload_problem
+from .load import bundled_corpus
 from .localdb import LocalDB
 from .prompts import BACKEND_FAILED, NOTHING_SUPPORTED
-from .retrieve import check_query, search
+from .retrieve import search
 from .sentences import SentenceStore
 from .settings import Settings
 from .snapshot import Snapshot
 from .store import Store
-from .types import Answer, DocumentInfo, FileResult, IndexReport, Passage, SkippedFile
+from .types import Answer, DocumentInfo, IndexReport, Passage
+from .uploads import Uploads, renamed
 
-# A question that names nothing, asked in a conversation, is also read with the conversation; that reading
-# wins when its confidence is higher by this much (a fixed margin, not tuned: "clearly surer").
-MERGE_MARGIN = 0.1
 _UNSET = object()
 LocalFile = TypeVar("LocalFile", bound=LocalDB)
-
-
-
-def _renamed(report: IndexReport, names: dict[str, str], before: Iterable[FileResult] = ()) -> IndexReport:
-    """`report` with its file entries named as the caller knows them (`names`: path in the report -> name to
-    show; any other path by its file name, never a server path), after `before` (files that never reached the
-    index), and its `skipped` list to match."""
-    report.files = [*before, *(dataclasses.replace(r, path=names.get(r.path, Path(r.path).name)) for r in report.files)]
-    report.skipped = [SkippedFile(r.path, r.reason) for r in report.files if r.status == "skipped"]
-    return report
 
 
 class Assistant:
     """Questions and index maintenance over one index.
 
-    Nothing is opened or loaded until the first call. With `auto_build=True` (the default for Python users) a
+    A facade: the index's lifecycle (open, build, refresh when another process writes), the uploads folder
+    (rag/uploads.py) and the answering policy (rag/answerer.py) sit behind it. Nothing is opened or loaded
+    until the first call. `embedder` and `reader` replace the models the settings name (tests pass small ones). With `auto_build=True` (the default for Python users) a
     missing index is built from the bundled corpus on first use; the CLI passes `auto_build=False` so that a
     missing index is an error that says to run `rag index`.
 
@@ -67,6 +52,7 @@ class Assistant:
         settings: Settings | None = None,
         *,
         embedder: Embedder | None = None,
+        reader: Any = None,
         auto_build: bool = True,
     ) -> None:
         settings = settings or Settings()
@@ -75,6 +61,7 @@ class Assistant:
         self.settings = settings
         self.auto_build = auto_build
         self._embedder = embedder
+        self._reader_model = reader
         self._store: Store | None = None
         self._snap: Snapshot | None = None
         self._llm_model: Any = None
@@ -84,7 +71,7 @@ class Assistant:
         self._local_files: dict[type, LocalDB] = {}  # the BM25 index and the sentence vectors, opened once
         self._written = ""  # the index state (Store.state) this process's own last write produced
         self._lock = threading.RLock()  # the web chat calls from several threads: open and swap state once
-        self._sidecar_lock = threading.Lock()
+        self._uploads: Uploads | None = None
 
     # ------------------------------------------------------------ lazy parts
     @property
@@ -99,8 +86,9 @@ class Assistant:
             self._store = Store(self.settings)
         return Indexer(self._store, self.embedder, self.settings, models_record(self.settings))
 
-    def _ready(self) -> tuple[Store, Snapshot]:
-        """The opened store and its snapshot, building the bundled index first when allowed and there is none."""
+    def opened(self) -> tuple[Store, Snapshot]:
+        """The opened store and its snapshot (what one question reads), building the bundled index first when
+        allowed and there is none; opened again when another process changed the index."""
         with self._lock:
             return self._open()
 
@@ -137,10 +125,19 @@ class Assistant:
             current = self._local_files[kind] = kind(path)
         return current  # type: ignore[return-value]
 
+    def close(self) -> None:
+        """Close the index's files this process holds open (the BM25 index, the sentence vectors); the next call
+        opens them again."""
+        with self._lock:
+            for local in self._local_files.values():
+                local.close()
+            self._local_files.clear()
+            self._snap = None
+
     @property
     def generation(self) -> int:
         """The generation of the index this assistant answers from (counts every change to it)."""
-        return self._ready()[1].generation
+        return self.opened()[1].generation
 
     @property
     def uploads_dir(self) -> Path:
@@ -175,92 +172,49 @@ class Assistant:
         if isinstance(paths, (str, Path)):
             paths = [paths]
         if self.auto_build:
-            self._ready()
+            self.opened()
         with self._lock:
             report = self._indexer().sync([Path(p) for p in paths], mirror=False, progress=progress)
             self._after_write()
         return report
+
+    @property
+    def uploads(self) -> Uploads:
+        """The uploads folder and the links its pages came from."""
+        if self._uploads is None:
+            s = self.settings
+            self._uploads = Uploads(self.uploads_dir, s.max_file_mb, s.fetch_timeout)
+        return self._uploads
 
     def upload(self, files: Iterable[tuple[str, bytes | str | Path]], *, progress: bool = False) -> IndexReport:
         """Keep a copy of each uploaded file in `uploads_dir` and add it (the web chat's and the HTTP API's uploads;
         `index()` keeps them on later runs). `files`: (name as uploaded, its bytes or a path to read). A file of
         an unsupported type or over Settings.max_file_mb is reported as skipped and not copied; the report's
         file entries carry the names as uploaded."""
-        report_files: list[FileResult] = []
-        targets: dict[str, str] = {}  # stored path -> name as uploaded
-        limit = self.settings.max_file_mb * 2**20
-        for name, data in files:
-            shown = Path(name or "").name or "(unnamed)"
-            reason = upload_problem(shown, data, limit)
-            if reason:
-                report_files.append(FileResult(shown, "skipped", reason=reason))
-                continue
-            self.uploads_dir.mkdir(parents=True, exist_ok=True)
-            target = self.uploads_dir / safe_name(shown)
-            if isinstance(data, bytes):
-                target.write_bytes(data)
-            else:
-                shutil.copyfile(data, target)
-            targets[str(target)] = shown
+        targets, refused = self.uploads.keep(files)
         report = self.add(list(targets), progress=progress) if targets else IndexReport()
-        return _renamed(report, targets, report_files)
+        return renamed(report, targets, refused)
 
     def add_links(self, urls: Iterable[str] | str, *, progress: bool = False) -> IndexReport:
         """Fetch each link once (http/https only, Settings.fetch_timeout, max_file_mb; rag/web.py) and index it as
         an upload, with the link recorded as its source (DocumentInfo.url). A link that cannot be fetched is
         reported as skipped with the reason; the others are still added. Report entries are named by the links."""
-        from .web import FetchError, fetch
-
-        urls = [urls] if isinstance(urls, str) else list(urls)
-        fetched, failed = [], []
-        limit = int(self.settings.max_file_mb * 2**20)
-        for url in urls:
-            try:
-                fetched.append(fetch(url, timeout=self.settings.fetch_timeout, max_bytes=limit))
-            except FetchError as exc:
-                failed.append(FileResult(url, "skipped", reason=str(exc)))
-        links = {page.name: page.url for page in fetched}
-        report = IndexReport()
-        if fetched:
-            self._link_sidecar(links)
-            report = self.upload([(page.name, page.data) for page in fetched], progress=progress)
-        return _renamed(report, links, failed)
-
-    def _link_sidecar(self, add: dict[str, str] | None = None, drop: str | None = None) -> None:
-        """Record (or forget) the links uploaded pages came from, in the uploads folder's corpus.json."""
-        path = self.uploads_dir / SIDECAR_NAME
-        with self._sidecar_lock:
-            try:
-                entries = load_sidecar(self.uploads_dir) if path.is_file() else {}
-            except UnsupportedFile:
-                entries = {}
-            for name, url in (add or {}).items():
-                entries.setdefault(name, {})["url"] = url
-            if drop:
-                entries.pop(drop, None)
-            if not entries and not path.is_file():
-                return
-            self.uploads_dir.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(entries, ensure_ascii=False, indent=1), encoding="utf-8")
-            tmp.replace(path)
+        pages, links, failed = self.uploads.fetch([urls] if isinstance(urls, str) else list(urls))
+        report = self.upload(pages, progress=progress) if pages else IndexReport()
+        return renamed(report, links, failed)
 
     def remove(self, doc_id: str) -> DocumentInfo:
         """Remove one article by its id (a unique prefix is enough); an uploaded article's copy goes with it."""
-        self._ready()
+        self.opened()
         with self._lock:
             info = self._indexer().remove(doc_id)
             self._after_write()
-        stored = Path(info.path)
-        if stored.parent.resolve() == self.uploads_dir and stored.is_file():
-            stored.unlink()  # else the next `index()` (which reads the uploads folder) would bring it back
-            if info.url:
-                self._link_sidecar(drop=stored.name)
+        self.uploads.forget(info.path, info.url)
         return info
 
     def documents(self) -> list[DocumentInfo]:
         """The indexed articles, with their duplicate groups."""
-        self._ready()
+        self.opened()
         return self._indexer().documents()
 
     # ------------------------------------------------------------ questions
@@ -270,7 +224,7 @@ class Assistant:
 
     def _search(self, query: str, k: int, vector: Any = None, opened: tuple[Store, Snapshot] | None = None) -> list[Passage]:
         """Retrieval with the settings in force (one place, for `search` and for answering)."""
-        _, snap = opened or self._ready()
+        _, snap = opened or self.opened()
         s = self.settings
         return search(snap, self.embedder, query, k, mode=s.retrieval, candidates=s.candidates,
                       mmr_lambda=s.mmr_lambda, vector=vector)
@@ -280,7 +234,9 @@ class Assistant:
             self._llm_model = load_llm(self.settings.llm, self.settings.llm_timeout)
         return self._llm_model
 
-    def _scorer(self) -> Any:
+    @property
+    def scorer(self) -> Any:
+        """The evidence scorer in force (Settings.scorer_file, else the shipped one), loaded once."""
         if self._scorer_model is None:
             from .scorer import load_scorer
 
@@ -304,67 +260,41 @@ class Assistant:
     def threshold(self) -> float:
         """The abstention threshold in force: Settings.abstain_threshold, else the reader's calibrated default
         (the evidence scorer's when the reader is off)."""
-        return self._answerer().threshold
+        return self.answerer.threshold
+
+    @property
+    def answerer(self) -> Answerer:
+        """The answering policy with the models and settings in force (built once; the models are cached)."""
+        if self._answerer_obj is None:
+            s = self.settings
+            reader = self._reader_model
+            if reader is None and s.reader:
+                from .reader import load_reader
+
+                reader = load_reader(s.reader_file)
+
+            def retrieve(query: str, k: int, vector: Any, opened: tuple[Store, Snapshot]) -> list[Passage]:
+                return self._search(query, k, vector, opened)
+
+            self._answerer_obj = Answerer(self.scorer, reader, self.embedder.embed_query, retrieve,
+                                          threshold=s.abstain_threshold, top_n=s.reader_candidates,
+                                          two_hop=s.two_hop, pieces=self._pieces(), top_k=s.top_k)
+        return self._answerer_obj
 
     def evidence(self, question: str, history: History | None = None, k: int | None = None, *,
                  merge: bool = False) -> Evidence:
         """Every candidate sentence of the retrieved passages, scored by the evidence scorer (best first), with
         the features it saw: what `ask` answers from, open for evals and training. `merge`: search with the
         conversation even when the question does not look like a follow-up."""
-        k = k or self.settings.top_k
-        question = check_query(question, k)
-        opened = self._ready()  # one snapshot for the whole answer, even if an upload swaps it meanwhile
-        snap = opened[1]
-        query, used = resolve(question, history, force=merge)
-        kind = kinds.question_type(question)
-        type_question = question
-        if used:  # "And what about Iran?" keeps the kind of answer and the conditions of the earlier turns
-            type_question = " ".join(used + [question])
-            if not kind and not kinds.WH_WORD.search(question):  # "What prize?" asks its own kind
-                kind = kinds.question_type(used[-1])
-        vector = self.embedder.embed_query(query)
-        passages = self._search(query, k, vector, opened)
-        cands = extractive.candidates(snap, passages)
-        features = extractive.score(cands, snap, vector, query, kind, type_question, self._scorer(), self._pieces(),
-                                    question)
-        return Evidence(question, query, kind, passages, cands, features, snap, opened[0])
-
-    def _answerer(self) -> Answerer:
-        """The answering policy with the models and settings in force (built once; the models are cached)."""
-        if self._answerer_obj is None:
-            s = self.settings
-            reader = None
-            if s.reader:
-                from .reader import load_reader
-
-                reader = load_reader(s.reader_file)
-
-            def search(query: str) -> tuple[Any, list[Passage]]:
-                vector = self.embedder.embed_query(query)
-                return vector, self._search(query, s.top_k, vector)
-
-            self._answerer_obj = Answerer(self._scorer(), reader, search, threshold=s.abstain_threshold,
-                                          top_n=s.reader_candidates, two_hop=s.two_hop, pieces=self._pieces())
-        return self._answerer_obj
+        return self.answerer.evidence(question, history, k or self.settings.top_k, self.opened(), merge=merge)
 
     def _extractive(
         self, question: str, history: History | None, k: int | None
     ) -> tuple[Answer, list[Passage], Snapshot, float]:
         """The extractive answer, the passages it read, the snapshot they came from and when it started."""
         started = time.perf_counter()
-        ev = self.evidence(question, history, k)
-        retrieved = time.perf_counter()
-        answerer = self._answerer()
-        chosen, confidence = answerer.decide(ev)
-        if history and ev.query == ev.question and user_turns(history) and names_nothing(ev.question):
-            # "what is the point of the project?" in a conversation about a library: a follow-up without a
-            # pronoun. Also read it with the conversation, and keep that reading when it is clearly surer.
-            merged = self.evidence(question, history, k, merge=True)
-            merged_chosen, merged_confidence = answerer.decide(merged)
-            if merged_confidence >= max(answerer.threshold_for(merged), confidence + MERGE_MARGIN):
-                ev, chosen, confidence = merged, merged_chosen, merged_confidence
-        result = answerer.answer(ev, chosen, confidence)
-        result.timings = {"retrieve_ms": round((retrieved - started) * 1000, 2)}
+        answerer = self.answerer  # one snapshot for the whole answer, even if an upload swaps it meanwhile
+        result, ev = answerer.extractive(question, history, k or self.settings.top_k, self.opened(), started)
         return result, ev.passages, ev.snap, started
 
     def _wants_llm(self, use_llm: bool | None) -> bool:

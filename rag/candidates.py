@@ -24,15 +24,10 @@ from .prompts import ABSTAIN_TEXT, CLOSEST_TEXT
 from .question import figures, has_type, name_words, names
 from .snapshot import Snapshot
 from .store import Store
+from .tuning import DISAGREE_SIMILAR, MAX_SENTENCES, RATIO, SAME_SENTENCE
 from .types import Candidate, Citation, Passage
 
-# A further sentence joins the answer when its probability is at least this share of the best. Chosen on
-# out-of-fold predictions over the scorer's training articles (leave one article out; never the held-out
-# ones): share of answerable questions with the answer in the quoted text 1.0 -> 0.739, 0.8 -> 0.758,
-# 0.6 -> 0.778 with 1.18 sentences on average, 0.4 -> 0.803 with 1.35: 0.6 keeps answers short.
-RATIO = 0.6
-MAX_SENTENCES = 3
-SAME_SENTENCE = 0.8  # cosine above which a near-duplicate article's sentence "says the same"
+# RATIO, MAX_SENTENCES, SAME_SENTENCE, DISAGREE_SIMILAR: values and derivations in rag/tuning.py.
 
 
 @dataclass
@@ -163,7 +158,6 @@ def rivals(chosen: list[Candidate], cands: list[Candidate]) -> list[tuple[Candid
     return out
 
 
-DISAGREE_SIMILAR = 0.7  # cosine above which two quotes of one answer are read as the same statement (not tuned)
 
 
 

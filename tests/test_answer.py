@@ -20,7 +20,7 @@ def bundled(tmp_path_factory, real_embedder):
 
 
 def _article_text(assistant, doc_id):
-    return assistant._ready()[1].texts[doc_id]
+    return assistant.opened()[1].texts[doc_id]
 
 
 QUESTIONS = [
@@ -81,7 +81,7 @@ def test_abstains_when_the_articles_do_not_say(bundled, question):
     if answer.citations:
         c = answer.citations[0]
         assert "[1]" in answer.text and c.title in answer.text
-        assert bundled._ready()[1].texts[c.doc_id][c.start:c.end] == c.quote
+        assert bundled.opened()[1].texts[c.doc_id][c.start:c.end] == c.quote
     assert answer.short == ""
 
 

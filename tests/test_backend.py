@@ -35,7 +35,7 @@ def assistant_for(index_dir, real_embedder, url, **extra):
 
 
 def check_quotes(a, answer):
-    texts = a._ready()[1].texts
+    texts = a.opened()[1].texts
     for c in answer.citations:
         assert texts[c.doc_id][c.start : c.end] == c.quote and c.quote in c.passage
 

@@ -55,7 +55,7 @@ def _state(index_dir):
     SharedSystemClient.clear_system_cache()
     a = Assistant(settings=Settings(index_dir=index_dir), embedder=fake_embedder(), auto_build=False)
     docs = a.documents()
-    store = a._store
+    store = a.opened()[0]
     chunks, sentences = store.all_ids(store.chunks), store.all_ids(store.sentences)
     assert len(chunks) == len(set(chunks)) and len(sentences) == len(set(sentences)), "no duplicate ids"
     return sorted(d.doc_id for d in docs), sorted(chunks), sorted(sentences), a

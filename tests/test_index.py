@@ -20,7 +20,7 @@ from .conftest import fake_embedder
 
 
 def _ids(assistant, which="chunks"):
-    store = assistant._store
+    store = assistant.opened()[0]
     if which == "sentences":  # kept beside the index (rag/sentences.py)
         from rag.sentences import SentenceStore
 
@@ -59,7 +59,7 @@ def test_changed_article_replaces_its_chunks(assistant, corpus):
     assert old_id not in docs and len(docs) == 5
     assert not [i for i in _ids(assistant) if i.startswith(old_id)], "old chunks are gone"
     new_id = next(d for d in docs.values() if d.path == str(path)).doc_id
-    stored = assistant._store.chunks.get(where={"doc_id": new_id}, include=["documents"])["documents"]
+    stored = assistant.opened()[0].chunks.get(where={"doc_id": new_id}, include=["documents"])["documents"]
     assert len(stored) == docs[new_id].chunks and any("about tariffs." in t for t in stored)
 
 
@@ -111,7 +111,7 @@ def test_search_returns_ranked_passages_with_offsets(assistant, corpus):
     passages = assistant.search("record $240 billion trade between China and Russia", k=4)
     assert len(passages) == 4
     assert [p.score for p in passages] == sorted((p.score for p in passages), reverse=True)
-    texts = {d.doc_id: assistant._store.docs.get(ids=[d.doc_id], include=["documents"])["documents"][0] for d in assistant.documents()}
+    texts = {d.doc_id: assistant.opened()[0].docs.get(ids=[d.doc_id], include=["documents"])["documents"][0] for d in assistant.documents()}
     for p in passages:
         assert texts[p.doc_id][p.start : p.end] == p.text
     assert "$240 billion" in passages[0].text
@@ -160,7 +160,7 @@ def test_other_chunk_settings_are_refused(assistant, corpus, tmp_path):
 
 def test_leftovers_of_an_interrupted_write_are_repaired(assistant, corpus):
     assistant.index([corpus], progress=False)
-    store = assistant._store
+    store = assistant.opened()[0]
     victim = assistant.documents()[0]
     store.docs.delete(ids=[victim.doc_id])  # as if killed after the chunks, before the record
     assistant.refresh()  # the record went behind the assistant's back: forget what it read

@@ -51,7 +51,7 @@ def test_the_index_manifest_records_the_scorer_and_the_reader(tmp_path, embedder
     (folder / "a.txt").write_text("Trade reached a record $240 billion last year.\n", encoding="utf-8")
     a = Assistant(settings=Settings(index_dir=tmp_path / "index", quiet=True), embedder=embedder, auto_build=False)
     a.index([folder], progress=False)
-    store, _ = a._ready()
+    store, _ = a.opened()
     assert store.chunks.metadata["evidence_scorer"].startswith("v1 sha256:")
     from rag.reader import SPEC_FILE, file_sha256
 
@@ -87,7 +87,7 @@ def test_a_question_naming_nothing_is_also_read_with_the_conversation(two, monke
     history = ["Who directed Glass River?"]
     merged = two.evidence("what year was the director born?", history, merge=True)
     assert merged.query == "Who directed Glass River? what year was the director born?"
-    answerer = two._answerer()
+    answerer = two.answerer
     real = answerer.decide
     sure: dict[bool, float] = {}
 

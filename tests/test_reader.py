@@ -148,7 +148,7 @@ def test_without_the_reader_the_scorer_alone_answers(varno):
     alone = Assistant(settings=varno.settings.model_copy(update={"reader": False}), embedder=varno.embedder)
     answer = alone.ask("Who designed the lighthouse?")
     assert not answer.abstained and "Ilse Brand" in answer.text
-    assert alone.threshold == alone._scorer().threshold
+    assert alone.threshold == alone.scorer.threshold
 
 
 @pytest.mark.integration
@@ -186,16 +186,9 @@ class _StubReader:
 
 
 def _policy_assistant(tmp_path, embedder, reader):
-    from rag.answerer import Answerer
-
     a = indexed_assistant(tmp_path, embedder, ARTICLES)
-
-    def search(query):
-        vector = a.embedder.embed_query(query)
-        return vector, a._search(query, 5, vector)
-
-    a._answerer_obj = Answerer(a._scorer(), reader, search, two_hop=False)
-    return a
+    return Assistant(settings=a.settings.model_copy(update={"two_hop": False}), embedder=embedder, reader=reader,
+                     auto_build=False)
 
 
 def test_the_reader_orders_the_first_pass_best_and_its_confidence_decides(tmp_path, embedder):

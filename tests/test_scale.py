@@ -124,11 +124,11 @@ def test_postings_of_a_common_word_span_blocks(tmp_path, monkeypatch):
 
 def test_opening_an_index_reads_no_chunk_and_a_question_reads_only_what_it_retrieves(assistant, corpus):
     assistant.index([corpus], progress=False)
-    _, snap = assistant._ready()
-    assert snap.docs.loaded == 0 and len(snap._chunks) == 0 and len(snap._texts) == 0, "opening read something"
+    _, snap = assistant.opened()
+    assert snap.docs.loaded == 0 and snap.cached() == (0, 0), "opening read something"
     assistant.search("record trade between China and Russia", k=3)
-    total = assistant._store.chunks.count()
-    assert 0 < len(snap._chunks) <= 2 * assistant.settings.candidates < total + 2 * assistant.settings.candidates
+    total = assistant.opened()[0].chunks.count()
+    assert 0 < snap.cached()[0] <= 2 * assistant.settings.candidates < total + 2 * assistant.settings.candidates
     assert 0 < snap.docs.loaded <= 5
 
 
@@ -148,26 +148,27 @@ def test_generation_counts_changes_only(assistant, corpus, tmp_path):
 def test_a_lost_lexical_index_is_rebuilt_from_the_store(assistant, corpus):
     assistant.index([corpus], progress=False)
     before = [p.chunk_id for p in assistant.search("record trade between China and Russia", k=5)]
-    path = assistant._store.lexical_path()
-    assistant._local_files[LexicalIndex].close()
+    path = assistant.opened()[0].lexical_path()
+    assistant.close()
     for f in path.parent.glob(path.name + "*"):
         f.unlink()
     fresh = Assistant(settings=assistant.settings, embedder=fake_embedder(), auto_build=False)
     assert [p.chunk_id for p in fresh.search("record trade between China and Russia", k=5)] == before
-    assert fresh._local_files[LexicalIndex].size == fresh._store.chunks.count()
+    store, snap = fresh.opened()
+    assert snap.lexical.size == store.chunks.count()
 
 
 def test_an_interrupted_write_is_repaired_from_its_pending_list(assistant, corpus):
     assistant.index([corpus], progress=False)
-    store = assistant._store
-    victim = next(iter(assistant._ready()[1].docs))
+    store = assistant.opened()[0]
+    victim = next(iter(assistant.opened()[1].docs))
     store.docs.delete(ids=[victim])  # as if killed after the chunks, before the record
     store.set_meta(pending=json.dumps([victim]))
     report = assistant.index([corpus], progress=False)
     assert report.added == 1 and report.documents == 5
     assert store.get_meta("pending") == "[]"
     assert [f.doc_id for f in report.files if f.status == "added"] == [victim]
-    assert len(store.chunks.get(where={"doc_id": victim}, include=[])["ids"]) == assistant._ready()[1].docs[victim]["n_chunks"]
+    assert len(store.chunks.get(where={"doc_id": victim}, include=[])["ids"]) == assistant.opened()[1].docs[victim]["n_chunks"]
 
 
 # ---------------------------------------------------------------- with the real model
