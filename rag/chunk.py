@@ -19,24 +19,29 @@ ABBREVIATIONS = {
     "gen", "gov", "sen", "rep", "lt", "col", "capt", "sgt", "inc", "ltd", "co", "corp", "fig", "approx",
     "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "a.m", "p.m", "d.c",
 }
-_END_RE = re.compile(r"[.!?]+[\"'\u201d\u2019)\]]*(?=\s+)")
+_END_RE = re.compile(r"[.!?]+[\"'\u201d\u2019)\]]*(?P<markers>)(?=\s+)")
+# The same end, with any citation markers after it kept in the sentence (a model's reply: "... last year. [1]").
+_END_MARKED_RE = re.compile(r"[.!?]+[\"'\u201d\u2019)\]]*(?P<markers>(?:\s*\[\d+(?:\s*,\s*\d+)*\])*)(?=\s+)")
 _NEXT_START_RE = re.compile(r"\s+[\"'\u201c\u2018(\[]?[A-Z0-9]")
 _HARD_LIMIT_FACTOR = 1.5  # a sentence longer than this many chunk sizes is cut at spaces
 
 
-def split_sentences(text: str) -> list[tuple[int, int]]:
-    """(start, end) of every sentence. Paragraph breaks always end a sentence; headlines count as one."""
+def split_sentences(text: str, *, markers: bool = False) -> list[tuple[int, int]]:
+    """(start, end) of every sentence: the one sentence splitter (articles, questions' gold text, and with
+    `markers` a model's reply, whose [n] markers after a sentence's end stay with it). Paragraph breaks always
+    end a sentence; headlines count as one."""
     spans: list[tuple[int, int]] = []
     for para in re.finditer(r"[^\n]+", text):
         p_start, p_text = para.start(), para.group()
         cursor = 0
-        for match in _END_RE.finditer(p_text):
+        for match in (_END_MARKED_RE if markers else _END_RE).finditer(p_text):
             end = match.end()
             if not _NEXT_START_RE.match(p_text, end):
                 continue
-            word = re.search(r"([\w.]+)[.!?]*[\"'\u201d\u2019)\]]*$", p_text[cursor:end])
+            stop = match.start("markers")  # where the sentence's own punctuation ends
+            word = re.search(r"([\w.]+)[.!?]*[\"'\u201d\u2019)\]]*$", p_text[cursor:stop])
             token = word.group(1).rstrip(".").lower() if word else ""
-            if p_text[end - 1] == "." and (token in ABBREVIATIONS or re.fullmatch(r"[a-z]", token)):
+            if p_text[stop - 1] == "." and (token in ABBREVIATIONS or re.fullmatch(r"[a-z]", token)):
                 continue  # "U.S. President", "Patricia M. Kim"
             spans.append((p_start + cursor, p_start + end))
             cursor = end

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 # Above this many articles, only each article's nearest neighbours by centroid are scored.
-_ALL_PAIRS_LIMIT = 300
-_NEIGHBOURS = 20
+ALL_PAIRS_LIMIT = 300
+NEIGHBOURS = 20
 _SPLIT_LIMIT = 200  # groups larger than this are not checked for compilations (cubic in the group's size)
 MIN_WORDS = 5
 
@@ -54,14 +55,14 @@ def original_first(doc_id: str, length: int, derived_hint: str) -> tuple[bool, i
 
 def _candidate_pairs(docs: list[DocVectors]) -> list[tuple[int, int]]:
     n = len(docs)
-    if n <= _ALL_PAIRS_LIMIT:
+    if n <= ALL_PAIRS_LIMIT:
         return [(i, j) for i in range(n) for j in range(i + 1, n)]
     centroids = np.stack([d.sentences.mean(axis=0) if len(d.sentences) else np.zeros(docs[0].sentences.shape[1]) for d in docs])
     centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-9)
     sims = centroids @ centroids.T
     pairs: set[tuple[int, int]] = set()
     for i in range(n):
-        for j in np.argsort(-sims[i])[1 : _NEIGHBOURS + 1]:
+        for j in np.argsort(-sims[i])[1 : NEIGHBOURS + 1]:
             pairs.add((min(i, int(j)), max(i, int(j))))
     return sorted(pairs)
 
@@ -148,3 +149,106 @@ def find_groups(docs: list[DocVectors], threshold: float, *, split: bool = True,
             )
         )
     return sorted(groups, key=lambda g: g.original)
+
+
+# ---------------------------------------------------------------- keeping groups as articles come and go
+# An article's assignment: (its group's original, "original" or "derived", its best containment score);
+# ("", "", 0.0) when it is in no group.
+Assignment = dict[str, tuple[str, str, float]]
+
+
+def assign_all(docs: list[DocVectors], records: dict[str, dict[str, Any]], threshold: float) -> Assignment:
+    """Every article's assignment worked out afresh (the threshold or the rule changed, or an older index)."""
+    assignment: Assignment = {d: ("", "", 0.0) for d in records}
+    for group in find_groups(docs, threshold):
+        for member in group.members:
+            role = "original" if member == group.original else "derived"
+            assignment[member] = (group.original, role, group.scores[member])
+    return assignment
+
+
+def assign_changed(records: dict[str, dict[str, Any]], added: list[str], touched: set[str], threshold: float,
+                   neighbours: Callable[[list[str]], dict[str, list[str]]],
+                   fetch: Callable[[list[str]], dict[str, DocVectors]]) -> Assignment:
+    """New assignments for the articles whose group may have changed, after `added` came and articles left
+    the groups `touched`: each new article scored against `neighbours(added)` (all others, or its nearest by
+    centroid), the groups an article left scored again among their remaining members. `records`: article
+    id -> its stored record (dup_group, dup_score, length, derived_hint); `fetch(ids)`: their vectors."""
+    members: dict[str, set[str]] = {}
+    for d, m in records.items():
+        if m.get("dup_group"):
+            members.setdefault(m["dup_group"], set()).add(d)
+    # Groups an article left: their remaining members, linked again among themselves.
+    regroup: list[set[str]] = [members.get(g, set()) - set(added) for g in touched]
+    # New articles: linked to the existing groups (whole) and articles they score high against.
+    neighbours = neighbours(added) if added else {}
+    needed = sorted(set(added) | {o for ns in neighbours.values() for o in ns} | {d for r in regroup for d in r})
+    vectors = fetch(needed)
+    best: dict[str, float] = {d: float(records[d].get("dup_score", 0.0) or 0.0) for d in needed}
+    parent = {d: d for d in needed}
+
+    def root(d: str) -> str:
+        while parent[d] != d:
+            parent[d] = parent[parent[d]]
+            d = parent[d]
+        return d
+
+    def link(a: str, b: str) -> None:
+        score = containment(vectors[a].sentences, vectors[b].sentences)
+        if score >= threshold:
+            parent[root(a)] = root(b)
+            best[a], best[b] = max(best[a], score), max(best[b], score)
+
+    regrouped = {d for r in regroup for d in r}
+    first: dict[str, str] = {}
+    for d in needed:  # members of one existing group (not being regrouped) stay together
+        group = records[d].get("dup_group", "")
+        if group and d not in regrouped:
+            if group in first:
+                parent[root(d)] = root(first[group])
+            else:
+                first[group] = d
+    for group in regroup:  # scored afresh: the members' old best scores may have come from the one removed
+        for d in group:
+            best[d] = 0.0
+        ordered = sorted(group)
+        for i, a in enumerate(ordered):
+            for b in ordered[i + 1 :]:
+                link(a, b)
+    for d in added:
+        best[d] = 0.0
+        for o in neighbours.get(d, []):
+            link(d, o)
+    # Whole existing groups go along with any member that got linked.
+    components: dict[str, set[str]] = {}
+    for d in needed:
+        components.setdefault(root(d), set()).add(d)
+    assignment: dict[str, tuple[str, str, float]] = {}
+    for comp in components.values():
+        full = set(comp)
+        for d in comp:
+            group = records[d].get("dup_group", "")
+            if group and d not in regrouped:
+                full |= members.get(group, set()) - regrouped
+        if len(full) < 2:
+            for d in full:
+                assignment[d] = ("", "", 0.0)
+            continue
+        parts = None
+        if len(full) > 2:  # members of existing groups not scored above are fetched once, here
+            vectors.update(fetch(sorted(d for d in full if d not in vectors)))
+            parts = split_hubs([vectors[d] for d in sorted(full)], threshold)
+        if parts is not None:  # a compilation among them: the same split as a full recompute makes
+            for d in full:
+                assignment[d] = ("", "", 0.0)
+            for part in parts:
+                for d in part.members:
+                    assignment[d] = (part.original, "original" if d == part.original else "derived", part.scores[d])
+            continue
+        ordered = sorted(full, key=lambda d: original_first(d, int(records[d].get("length", 0)),
+                                                            records[d].get("derived_hint", "")))
+        original = ordered[0]
+        for d in ordered:
+            score = best.get(d, float(records[d].get("dup_score", 0.0) or 0.0))
+            assignment[d] = (original, "original" if d == original else "derived", round(score, 4))
+    return assignment

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .chunk import ABBREVIATIONS
+from .chunk import split_sentences as chunk_sentences
 from .embed import Embedder
 from .errors import BackendUnavailable, RagError
 from .lexical import words
@@ -35,8 +35,6 @@ from .types import Citation, Passage
 
 # Support thresholds LEX_SUPPORT and SEM_SUPPORT: measured by `python -m evals.support` (rag/tuning.py).
 _MARKER_RE = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
-# A sentence ends at . ! or ? (plus any markers right after it) before a capital, a quote, a digit or the end.
-_SENTENCE_END_RE = re.compile(r"[.!?](?:\s*\[\d+(?:\s*,\s*\d+)*\])*(?=\s+[A-Z\"\u201c\d\[(]|\s*$)")
 
 
 def load_llm(spec: str, timeout: float) -> Any:
@@ -83,16 +81,9 @@ def messages(question: str, passages: list[Passage]) -> list[Any]:
 
 
 def split_sentences(reply: str) -> list[str]:
-    """Sentences of a model reply, each with the markers that follow it ("U.S. officials" is not cut)."""
-    out, start = [], 0
-    for m in _SENTENCE_END_RE.finditer(reply):
-        word = re.search(r"([\w.]+)$", reply[start : m.start() + 1])
-        if word and word.group(1).rstrip(".").lower() in ABBREVIATIONS and reply[m.start()] == ".":
-            continue
-        out.append(reply[start : m.end()].strip())
-        start = m.end()
-    out.append(reply[start:].strip())
-    return [s for s in out if s]
+    """Sentences of a model reply, each with the markers that follow it ("U.S. officials" is not cut): the
+    article splitter (rag/chunk.py) with markers kept."""
+    return [reply[s:e].strip() for s, e in chunk_sentences(reply, markers=True)]
 
 
 @dataclass

@@ -14,7 +14,6 @@ articles differs from the one they were computed for (a key kept in the collecti
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import sys
 import time
@@ -24,19 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from filelock import FileLock, Timeout
 
 from .chunk import article_sentences, chunk_article
 from .clean import CLEANER_VERSION
-from .dedup import (
-    _ALL_PAIRS_LIMIT,
-    _NEIGHBOURS,
-    MIN_WORDS,
-    DocVectors,
-    containment,
-    find_groups,
-    original_first,
-    split_hubs,
-)
+from .dedup import ALL_PAIRS_LIMIT, MIN_WORDS, NEIGHBOURS, DocVectors, assign_all, assign_changed
 from .embed import Embedder
 from .errors import CorpusError, DocumentNotFound
 from .lexical import LexicalIndex
@@ -85,18 +76,19 @@ def doc_info(doc_id: str, meta: dict[str, Any]) -> DocumentInfo:
 
 @contextlib.contextmanager
 def file_lock(path: Path, blocking: bool = True) -> Iterator[bool]:
-    """An exclusive lock on `path` (created); yields False at once when not blocking and another holds it."""
+    """An exclusive lock on `path` (created; `filelock`, an OS lock that dies with its process); yields False at
+    once when not blocking and another holds it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    lock = FileLock(path, thread_local=False)
+    try:
+        lock.acquire(blocking=blocking)
+    except Timeout:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        lock.release()
 
 
 def reconcile_lexical(store: Store, lexical: LexicalIndex, blocking: bool = True) -> bool:
@@ -130,14 +122,8 @@ def write_lock(settings: Settings) -> Iterator[None]:
     if settings.chroma_url:
         yield
         return
-    folder = Path(settings.index_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".rag.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with file_lock(Path(settings.index_dir) / ".rag.lock"):
+        yield
 
 
 class Indexer:
@@ -475,16 +461,19 @@ class Indexer:
 
     def _update_groups(self, added: list[str], touched: set[str]) -> None:
         """Work out the near-duplicate groups again where articles came or went: each new article is scored
-        against every other article (up to _ALL_PAIRS_LIMIT articles) or against its nearest neighbours by
+        against every other article (up to ALL_PAIRS_LIMIT articles) or against its nearest neighbours by
         sentence centroid (Chroma's query over the article records); the groups an article left are scored
         again among their remaining members. When the threshold or the rule changed (or an older index has no
         record of them), every group is worked out again."""
         records = self.records
         key = json.dumps({"dup_threshold": self.settings.dup_threshold, "incremental": 1, "compilations": 1})
         if self.store.get_meta("groups_key") != key:
-            assignment = self._all_groups(records)
+            assignment = assign_all(list(self._doc_vectors(records, sorted(records)).values()), records,
+                                    self.settings.dup_threshold)
         else:
-            assignment = self._changed_groups(records, [d for d in added if d in records], touched)
+            assignment = assign_changed(records, [d for d in added if d in records], touched,
+                                        self.settings.dup_threshold, lambda ids: self._neighbours(records, ids),
+                                        lambda ids: self._doc_vectors(records, ids))
         changed = [
             d for d, (g, r, sc) in assignment.items()
             if d in records and (records[d].get("dup_group", ""), records[d].get("dup_role", ""),
@@ -516,110 +505,18 @@ class Indexer:
             for d in doc_ids
         }
 
-    def _all_groups(self, records: dict[str, dict[str, Any]]) -> dict[str, tuple[str, str, float]]:
-        docs = list(self._doc_vectors(records, sorted(records)).values())
-        assignment = {d: ("", "", 0.0) for d in records}
-        for group in find_groups(docs, self.settings.dup_threshold):
-            for member in group.members:
-                role = "original" if member == group.original else "derived"
-                assignment[member] = (group.original, role, group.scores[member])
-        return assignment
-
     def _neighbours(self, records: dict[str, dict[str, Any]], doc_ids: list[str]) -> dict[str, list[str]]:
         """Articles to score each new article against: all others, or its nearest by centroid."""
-        if len(records) <= _ALL_PAIRS_LIMIT:
+        if len(records) <= ALL_PAIRS_LIMIT:
             return {d: [o for o in records if o != d] for d in doc_ids}
         got = self.store.docs.get(ids=doc_ids, include=["embeddings"])
         centroids = dict(zip(got["ids"], got["embeddings"], strict=True))
         out: dict[str, list[str]] = {}
         for d in doc_ids:
             found = self.store.docs.query(query_embeddings=[np.asarray(centroids[d]).tolist()],
-                                          n_results=min(_NEIGHBOURS + 1, len(records)), include=[])
+                                          n_results=min(NEIGHBOURS + 1, len(records)), include=[])
             out[d] = [o for o in found["ids"][0] if o != d and o in records]
         return out
-
-    def _changed_groups(self, records: dict[str, dict[str, Any]], added: list[str],
-                        touched: set[str]) -> dict[str, tuple[str, str, float]]:
-        """New assignments (group, role, score) for the articles whose group may have changed."""
-        threshold = self.settings.dup_threshold
-        members: dict[str, set[str]] = {}
-        for d, m in records.items():
-            if m.get("dup_group"):
-                members.setdefault(m["dup_group"], set()).add(d)
-        # Groups an article left: their remaining members, linked again among themselves.
-        regroup: list[set[str]] = [members.get(g, set()) - set(added) for g in touched]
-        # New articles: linked to the existing groups (whole) and articles they score high against.
-        neighbours = self._neighbours(records, added) if added else {}
-        needed = sorted(set(added) | {o for ns in neighbours.values() for o in ns} | {d for r in regroup for d in r})
-        vectors = self._doc_vectors(records, needed)
-        best: dict[str, float] = {d: float(records[d].get("dup_score", 0.0) or 0.0) for d in needed}
-        parent = {d: d for d in needed}
-
-        def root(d: str) -> str:
-            while parent[d] != d:
-                parent[d] = parent[parent[d]]
-                d = parent[d]
-            return d
-
-        def link(a: str, b: str) -> None:
-            score = containment(vectors[a].sentences, vectors[b].sentences)
-            if score >= threshold:
-                parent[root(a)] = root(b)
-                best[a], best[b] = max(best[a], score), max(best[b], score)
-
-        regrouped = {d for r in regroup for d in r}
-        first: dict[str, str] = {}
-        for d in needed:  # members of one existing group (not being regrouped) stay together
-            group = records[d].get("dup_group", "")
-            if group and d not in regrouped:
-                if group in first:
-                    parent[root(d)] = root(first[group])
-                else:
-                    first[group] = d
-        for group in regroup:  # scored afresh: the members' old best scores may have come from the one removed
-            for d in group:
-                best[d] = 0.0
-            ordered = sorted(group)
-            for i, a in enumerate(ordered):
-                for b in ordered[i + 1 :]:
-                    link(a, b)
-        for d in added:
-            best[d] = 0.0
-            for o in neighbours.get(d, []):
-                link(d, o)
-        # Whole existing groups go along with any member that got linked.
-        components: dict[str, set[str]] = {}
-        for d in needed:
-            components.setdefault(root(d), set()).add(d)
-        assignment: dict[str, tuple[str, str, float]] = {}
-        for comp in components.values():
-            full = set(comp)
-            for d in comp:
-                group = records[d].get("dup_group", "")
-                if group and d not in regrouped:
-                    full |= members.get(group, set()) - regrouped
-            if len(full) < 2:
-                for d in full:
-                    assignment[d] = ("", "", 0.0)
-                continue
-            parts = None
-            if len(full) > 2:  # members of existing groups not scored above are fetched once, here
-                vectors.update(self._doc_vectors(records, sorted(d for d in full if d not in vectors)))
-                parts = split_hubs([vectors[d] for d in sorted(full)], threshold)
-            if parts is not None:  # a compilation among them: the same split as a full recompute makes
-                for d in full:
-                    assignment[d] = ("", "", 0.0)
-                for part in parts:
-                    for d in part.members:
-                        assignment[d] = (part.original, "original" if d == part.original else "derived", part.scores[d])
-                continue
-            ordered = sorted(full, key=lambda d: original_first(d, int(records[d].get("length", 0)),
-                                                                records[d].get("derived_hint", "")))
-            original = ordered[0]
-            for d in ordered:
-                score = best.get(d, float(records[d].get("dup_score", 0.0) or 0.0))
-                assignment[d] = (original, "original" if d == original else "derived", round(score, 4))
-        return assignment
 
     def _fill_totals(self, report: IndexReport) -> None:
         infos = [doc_info(d, m) for d, m in self.records.items()]

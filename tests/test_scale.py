@@ -194,7 +194,7 @@ def test_groups_worked_out_article_by_article_equal_those_of_one_run(tmp_path, r
                                                                       all_pairs_limit):
     import rag.indexer
 
-    monkeypatch.setattr(rag.indexer, "_ALL_PAIRS_LIMIT", all_pairs_limit)  # 2: new articles meet neighbours only
+    monkeypatch.setattr(rag.indexer, "ALL_PAIRS_LIMIT", all_pairs_limit)  # 2: new articles meet neighbours only
     corpus = bundled_corpus()
     whole = Assistant(settings=Settings(index_dir=tmp_path / "whole", quiet=True), embedder=real_embedder, auto_build=False)
     one_run = whole.index([corpus], progress=False).duplicate_groups
