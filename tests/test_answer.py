@@ -60,8 +60,12 @@ def test_near_duplicate_articles_are_named_in_also_in(bundled):
     assert docs[cited.doc_id].duplicate_role == "original"
     assert cited.also_in and all(docs[d].duplicate_group == cited.doc_id for d in cited.also_in)
     passages = bundled.search("trade between China and Russia reached a record", k=5)
-    assert len({p.doc_id for p in passages if p.duplicate_group}) <= len(passages)
     assert any(p.also_in for p in passages), "derived copies collapse into the original's passage"
+    shown = [p.chunk_id for p in passages]
+    merged = {m for p in passages for m in p.merged}
+    assert len(set(shown)) == len(shown) and merged and not merged & set(shown), "a collapsed copy is not shown again"
+    for p in passages:  # what a passage names as copies are near-duplicates of its article
+        assert all(docs[d].duplicate_group == (p.duplicate_group or p.doc_id) for d in p.also_in)
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ evaluator against a direct walk of the dump, the shipped file's shape."""
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -120,3 +121,49 @@ def test_a_model_file_for_other_features_is_refused(tmp_path):
         Scorer(spec)
     with pytest.raises(RagError, match="Cannot read the evidence scorer"):
         load_scorer(str(tmp_path / "missing.json"))
+
+
+def test_every_feature_pinned_on_one_sentence(tiny, embedder):
+    """All of FEATURES on one candidate, each value derived here by hand (the fake embedder's cosines are
+    recomputed from its vectors): a change to any feature's definition fails here, not only in eval figures."""
+    question = "How many tonnes did the Lithium Accord allow in 2022?"
+    # Content words: many, tonnes, lithium, accord, allow, 2022 (6; one article, so equal IDF weights).
+    sentence = "The 2022 review raised the quota to 55,000 tonnes."
+    ev = tiny.evidence(question)
+    rows = {c.text: dict(zip(FEATURES, row.tolist(), strict=True)) for c, row in zip(ev.candidates, ev.features,
+                                                                                      strict=True)}
+    got = rows[sentence]
+    cand = next(c for c in ev.candidates if c.text == sentence)
+    q = embedder.embed_query(question)
+    sem = float(embedder.embed([sentence])[0] @ q)
+    psem = float(embedder.embed([cand.passage.text])[0] @ q)
+    best = {name: max(r[name] for r in rows.values()) for name in ("sem", "psem", "lex", "align")}
+    words = ["the", "2022", "review", "raised", "the", "quota", "to", "55,000", "tonnes"]
+    content = ["2022", "review", "raised", "quota", "55", "000", "tonnes"]  # no stopwords; a comma splits 55,000
+    novel = [w for w in content if w not in {"2022", "tonnes"}]
+    expected = {
+        "sem": sem, "sem_rel": sem - best["sem"], "psem": psem, "psem_rel": psem - best["psem"],
+        "lex": 2 / 6,  # 2022 and tonnes
+        "lex_rel": 2 / 6 - best["lex"],
+        "lex_window": 2 / 6,  # its neighbour "Who will enforce it?" adds none
+        "lex_passage": 4 / 6,  # the passage (the whole article) adds lithium and accord
+        "align": got["align"], "align_rel": got["align"] - best["align"],  # checked apart below
+        "kind_number": 1, "kind_date": 0, "kind_person": 0, "kind_place": 0, "kind_name": 0, "kind_author": 0,
+        "kind_other": 0, "wh_why": 0, "wh_how": 1,
+        "typed": 1,  # 55,000 is a number
+        "q_has_numbers": 1, "num_in_sentence": 1, "num_in_passage": 1, "num_in_article": 1,
+        "q_has_names": 1,
+        "name_in_sentence": 0,  # "Lithium Accord" is neither in it nor in the sentences beside it
+        "name_in_passage": 1, "name_in_article": 1, "unknown_name": 0,
+        "is_question": 0, "is_title": 0, "starts_pronoun": 0,
+        "log_words": math.log1p(len(words)),
+        "novelty": len(novel) / len(content),  # content words not in the question, over all its content words
+        "inv_rank": 1.0, "inv_dense_rank": 1.0, "inv_bm25_rank": 1.0,  # the article is one passage, first in both
+        "log_q_words": math.log1p(6),
+    }
+    assert set(expected) == set(FEATURES)
+    for name in FEATURES:
+        assert got[name] == pytest.approx(expected[name], abs=1e-4), name
+    assert 0.0 < got["align"] <= 1.0 and got["align_rel"] == 0.0, "the best soft word alignment of all sentences"
+    assert rows["Who will enforce it?"]["is_question"] == 1.0
+    assert rows["It set a joint export quota of 40,000 tonnes a year."]["starts_pronoun"] == 1.0

@@ -20,7 +20,7 @@ from rag.lexical import LexicalIndex, words
 from rag.load import bundled_corpus, load_articles
 
 from .conftest import fake_embedder
-from .test_server import chroma_server  # noqa: F401 -- the fixture
+from .test_chroma_server import chroma_server  # noqa: F401 -- the fixture
 
 ROOT = Path(__file__).resolve().parents[1]
 LITHIUM = ("# The Lithium Accord\n\nBolivia agreed to sell 40,000 tonnes of lithium to Pyongyang under the "

@@ -1,5 +1,5 @@
 """The web chat's handlers, called directly (no server, no browser), on a small index with the fake embedder.
-The browser and HTTP tests are in tests/test_web.py."""
+The browser and HTTP tests are in tests/test_chat_in_browser.py."""
 
 import sys
 
