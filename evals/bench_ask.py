@@ -2,7 +2,7 @@
 llama-index's plain `VectorStoreIndex` retriever (top 5) over the same Chroma collection, measured in the
 same run, alternating, over every question of evals/questions.jsonl.
 
-    python evals/bench_ask.py [--repeat 3] [--index-dir DIR]
+    python -m evals.bench_ask [--repeat 3] [--index-dir DIR]
 
 The retriever runs with llama-index's own `HuggingFaceEmbedding` (torch: what a llama-index user runs) and with
 our ONNX model wrapped as a llama-index embedding (the same backend as ours). Targets: warm ask at most twice
@@ -15,11 +15,8 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rag import Assistant, Settings  # noqa: E402
 from rag.evaluate import QUESTIONS_FILE, load_questions  # noqa: E402

@@ -1,6 +1,6 @@
 """Indexing benchmark on the bundled corpus, with its baseline measured side by side in the same run.
 
-    python evals/bench_index.py [--repeat 3]
+    python -m evals.bench_index [--repeat 3]
 
 Prints:
 - cold build: `rag index` in a fresh process on an empty index folder (imports, model load, embedding, writes);
@@ -10,7 +10,7 @@ Prints:
   Chroma writes, BM25, near-duplicates) in texts/s, alternated, medians and ratios to the bare encode; and
   the texts embedded per chunk.
 
-`--corpus DIR` measures another folder (e.g. evals/.cache/scale/corpus-10x after evals/scale_corpus.py).
+`--corpus DIR` measures another folder (e.g. evals/.cache/scale/corpus-10x after evals/make_scale_corpus.py).
 """
 
 from __future__ import annotations
@@ -25,8 +25,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rag import Settings  # noqa: E402
 from rag.chunk import article_sentences, chunk_article  # noqa: E402

@@ -1,12 +1,12 @@
-"""Scale benchmark: the bundled corpus at 1x, 10x, 100x and 1000x (evals/scale_corpus.py), in the embedded
+"""Scale benchmark: the bundled corpus at 1x, 10x, 100x and 1000x (evals/make_scale_corpus.py), in the embedded
 store and through a Chroma server (`chroma run` on loopback), with llama-index's plain retriever and a bare
 `import torch` measured side by side in the same run.
 
-    python evals/bench_scale.py [--sizes 1,10,100,1000] [--modes embedded,server] [--json FILE]
+    python -m evals.bench_scale [--sizes 1,10,100,1000] [--modes embedded,server] [--json FILE]
     rag bench --json                      (the same, from the installed CLI)
 
 Per size and mode it prints: index time and texts embedded (document vectors come from the embedding cache
-of scale_corpus.py, keyed by text hash, so that 1000x indexes in minutes; every other step runs as users run
+of make_scale_corpus.py, keyed by text hash, so that 1000x indexes in minutes; every other step runs as users run
 it), disk, time to the first answer of a fresh `rag ask` process, peak RSS of an answering process, warm
 `ask` p50/p95 and peak RSS (after the questions alone, and after the writes too), adding a new article (the first add of a process, which imports llama-index, and a second one,
 with its own embedding time beside it) and removing it, the
@@ -29,9 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from evals.scale_corpus import CACHE, CachedEmbedder, EmbeddingCache, build, source_articles, synthetic  # noqa: E402
+from evals.make_scale_corpus import CACHE, CachedEmbedder, EmbeddingCache, build, source_articles, synthetic  # noqa: E402
 
 QUESTIONS = [
     "How much did trade between China and Russia reach last year?",

@@ -1,7 +1,7 @@
 """Latency of the web chat as a user sees it, in a real headless Chromium, against the same answers streamed
 in-process by `Assistant.stream` in the same run (the baseline: what the UI adds is the difference).
 
-    python evals/bench_ui.py [--rounds 10] [--index-dir DIR] [--screenshot docs/chat.png]
+    python -m evals.bench_ui [--rounds 10] [--index-dir DIR] [--screenshot docs/chat.png]
 
 Starts `python ui.py` on a free port (building the index first if the folder has none), opens the page in
 Debian's chromium through Playwright, and for each round asks one question in a new conversation. Times are
@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from rag import Answer, Assistant, Settings  # noqa: E402
 from tests.helpers.web import CHROMIUM_FLAGS, chromium, free_port, start_ui, stop  # noqa: E402

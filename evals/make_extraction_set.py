@@ -1,6 +1,6 @@
 """Build the web-page extraction benchmark (keep/drop snippets) in evals/data/extraction/ from public saved pages
 with gold main text. Each page gets snippets of its main text that a reader must keep and snippets of the page's
-other visible text (menus, banners, footers, related lists, comments) that it must drop; `evals/extraction.py`
+other visible text (menus, banners, footers, related lists, comments) that it must drop; `evals/measure_extraction.py`
 scores any reader on them.
 
 Sources (see evals/data/extraction/SOURCE.md for licences):
@@ -19,7 +19,7 @@ Snippets are chosen by rule, not by hand, and never by looking at any reader's o
 Pages are left out when their gold text has fewer than 60 words, when fewer than 2 snippets of either kind can be
 chosen, or when their script writes words without spaces (the word matching does not apply).
 
-    python evals/make_extraction_set.py [--readability /tmp/rdb/test/test-pages] [--aeb /tmp/aeb]
+    python -m evals.make_extraction_set [--readability /tmp/rdb/test/test-pages] [--aeb /tmp/aeb]
 """
 
 from __future__ import annotations
@@ -29,10 +29,7 @@ import gzip
 import hashlib
 import json
 import re
-import sys
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rag import load  # noqa: E402
 from rag.chunk import split_sentences  # noqa: E402

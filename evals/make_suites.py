@@ -1,7 +1,7 @@
 """Build the public eval suites' question files from the copied datasets (deterministic; run after changing
 the split or the samples). Each suite is listed in evals/suites.toml.
 
-    python evals/make_suites.py
+    python -m evals.make_suites
 
 - squad2/suite.jsonl: questions about the HELD-OUT articles of evals/train_scorer.py only (never trained or
   tuned on): 50 answerable per article (seeded sample) and every adversarial unanswerable one (Spectre).
@@ -17,14 +17,11 @@ from __future__ import annotations
 import json
 import random
 import shutil
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "evals"))
-sys.path.insert(0, str(ROOT))
 
-from train_scorer import HELD_OUT  # noqa: E402
+from evals.train_scorer import HELD_OUT  # noqa: E402
 
 DATA = ROOT / "evals" / "data"
 SEED = 13

@@ -1,14 +1,14 @@
 """Train the reader (rag/models/reader.onnx): a MiniLM cross-encoder that scores (question, sentence) pairs and
 marks the short answer. Model card, data, split and figures: evals/READER.md.
 
-    python evals/train_reader.py data        # build the training pairs and the development questions (3 min)
-    python evals/train_reader.py train       # fine-tune (resumes from the last checkpoint; ~75 min for 80k pairs)
-    python evals/train_reader.py export      # ONNX (fp32 and int8)
-    python evals/train_reader.py prepare     # ask the development questions through the pipeline (first pass)
-    python evals/train_reader.py calibrate   # choose depth/length/N/weight, fit confidence and threshold; writes
+    python -m evals.train_reader data        # build the training pairs and the development questions (3 min)
+    python -m evals.train_reader train       # fine-tune (resumes from the last checkpoint; ~75 min for 80k pairs)
+    python -m evals.train_reader export      # ONNX (fp32 and int8)
+    python -m evals.train_reader prepare     # ask the development questions through the pipeline (first pass)
+    python -m evals.train_reader calibrate   # choose depth/length/N/weight, fit confidence and threshold; writes
                                              # rag/models/reader.json, reader.onnx, reader_tokenizer.json
-    python evals/train_reader.py heldout     # the shipped reader on the SQuAD suite's held-out articles
-    python evals/train_reader.py all --pairs 80000   # data, train, export, prepare, calibrate in turn
+    python -m evals.train_reader heldout     # the shipped reader on the SQuAD suite's held-out articles
+    python -m evals.train_reader all --pairs 80000   # data, train, export, prepare, calibrate in turn
 
 Everything is seeded; the whole run takes about 80 minutes on 2 CPU cores (`--pairs` sets its length); the GPU
 is used when there is one. Work files go to evals/.cache/reader/. CI never trains: the shipped files are the
@@ -52,7 +52,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 from rag.chunk import split_sentences  # noqa: E402

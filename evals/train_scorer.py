@@ -1,8 +1,8 @@
 """Train the evidence scorer (rag/models/evidence_scorer.json) on public QA data, with article-level splits.
 
-    python evals/train_scorer.py            # rebuild the shipped file bit-for-bit and print held-out metrics
-    python evals/train_scorer.py --check    # rebuild in memory and fail if it differs from the shipped file
-    python evals/train_scorer.py --ask      # ask every question again through the pipeline first (new features)
+    python -m evals.train_scorer            # rebuild the shipped file bit-for-bit and print held-out metrics
+    python -m evals.train_scorer --check    # rebuild in memory and fail if it differs from the shipped file
+    python -m evals.train_scorer --ask      # ask every question again through the pipeline first (new features)
 
 Data: SQuAD 2.0 *train* articles (evals/data/squad2, CC BY-SA 4.0, see its SOURCE.md), all 4,719 questions of
 questions_all.jsonl, asked through the real pipeline (the index of all ten articles, hybrid retrieval, top 5
@@ -31,7 +31,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 from rag.evaluate import normalize  # noqa: E402

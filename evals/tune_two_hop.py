@@ -1,7 +1,7 @@
 """Choose the second hop's constants (rag/answerer.py HOP_BELOW, HOP_MIN) on HotpotQA questions 51-88, which
 the hotpotqa suite (questions 1-50) does not report.
 
-    python evals/tune_two_hop.py     # needs the hotpotqa-full index: rag eval --suite hotpotqa-full builds it
+    python -m evals.tune_two_hop     # needs the hotpotqa-full index: rag eval --suite hotpotqa-full builds it
 
 Prints, for a grid of (HOP_BELOW, HOP_MIN) (a hop is tried when the confidence is below HOP_BELOW or the best
 sentence lacks the kind of answer asked for), the share of the 38 tuning questions answered right (every gold
@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 from rag import Assistant, Settings  # noqa: E402

@@ -2,7 +2,7 @@
 cleaned article, so `article.text[chunk.start:chunk.end] == chunk.text`, and so does every sentence span.
 
 Size: the default 500 characters (about 100 word pieces, well inside the embedding model's 256-token window)
-with one sentence of overlap was chosen by measurement: `python evals/chunking.py` compares dense retrieval
+with one sentence of overlap was chosen by measurement: `python -m evals.tune_chunking` compares dense retrieval
 hit@k and MRR on evals/questions.jsonl for sizes 300-1400 and overlaps 0-2 (table in evals/README.md):
 500/1 reached hit@5 1.000 and MRR 0.887; 700/1 0.969 and 0.807; 1000/1 0.812 and 0.720.
 """

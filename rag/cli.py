@@ -450,14 +450,14 @@ def bench_command(sizes: str, modes: str, rounds: int, json_file: Path | None) -
     first run embeds the larger corpora once (about half an hour on 2 cores), later runs take minutes."""
     import subprocess
 
-    script = Path(__file__).resolve().parents[1] / "evals" / "bench_scale.py"
-    if not script.is_file():
+    root = Path(__file__).resolve().parents[1]
+    if not (root / "evals" / "bench_scale.py").is_file():
         raise click.ClickException("rag bench runs evals/bench_scale.py of a source checkout; none was found beside "
-                                   f"this installation ({script.parent}).")
-    cmd = [sys.executable, str(script), "--sizes", sizes, "--modes", modes, "--rounds", str(rounds)]
+                                   f"this installation ({root / 'evals'}).")
+    cmd = [sys.executable, "-m", "evals.bench_scale", "--sizes", sizes, "--modes", modes, "--rounds", str(rounds)]
     if json_file:
-        cmd += ["--json", str(json_file)]
-    raise SystemExit(subprocess.call(cmd))
+        cmd += ["--json", str(json_file.resolve())]
+    raise SystemExit(subprocess.call(cmd, cwd=root))
 
 
 def main() -> None:

@@ -72,7 +72,7 @@ def split_hubs(docs: list[DocVectors], threshold: float) -> list[Group] | None:
     other (a digest or a planted article stitched from the sentences of several unrelated ones, or a short piece
     drawing on both) is no copy of either and no original of both. Without this it ties unrelated articles into
     one group and, being the longest, is elected their original, so retrieval folds their passages into its own
-    (measured: evals/poisoning.py, SECURITY.md). The price: an original with two summaries that do not link to
+    (measured: evals/measure_poisoning.py, SECURITY.md). The price: an original with two summaries that do not link to
     each other is no longer grouped with them; they are shown as separate passages instead of folded, which
     hides nothing. Returns None when the group has no such member (keep it as it is); else the groups its
     other members form among themselves (the compilations stay out of every group)."""

@@ -7,7 +7,7 @@ Two backends compute the same vectors (cosine >= 0.99999 on the bundled articles
 - `onnx` (default): the sentence-transformers model exported once to ONNX (with torch, on first use, into
   `model_cache_dir`) and run by onnxruntime with the model's own tokenizer, mean pooling and normalisation.
   A query costs about a third of the torch path and a process that only answers never imports torch
-  (`python evals/bench_index.py`, `evals/README.md`);
+  (`python -m evals.bench_index`, `evals/README.md`);
 - `torch`: sentence-transformers through llama-index's `HuggingFaceEmbedding`.
 Any llama-index `BaseEmbedding` can also be passed in (tests use a fake one).
 """

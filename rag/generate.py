@@ -9,7 +9,7 @@
 The model sees the retrieved passages numbered [1]..[k] and must cite them. Its reply is split into
 sentences; a citation to a number that is not in the evidence is dropped; a sentence is kept only when the
 union of its cited passages supports it (lexical coverage and embedding similarity, thresholds measured in
-evals/support.py); each kept citation quotes the passage sentence closest to the claim, with offsets. When
+evals/tune_support.py); each kept citation quotes the passage sentence closest to the claim, with offsets. When
 nothing supported remains, or the backend is dead or slow, the extractive answer is returned with a note.
 """
 
@@ -33,7 +33,7 @@ from .snapshot import Snapshot
 from .tuning import LEX_SUPPORT, SEM_SUPPORT
 from .types import Citation, Passage
 
-# Support thresholds LEX_SUPPORT and SEM_SUPPORT: measured by `python -m evals.support` (rag/tuning.py).
+# Support thresholds LEX_SUPPORT and SEM_SUPPORT: measured by `python -m evals.tune_support` (rag/tuning.py).
 _MARKER_RE = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 
 

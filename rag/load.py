@@ -135,7 +135,7 @@ def html_to_text(html: str) -> tuple[str, dict[str, str]]:
     and comments left out; tables kept); pages it finds no main text in (very short ones) are read whole.
 
     trafilatura's default mode, with navigation pruned first: chosen on half of evals/data/extraction's pages
-    (evals/extraction.py; favor_precision lost recall on page ledes and short pages)."""
+    (evals/measure_extraction.py; favor_precision lost recall on page ledes and short pages)."""
     import trafilatura
 
     plain, meta = _html_plain(html)

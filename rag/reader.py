@@ -144,7 +144,7 @@ class ReaderSpec:
             return cls(**{k: raw[k] for k in cls.__dataclass_fields__})
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise RagError(f"Cannot read the reader settings {path}: {exc}. Reinstall rag or rebuild the reader "
-                           "with `python evals/train_reader.py`.") from exc
+                           "with `python -m evals.train_reader`.") from exc
 
     def confidence(self, logits: np.ndarray, first: float) -> float:
         """Calibrated P(the best sentence answers): a logistic regression over the best combined score
@@ -185,7 +185,7 @@ class Reader:
         model = folder / spec.onnx
         if not model.is_file():
             raise RagError(f"The reader model {model} is missing: reinstall rag or rebuild it with "
-                           "`python evals/train_reader.py`.")
+                           "`python -m evals.train_reader`.")
         self.tokenizer = Tokenizer.from_file(str(folder / "reader_tokenizer.json"))
         self.tokenizer.no_truncation()
         self.tokenizer.no_padding()

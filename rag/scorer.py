@@ -142,7 +142,7 @@ class Scorer:
         if tuple(spec["features"]) != FEATURES:
             raise RagError(
                 "The evidence scorer file was trained on other features than rag/features.py computes: "
-                "rebuild it with `python evals/train_scorer.py`."
+                "rebuild it with `python -m evals.train_scorer`."
             )
         self.spec = spec
         self.version = str(spec["version"])
@@ -151,7 +151,7 @@ class Scorer:
         cal = spec["calibration"]
         if tuple(cal["features"]) != ANSWER_FEATURES:
             raise RagError("The evidence scorer's calibrator expects other inputs: rebuild it with "
-                           "`python evals/train_scorer.py`.")
+                           "`python -m evals.train_scorer`.")
         self._mean = np.asarray(cal["mean"], dtype=np.float64)
         self._scale = np.asarray(cal["scale"], dtype=np.float64)
         self._coef = np.asarray(cal["coef"], dtype=np.float64)
@@ -179,5 +179,5 @@ def load_scorer(path: str | None = None) -> Scorer:
         spec = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise RagError(f"Cannot read the evidence scorer {file}: {exc}. Reinstall rag or rebuild it with "
-                       "`python evals/train_scorer.py`.") from exc
+                       "`python -m evals.train_scorer`.") from exc
     return Scorer(spec)

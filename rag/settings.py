@@ -63,7 +63,7 @@ class Settings(BaseSettings):
         ge=100,
         le=4000,
         description="Target chunk length in characters. Chunks hold whole sentences. 500 (with one sentence "
-        "of overlap) was chosen by retrieval hit rate on evals/questions.jsonl (see evals/chunking.py).",
+        "of overlap) was chosen by retrieval hit rate on evals/questions.jsonl (see evals/tune_chunking.py).",
     )
     chunk_overlap: int = Field(
         default=1,

@@ -13,7 +13,7 @@ they compare different things and their errors cost differently:
   other's): a low bar over many sentences; chosen between the bundled corpus's derived pairs (>= 0.64) and its
   unrelated same-topic pairs (<= 0.54).
 - SEM_SUPPORT 0.7 and DISAGREE_SIMILAR 0.7 compare one *sentence* with another that should state the same fact
-  (a generated sentence and its source; two quotes of one answer). SEM_SUPPORT was measured (evals/support.py);
+  (a generated sentence and its source; two quotes of one answer). SEM_SUPPORT was measured (evals/tune_support.py);
   DISAGREE_SIMILAR shares its value because it asks the same question of two quotes, and is not tuned apart.
 - COLLAPSE 0.75 compares retrieved *passages* (chunk vectors, several sentences): two passages that close hold
   the same text in two copies of an article; higher than the sentence bar because chunks that only share a
@@ -94,10 +94,10 @@ LEDGER: tuple[Entry, ...] = (
     Entry("MERGE_MARGIN", MERGE_MARGIN, "answerer.extractive", "set by hand",
           "'clearly surer': a fixed margin so that a follow-up without a pronoun is read with the conversation "
           "only when that reading wins outright; not tuned (the conversational suite has 20 questions)"),
-    Entry("LEX_SUPPORT", LEX_SUPPORT, "generate.Verifier", "evals/support.py",
+    Entry("LEX_SUPPORT", LEX_SUPPORT, "generate.Verifier", "evals/tune_support.py",
           "48 real paraphrases and 66 unsupported pairs: with the numbers-and-names check, lex >= 0.3 and "
           "cos >= 0.7 keep 93.8% of supported pairs and drop 100% of unsupported ones (balanced 0.969)"),
-    Entry("SEM_SUPPORT", SEM_SUPPORT, "generate.Verifier", "evals/support.py", "as LEX_SUPPORT"),
+    Entry("SEM_SUPPORT", SEM_SUPPORT, "generate.Verifier", "evals/tune_support.py", "as LEX_SUPPORT"),
     Entry("HIT_SHARE", HIT_SHARE, "evaluate.is_hit", "set by hand",
           "a metric's definition, not a model setting: a passage that holds most of a gold quote counts even "
           "when chunking cut the quote's edge"),

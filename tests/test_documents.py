@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from evals.formats import FONT, to_docx, to_pdf
+from evals.measure_formats import FONT, to_docx, to_pdf
 from rag import Assistant, Settings, load
 from rag.candidates import page_of
 from rag.chunk import article_sentences
@@ -162,7 +162,7 @@ def test_file_properties_written_by_tools_are_not_taken_for_the_article(tmp_path
 def test_web_pages_are_read_to_their_main_text_on_the_extraction_benchmark():
     """On the held-out half of evals/data/extraction (real saved pages, keep/drop snippets) the reader keeps the
     main text and drops the furniture far better than reading every visible text node."""
-    from evals import extraction
+    from evals import measure_extraction as extraction
 
     rows = extraction.pages(part="test")
     assert len(rows) > 100

@@ -293,7 +293,8 @@ def test_processes_sharing_an_embedded_index_see_each_others_writes(tmp_path):
 
 
 def test_bench_scale_help_runs():
-    out = subprocess.run([sys.executable, str(ROOT / "evals/bench_scale.py"), "--help"], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "evals.bench_scale", "--help"], capture_output=True, text=True,
+                         cwd=ROOT)
     assert out.returncode == 0 and "--sizes" in out.stdout, out.stderr
 
 

@@ -289,12 +289,12 @@ def test_sigterm_lets_the_answer_in_flight_finish_and_a_restart_serves_the_same_
 
 @pytest.mark.slow
 def test_soak(tmp_path):
-    """evals/soak_api.py for RAG_SOAK_SECONDS (default 600): asks, searches, uploads and removals in a bounded
+    """evals/bench_soak_api.py for RAG_SOAK_SECONDS (default 600): asks, searches, uploads and removals in a bounded
     loop; no errors, memory flat after warm-up, no leaked threads or file handles."""
     seconds = os.environ.get("RAG_SOAK_SECONDS", "600")
     report = tmp_path / "soak.json"
-    done = subprocess.run([sys.executable, str(ROOT / "evals" / "soak_api.py"), "--seconds", seconds,
-                           "--json", str(report), "--work", str(tmp_path / "work")],
+    done = subprocess.run([sys.executable, "-m", "evals.bench_soak_api", "--seconds", seconds,
+                           "--json", str(report), "--work", str(tmp_path / "work")], cwd=ROOT,
                           capture_output=True, text=True, timeout=float(seconds) + 900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     result = json.loads(report.read_text())
@@ -305,11 +305,11 @@ def test_soak(tmp_path):
 
 @pytest.mark.slow
 def test_poisoning_is_measured_and_its_source_named_plainly(tmp_path):
-    """evals/poisoning.py: a keyword-stuffed article contradicting the corpus. How often answers adopt it is a
+    """evals/measure_poisoning.py: a keyword-stuffed article contradicting the corpus. How often answers adopt it is a
     measured figure (SECURITY.md); what is asserted is that whenever an answer cites it, it is named plainly."""
     out = tmp_path / "poisoning.json"
-    done = subprocess.run([sys.executable, str(ROOT / "evals" / "poisoning.py"), "--json", str(out),
-                           "--index-dir", str(tmp_path / "index")], capture_output=True, text=True, timeout=1800)
+    done = subprocess.run([sys.executable, "-m", "evals.measure_poisoning", "--json", str(out),
+                           "--index-dir", str(tmp_path / "index")], cwd=ROOT, capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stderr[-3000:]
     figures = json.loads(out.read_text())["figures"]
     assert figures["questions"] >= 50 and figures["poison_cited"] > 0, figures  # the attack reached the answers

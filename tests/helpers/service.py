@@ -1,4 +1,4 @@
-"""`rag serve` as a subprocess for the service tests and evals/soak_api.py: start it on a free loopback port, wait
+"""`rag serve` as a subprocess for the service tests and evals/bench_soak_api.py: start it on a free loopback port, wait
 for /healthz, read its memory, threads and open files from /proc, stop it."""
 
 from __future__ import annotations

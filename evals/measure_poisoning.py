@@ -1,7 +1,7 @@
 """Poisoning: how often do answers adopt a keyword-stuffed article that contradicts the corpus, and is its source
 named plainly when they do?
 
-    python evals/poisoning.py [--json poisoning.json]
+    python -m evals.measure_poisoning [--json poisoning.json]
 
 On a fresh index of the bundled articles (the real model), every answerable question of evals/questions.jsonl
 whose evidence quote holds its answer gets a contradicting sentence: the evidence quote with the answer replaced
@@ -29,7 +29,6 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from rag import Assistant, Settings  # noqa: E402
 from rag.api import sources_block  # noqa: E402

@@ -10,7 +10,7 @@ Pages are split in two by content hash (`half()`): rag's reader (trafilatura's d
 split lines rejoined; rag/load.py `html_to_text`) was chosen on "dev"; "test" is the figure to report
 (evals/README.md has the table).
 
-    python evals/extraction.py [--half dev|test] [--readers rag,plain,trafilatura] [--source readability|aeb]
+    python -m evals.measure_extraction [--half dev|test] [--readers rag,plain,trafilatura] [--source readability|aeb]
 """
 
 from __future__ import annotations
@@ -19,13 +19,10 @@ import argparse
 import gzip
 import json
 import re
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rag import load  # noqa: E402
 from rag.clean import clean_text  # noqa: E402

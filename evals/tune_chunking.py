@@ -1,20 +1,16 @@
 """Choose the chunk size by measurement: dense retrieval hit@k and MRR on evals/questions.jsonl for several
 chunk sizes and overlaps, with llama-index's SentenceSplitter measured side by side as the baseline.
 
-    python evals/chunking.py            # prints a table; takes about a minute on 2 cores
+    python -m evals.tune_chunking            # prints a table; takes about a minute on 2 cores
 
 A hit is a retrieved chunk that holds at least 80% of a gold evidence quote.
 """
 
 from __future__ import annotations
 
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rag.chunk import chunk_article  # noqa: E402
 from rag.embed import load_embedder  # noqa: E402

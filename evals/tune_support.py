@@ -1,6 +1,6 @@
 """Measure the verifier's support thresholds (rag/generate.py LEX_SUPPORT, SEM_SUPPORT).
 
-    python evals/support.py
+    python -m evals.tune_support
 
 Supported pairs are real paraphrases the bundled corpus holds: each sentence of the back-translated
 Atlantic article (004) and of its AI summary (001) against the original's (003) passage holding its
@@ -13,12 +13,8 @@ Prints, for a grid of thresholds, how many supported pairs are kept and unsuppor
 from __future__ import annotations
 
 import re
-import sys
-from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rag import Assistant, Settings  # noqa: E402
 from rag.generate import support  # noqa: E402

@@ -2,7 +2,7 @@
 searches, uploads and removals from several clients at once for --seconds, sampling the server's resident memory,
 threads and open file descriptors from /proc every --every seconds.
 
-    python evals/soak_api.py --seconds 600 [--clients 4] [--json soak.json]
+    python -m evals.bench_soak_api --seconds 600 [--clients 4] [--json soak.json]
 
 Prints the curve and a verdict; exits 1 on any error or when memory, threads or file handles grow:
   rss_stable      the peak RSS of the last third of the run is at most 10% above the peak of the first third
@@ -26,7 +26,6 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from tests.helpers.service import health, proc_stats, start_service, stop  # noqa: E402
 from tests.helpers.web import free_port  # noqa: E402

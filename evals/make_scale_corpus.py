@@ -8,7 +8,7 @@ keyed by text hash, for `evals/bench_scale.py`.
   (seeded by i), so each size holds the smaller ones.
 - The cache (`evals/.cache/scale/embeddings.sqlite`) maps sha256(model id, text) to the vector. It only saves
   the embedding arithmetic: chunking, writing Chroma, BM25, duplicate detection and answering all run as
-  users run them. `python evals/scale_corpus.py --fill 1000` embeds what is missing (once; the texts of 1000x
+  users run them. `python -m evals.make_scale_corpus --fill 1000` embeds what is missing (once; the texts of 1000x
   take about half an hour on 2 cores).
 """
 
@@ -24,8 +24,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rag.chunk import article_sentences, chunk_article  # noqa: E402
 from rag.embed import Embedder  # noqa: E402

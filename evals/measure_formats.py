@@ -5,17 +5,14 @@ Writes each bundled article as a PDF (fpdf2, DejaVu Sans, 3 paragraphs a page) a
 indexes the three folders with the real embedding model, runs the bundled suite (evals/questions.jsonl) on each,
 and checks the page of every citation of the PDF run against the page its paragraph was written on.
 
-    python evals/formats.py        (needs the dev extra: fpdf2; and Debian's fonts-dejavu-core)
+    python -m evals.measure_formats        (needs the dev extra: fpdf2; and Debian's fonts-dejavu-core)
 """
 
 from __future__ import annotations
 
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")  # Debian's fonts-dejavu-core
 PER_PAGE = 3  # paragraphs per PDF page

@@ -2,7 +2,7 @@
 features that need sentence vectors, on the same committed rows and the same article split as
 evals/train_scorer.py, and its held-out sentence choice compared with the shipped feature set.
 
-    python evals/ablate_sentence_vectors.py
+    python -m evals.measure_sentence_vectors
 
 Embedding chunks only would take the index from ~2.9 texts per chunk to 1.0 (issue 10 asks for <= 1.5 or a
 reason); the sentence vectors feed `sem` and `sem_rel` (question-sentence cosine, also relative to the best
@@ -11,15 +11,9 @@ candidate), the near-duplicate detection (sentence containment), the verifier an
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from train_scorer import HELD_OUT, ROWS, TRAIN, fit, per_question  # noqa: E402
-
+from evals.train_scorer import HELD_OUT, ROWS, TRAIN, fit, per_question  # noqa: E402
 from rag.features import FEATURES  # noqa: E402
 
 SENTENCE_VECTOR_FEATURES = ("sem", "sem_rel")
