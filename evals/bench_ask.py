@@ -18,8 +18,9 @@ import statistics
 import time
 from pathlib import Path
 
-from rag import Assistant, Settings  # noqa: E402
-from rag.evaluate import QUESTIONS_FILE, load_questions  # noqa: E402
+from evals.results import save
+from rag import Assistant, Settings
+from rag.evaluate import QUESTIONS_FILE, load_questions
 
 
 def main() -> None:
@@ -70,21 +71,26 @@ def main() -> None:
         return statistics.quantiles(values, n=100)[int(q) - 1]
 
     e50, a50 = statistics.median(embed_ms), statistics.median(ask_ms)
+    timed = [("one query embedding", embed_ms), ("retrieval (in ask)", retrieve_ms), ("ask, with the reader", ask_ms),
+             ("ask, evidence scorer alone (reader=False)", scorer_ms),
+             ("llama-index retriever (HuggingFaceEmbedding, torch)", plain_ms["hf"]),
+             ("llama-index retriever (our ONNX model)", plain_ms["onnx"])]
+    rows = [{"what": what, "p50_ms": round(statistics.median(v), 1), "p95_ms": round(p(v, 95), 1)} for what, v in timed]
     print(f"{len(questions)} questions x {args.repeat}, warm, model {assistant.embedder.model_id}")
-    print(f"one query embedding   p50 {e50:7.2f} ms   p95 {p(embed_ms, 95):7.2f} ms")
-    print(f"retrieval (in ask)    p50 {statistics.median(retrieve_ms):7.2f} ms   p95 {p(retrieve_ms, 95):7.2f} ms")
-    print(f"ask (extractive)      p50 {a50:7.2f} ms   p95 {p(ask_ms, 95):7.2f} ms")
-    print(f"ask, scorer alone     p50 {statistics.median(scorer_ms):7.2f} ms   p95 {p(scorer_ms, 95):7.2f} ms"
-          "   (reader=False)")
-    for name, label in (("hf", "HuggingFaceEmbedding, torch"), ("onnx", "our ONNX model")):
-        values = plain_ms[name]
-        print(f"llama-index retriever ({label:27}) p50 {statistics.median(values):7.2f} ms   p95 {p(values, 95):7.2f} ms")
-    print(f"ratio ask / embedding: p50 {a50 / e50:.2f}  (target <= 4 with the reader; p95 target <= 150 ms)")
-    print(f"ratio ask / ask with the scorer alone: p50 {a50 / statistics.median(scorer_ms):.2f}")
+    for row in rows:
+        print(f"{row['what']:52} p50 {row['p50_ms']:7.1f} ms   p95 {row['p95_ms']:7.1f} ms")
+    ratios = {"ask_over_embedding_p50": a50 / e50, "ask_over_scorer_alone_p50": a50 / statistics.median(scorer_ms)}
+    ratios |= {f"ask_over_llama_index_{name}_p50": a50 / statistics.median(plain_ms[name]) for name in plain_ms}
+    ratios |= {f"ask_over_llama_index_{name}_p95": p(ask_ms, 95) / p(plain_ms[name], 95) for name in plain_ms}
+    ratios = {k: round(v, 2) for k, v in ratios.items()}
+    print(f"ratio ask / embedding: p50 {ratios['ask_over_embedding_p50']:.2f}  (target <= 4 with the reader; "
+          "p95 target <= 150 ms)")
+    print(f"ratio ask / ask with the scorer alone: p50 {ratios['ask_over_scorer_alone_p50']:.2f}")
     for name in plain_ms:
-        print(f"ratio ask / llama-index retriever ({name}): p50 {a50 / statistics.median(plain_ms[name]):.2f}  "
-              f"p95 {p(ask_ms, 95) / p(plain_ms[name], 95):.2f}  (target <= 1)")
-
+        print(f"ratio ask / llama-index retriever ({name}): p50 {ratios[f'ask_over_llama_index_{name}_p50']:.2f}  "
+              f"p95 {ratios[f'ask_over_llama_index_{name}_p95']:.2f}  (target <= 1)")
+    save("bench_ask", {"questions": len(questions), "repeat": args.repeat, "model": assistant.embedder.model_id,
+                       "rows": rows, "ratios": ratios})
 
 if __name__ == "__main__":
     main()

@@ -26,13 +26,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from rag import Settings  # noqa: E402
-from rag.chunk import article_sentences, chunk_article  # noqa: E402
-from rag.embed import load_embedder, resolve_model  # noqa: E402
-from rag.indexer import Indexer  # noqa: E402
-from rag.load import bundled_corpus, load_articles  # noqa: E402
-from rag.settings import DEFAULT_EMBED_MODEL  # noqa: E402
-from rag.store import Store  # noqa: E402
+from evals.results import save
+from rag import Settings
+from rag.chunk import article_sentences, chunk_article
+from rag.embed import load_embedder, resolve_model
+from rag.indexer import Indexer
+from rag.load import bundled_corpus, load_articles
+from rag.settings import DEFAULT_EMBED_MODEL
+from rag.store import Store
 
 RAG = str(Path(sys.executable).parent / "rag")
 
@@ -100,6 +101,13 @@ def main() -> None:
             median = statistics.median(values)
             print(f"  {name:34} {median:7.1f} texts/s   ratio to bare {median / base:5.2f}")
         print(f"  texts embedded per chunk: {per_chunk:.2f} (every chunk and every sentence, each distinct text once)")
+        save("bench_index", {"texts": len(texts), "articles": len(articles), "repeat": args.repeat,
+                             "cold_index_s": round(statistics.median(cold), 2),
+                             "noop_index_s": round(statistics.median(noop), 2),
+                             "rows": [{"what": name, "texts_per_s": round(statistics.median(v), 1),
+                                       "ratio_to_bare": round(statistics.median(v) / base, 2)}
+                                      for name, v in rows.items()],
+                             "texts_per_chunk": round(per_chunk, 2)})
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -29,7 +29,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from evals.make_scale_corpus import CACHE, CachedEmbedder, EmbeddingCache, build, source_articles, synthetic  # noqa: E402
+from evals.make_scale_corpus import CACHE, CachedEmbedder, EmbeddingCache, build, source_articles, synthetic
+from evals.results import save
 
 QUESTIONS = [
     "How much did trade between China and Russia reach last year?",
@@ -204,10 +205,9 @@ def child(index_dir: str, url: str | None, size: int, rounds: int) -> None:
     # What another process pays once when this one changed the index: its BM25 index catches up by comparing
     # chunk ids with the store (a server's app processes each keep their own).
     from rag.indexer import reconcile_lexical
-    from rag.lexical import LexicalIndex
 
-    store, _ = assistant.opened()
-    lexical = assistant._local_files[LexicalIndex]
+    store, snap = assistant.opened()
+    lexical = snap.lexical
     lexical.set_generation(None)
     t = time.perf_counter()
     reconcile_lexical(store, lexical)
@@ -347,6 +347,7 @@ def main() -> None:
     print(table(rows, torch_s))
     if args.json_file:
         Path(args.json_file).write_text(json.dumps({"import_torch_s": torch_s, "rows": rows}, indent=1))
+    save("bench_scale", {"import_torch_s": torch_s, "rounds": args.rounds, "rows": rows})
 
 
 if __name__ == "__main__":

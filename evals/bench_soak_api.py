@@ -27,6 +27,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 
+from evals.results import save  # noqa: E402
 from tests.helpers.service import health, proc_stats, start_service, stop  # noqa: E402
 from tests.helpers.web import free_port  # noqa: E402
 
@@ -142,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     print("verdict:", json.dumps(result["verdict"]))
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
+    save("bench_soak_api", {k: v for k, v in result.items() if k != "samples"}
+         | {"samples": samples[:: max(1, len(samples) // 12)]})
     v = result["verdict"]
     ok = not soak.errors and code == 0 and v["rss_stable"] and v["threads_stable"] and v["fds_stable"]
     return 0 if ok else 1

@@ -22,6 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
+from evals.results import save  # noqa: E402
 from rag import Answer, Assistant, Settings  # noqa: E402
 from tests.helpers.web import CHROMIUM_FLAGS, chromium, free_port, start_ui, stop  # noqa: E402
 
@@ -130,6 +131,10 @@ def main() -> None:
           f"{med(ui_full):12.1f} ({min(ui_full):.0f}-{max(ui_full):.0f})")
     print(f"ratio browser / in-process: first token {med(ui_first) / med(base_first):.1f}x, "
           f"full answer {med(ui_full) / med(base_full):.1f}x")
+    save("bench_ui", {"rounds": args.rounds, "rows": [
+        {"what": "Assistant.stream in-process", "first_token_ms": round(med(base_first), 1), "full_ms": round(med(base_full), 1)},
+        {"what": "web chat in Chromium", "first_token_ms": round(med(ui_first), 1), "full_ms": round(med(ui_full), 1)}],
+        "ratio_first_token": round(med(ui_first) / med(base_first), 2), "ratio_full": round(med(ui_full) / med(base_full), 2)})
 
 
 if __name__ == "__main__":

@@ -31,9 +31,9 @@ import json
 import re
 from pathlib import Path
 
-from rag import load  # noqa: E402
-from rag.chunk import split_sentences  # noqa: E402
-from rag.clean import clean_text  # noqa: E402
+from rag import load
+from rag.chunk import split_sentences
+from rag.clean import clean_text
 
 OUT = Path(__file__).resolve().parent / "data" / "extraction"
 KEEP_WORDS, MIN_KEEP_WORDS, MIN_DROP_WORDS, PER_KIND = 12, 6, 4, 4

@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.chunk import article_sentences, chunk_article  # noqa: E402
-from rag.embed import Embedder  # noqa: E402
-from rag.load import bundled_corpus, load_articles  # noqa: E402
+from rag.chunk import article_sentences, chunk_article
+from rag.embed import Embedder
+from rag.load import bundled_corpus, load_articles
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "evals" / ".cache" / "scale"

@@ -24,8 +24,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag import load  # noqa: E402
-from rag.clean import clean_text  # noqa: E402
+from evals.results import save
+from rag import load
+from rag.clean import clean_text
 
 DATA = Path(__file__).resolve().parent / "data" / "extraction"
 
@@ -113,6 +114,7 @@ def main() -> None:
     table, rows = readers(), pages(args.source, args.half)
     print(f"{len(rows)} pages, {sum(len(r['keep']) for r in rows)} keep and "
           f"{sum(len(r['drop']) for r in rows)} drop snippets")
+    kept: list[dict] = []
     for name in args.readers.split(","):
         if name not in table:
             parser.error(f"unknown reader {name!r}; choose from {', '.join(table)}")
@@ -123,6 +125,10 @@ def main() -> None:
             print(f"{name:20} {source:12} P {c.precision:.3f}  R {c.recall:.3f}  F1 {c.f1:.3f}"
                   f"  (tp {c.tp} fn {c.fn} fp {c.fp} tn {c.tn})")
         print(f"{name:20} {len(rows) / seconds:.1f} pages/s")
+        kept += [{"reader": name, "pages": source, "precision": round(c.precision, 3), "recall": round(c.recall, 3),
+                  "f1": round(c.f1, 3), "tp": c.tp, "fn": c.fn, "fp": c.fp, "tn": c.tn} for source, c in result.items()]
+    save("measure_extraction" + (f"-{args.half}" if args.half else "") + (f"-{args.source}" if args.source else ""),
+         {"pages": len(rows), "rows": kept})
 
 
 if __name__ == "__main__":

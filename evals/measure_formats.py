@@ -58,6 +58,7 @@ def to_docx(text: str, target: Path, *, title: str = "") -> None:
 
 
 def main() -> None:
+    from evals.results import save
     from rag import Assistant, Settings
     from rag import evaluate as ev
     from rag.embed import load_embedder
@@ -104,6 +105,10 @@ def main() -> None:
         txt = results["txt"][1]["answer_accuracy"]
         for kind in ("pdf", "docx"):
             print(f"{kind:5} accuracy difference from .txt: {results[kind][1]['answer_accuracy'] - txt:+.3f}")
+        keys = ("answer_accuracy", "false_refusal_rate", "abstention_recall", "citation_gold_precision")
+        save("measure_formats", {"formats": [{"format": kind} | {k: results[kind][1].get(k) for k in keys}
+                                             for kind in results],
+                                 "pdf_pages_right": right, "pdf_pages_checked": total})
 
 
 if __name__ == "__main__":

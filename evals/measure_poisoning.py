@@ -30,6 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
+from evals.results import save  # noqa: E402
 from rag import Assistant, Settings  # noqa: E402
 from rag.api import sources_block  # noqa: E402
 from rag.prompts import DISAGREE_NOTE  # noqa: E402
@@ -130,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{c['id']} {c['question']}\n  {c['answer']}\n  {c['sources']}")
     if args.json:
         args.json.write_text(json.dumps({"figures": figures, "cases": cases}, indent=1, ensure_ascii=False))
+    save("measure_poisoning", figures)
     return 0
 
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from evals.train_scorer import HELD_OUT, ROWS, TRAIN, fit, per_question  # noqa: E402
-from rag.features import FEATURES  # noqa: E402
+from evals.results import save
+from evals.train_scorer import HELD_OUT, ROWS, TRAIN, fit, per_question
+from rag.features import FEATURES
 
 SENTENCE_VECTOR_FEATURES = ("sem", "sem_rel")
 
@@ -26,6 +27,7 @@ def main() -> None:
     train, test = np.isin(art, TRAIN), np.isin(art, HELD_OUT)
     drop = [FEATURES.index(f) for f in SENTENCE_VECTOR_FEATURES]
     print(f"held-out articles {HELD_OUT}; {int(test.sum())} candidate rows")
+    kept = []
     for name, cols in (("all 38 features (shipped)", []), ("without sentence vectors (sem, sem_rel)", drop)):
         xx = x.copy()
         xx[:, cols] = 0.0
@@ -34,6 +36,9 @@ def main() -> None:
         answerable = q["kind"] == 0
         print(f"  {name:42} top-1 sentence holds the answer: {q['correct'][answerable].mean():.3f} "
               f"(of {int(answerable.sum())} answerable held-out questions)")
+        kept.append({"features": name, "top1_holds_answer": round(float(q["correct"][answerable].mean()), 3),
+                     "answerable_questions": int(answerable.sum())})
+    save("measure_sentence_vectors", {"held_out": list(HELD_OUT), "rows": kept})
 
 
 if __name__ == "__main__":

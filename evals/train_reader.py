@@ -54,6 +54,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
+from evals.results import save  # noqa: E402
 from rag.chunk import split_sentences  # noqa: E402
 from rag.lexical import word_set  # noqa: E402
 from rag.reader import encode  # noqa: E402
@@ -127,7 +128,7 @@ def load_shifts() -> list[dict]:
 def load_squad() -> list[dict]:
     """The SQuAD 2.0 train articles outside HELD_OUT; answers located by their text (the sentence holding it
     that shares most words with the question)."""
-    from rag.evaluate import normalize
+    from rag.metrics import normalize
 
     out = []
     corpus = {}
@@ -577,8 +578,8 @@ def prepare(args: argparse.Namespace) -> None:
     retrieval, the evidence scorer): the first pass's candidates that may answer, best first, with their
     labels, written to WORK/dev_evidence.json for choosing and calibrating the reader."""
     from rag import Assistant, Settings
-    from rag.evaluate import normalize
     from rag.load import safe_name
+    from rag.metrics import normalize
 
     with gzip.open(WORK / "dev_questions.jsonl.gz", "rt", encoding="utf-8") as f:
         items = [json.loads(line) for line in f]
@@ -627,7 +628,7 @@ def prepare(args: argparse.Namespace) -> None:
 def token_f1(a: str, b: str) -> float:
     from collections import Counter
 
-    from rag.evaluate import normalize
+    from rag.metrics import normalize
 
     x, y = normalize(a).split(), normalize(b).split()
     common = sum((Counter(x) & Counter(y)).values())
@@ -828,6 +829,9 @@ def calibrate(args: argparse.Namespace) -> None:
     }
     (MODELS / "reader.json").write_text(json.dumps(spec, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {MODELS / 'reader.json'} and {MODELS / 'reader.onnx'}")
+    print(f"chosen (the model file carries them): top_n {n}, max_tokens {tokens}, threshold {round(threshold, 6)}")
+    save("train_reader", {k: spec[k] for k in ("version", "max_tokens", "top_n", "first_weight", "threshold", "short")}
+         | {"metrics": {k: v for k, v in metrics.items() if k != "grid"}})
 
 
 def heldout(args: argparse.Namespace) -> None:
@@ -835,7 +839,7 @@ def heldout(args: argparse.Namespace) -> None:
     top-1 answer sentence among the first pass's best N, against the evidence scorer's order and against
     cosine, same candidates, same run; and abstention on the adversarial questions at the shipped threshold."""
     from rag import Assistant, Settings
-    from rag.evaluate import normalize
+    from rag.metrics import normalize
     from rag.reader import ReaderSpec
 
     spec = ReaderSpec.load(MODELS / "reader.json")
@@ -862,23 +866,36 @@ def heldout(args: argparse.Namespace) -> None:
     logits, spans, ms = run_reader(MODELS / spec.onnx, rows, spec.max_tokens, spec.top_n)
     n = spec.top_n
     ans = [q for q in rows if q["answerable"] and q["hit"]]
-    print(f"{len(rows)} questions of the 4 held-out SQuAD articles; {len(ans)} answerable with the answer retrieved")
-    print(f"answer sentence among the first pass's best {n}: {np.mean([any(c['y'] for c in q['cands'][:n]) for q in ans]):.3f}")
-    print(f"top-1 by cosine          {top1(rows, lambda q: int(np.argmax([c['sem'] for c in q['cands'][:n]])) if q['cands'] else 0):.3f}")
-    print(f"top-1 by evidence scorer {top1(rows, lambda q: 0):.3f}")
-    print(f"top-1 by the reader alone {top1(rows, lambda q: int(np.argmax(logits[rows.index(q)])) if q['cands'] else 0):.3f}")
     both = [combine(lo, [c["first"] for c in q["cands"][:n]], spec.first_weight) for q, lo in zip(rows, logits, strict=True)]
-    print(f"top-1 by the reader with the first pass (shipped) "
-          f"{top1(rows, lambda q: int(np.argmax(both[rows.index(q)])) if q['cands'] else 0):.3f}")
     conf = np.asarray([spec.confidence(z, q["first_conf"]) if len(z) else 0.0 for z, q in zip(both, rows, strict=True)])
     un = np.asarray([not q["answerable"] for q in rows])
-    print(f"at the shipped threshold {spec.threshold:.3f}: adversarial abstention {np.mean(conf[un] < spec.threshold):.3f}, "
-          f"answerable refused {np.mean(conf[~un] < spec.threshold):.3f}")
     from sklearn.metrics import roc_auc_score
 
-    print(f"AUROC of the confidence, answerable vs adversarial: {roc_auc_score(~un, conf):.3f}")
-    print(f"reading p50/p95: {np.percentile(ms, 50):.0f}/{np.percentile(ms, 95):.0f} ms per question")
-
+    figures = {
+        "questions": len(rows), "answerable_retrieved": len(ans), "top_n": n,
+        "answer_among_best_n": float(np.mean([any(c["y"] for c in q["cands"][:n]) for q in ans])),
+        "top1_cosine": top1(rows, lambda q: int(np.argmax([c["sem"] for c in q["cands"][:n]])) if q["cands"] else 0),
+        "top1_scorer": top1(rows, lambda q: 0),
+        "top1_reader_alone": top1(rows, lambda q: int(np.argmax(logits[rows.index(q)])) if q["cands"] else 0),
+        "top1_reader_with_first_pass": top1(rows, lambda q: int(np.argmax(both[rows.index(q)])) if q["cands"] else 0),
+        "threshold": spec.threshold,
+        "adversarial_abstention": float(np.mean(conf[un] < spec.threshold)),
+        "answerable_refused": float(np.mean(conf[~un] < spec.threshold)),
+        "auroc": float(roc_auc_score(~un, conf)),
+        "read_p50_ms": float(np.percentile(ms, 50)), "read_p95_ms": float(np.percentile(ms, 95)),
+    }
+    figures = {k: round(v, 3) if isinstance(v, float) and k != "threshold" else v for k, v in figures.items()}
+    print(f"{len(rows)} questions of the 4 held-out SQuAD articles; {len(ans)} answerable with the answer retrieved")
+    print(f"answer sentence among the first pass's best {n}: {figures['answer_among_best_n']:.3f}")
+    print(f"top-1 by cosine          {figures['top1_cosine']:.3f}")
+    print(f"top-1 by evidence scorer {figures['top1_scorer']:.3f}")
+    print(f"top-1 by the reader alone {figures['top1_reader_alone']:.3f}")
+    print(f"top-1 by the reader with the first pass (shipped) {figures['top1_reader_with_first_pass']:.3f}")
+    print(f"at the shipped threshold {spec.threshold:.3f}: adversarial abstention {figures['adversarial_abstention']:.3f}, "
+          f"answerable refused {figures['answerable_refused']:.3f}")
+    print(f"AUROC of the confidence, answerable vs adversarial: {figures['auroc']:.3f}")
+    print(f"reading p50/p95: {figures['read_p50_ms']:.0f}/{figures['read_p95_ms']:.0f} ms per question")
+    save("train_reader-heldout", figures)
 
 if __name__ == "__main__":
     main()

@@ -33,8 +33,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
-from rag.evaluate import normalize  # noqa: E402
+from evals.results import save  # noqa: E402
 from rag.features import FEATURES  # noqa: E402
+from rag.metrics import normalize  # noqa: E402
 
 DATA = ROOT / "evals" / "data" / "squad2"
 OUT = ROOT / "rag" / "models" / "evidence_scorer.json"
@@ -92,10 +93,9 @@ def extract(index_dir: Path, ask: bool = False, keep: bool = True) -> dict[str, 
             return data
         print(f"{ROWS.name} was made with other features: asking every question again", file=sys.stderr)
     items = [json.loads(line) for line in (DATA / "questions_all.jsonl").read_text(encoding="utf-8").splitlines() if line]
-    assistant = Assistant(settings=Settings(index_dir=index_dir, quiet=True), auto_build=False)
+    assistant = Assistant(settings=Settings(index_dir=index_dir, quiet=True), auto_build=False, scorer=Unscored())
     if not (index_dir / "chroma.sqlite3").is_file():
         assistant.index([DATA / "corpus"], progress=True)
-    assistant._scorer_model = Unscored()
     xs, labels, qids, articles, unans = [], [], [], [], []
     for n, item in enumerate(tqdm(items, desc="features", unit="q", mininterval=10)):
         ev = assistant.evidence(item["question"])
@@ -161,7 +161,7 @@ def per_question(model, x: np.ndarray, y: np.ndarray, qid: np.ndarray, unans: np
 
 
 def auroc(scores: np.ndarray, positive: np.ndarray) -> float:
-    from rag.evaluate import auroc as measured
+    from rag.metrics import auroc as measured
 
     value = measured(scores, positive)
     return float("nan") if value is None else value
@@ -295,6 +295,9 @@ def main() -> None:
     spec["trained_on"]["rows_sha256"] = hashlib.sha256(
         b"".join(np.ascontiguousarray(rows[k]).tobytes() for k in ("x", "y", "qid", "unanswerable"))).hexdigest()
     text = json.dumps(spec, sort_keys=True, separators=(",", ":")) + "\n"
+    print(f"\nchosen (the model file carries it): threshold {spec['threshold']}")
+    save("train_scorer", {"threshold": spec["threshold"], "target_false_refusals": spec["target_false_refusals"],
+                          "metrics": spec["metrics"]})
     if args.check:
         same = args.out.is_file() and args.out.read_text(encoding="utf-8") == text
         print("identical to the shipped file" if same else "DIFFERS from the shipped file")

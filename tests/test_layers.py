@@ -22,7 +22,7 @@ LAYERS: dict[str, tuple[int, set[str]]] = {
     "answer": (3, {"question", "followup", "features", "scorer", "reader", "candidates", "answerer", "generate"}),
     "facade": (4, {"assistant", "uploads"}),
     "serve": (5, {"gate", "launch", "chat", "mcp_server", "api"}),
-    "evals": (5, {"evaluate", "suites"}),
+    "evals": (5, {"metrics", "judge", "report", "evaluate", "suites"}),
     "entry": (6, {"cli", "__init__"}),
 }
 LAYER_OF = {module: name for name, (_, modules) in LAYERS.items() for module in modules}

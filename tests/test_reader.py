@@ -89,7 +89,7 @@ def test_a_broken_settings_file_is_a_clear_error(tmp_path):
 
     bad = tmp_path / "reader.json"
     bad.write_text("{not json", encoding="utf-8")
-    with pytest.raises(RagError, match="train_reader.py"):
+    with pytest.raises(RagError, match="evals.train_reader"):
         ReaderSpec.load(bad)
     bad.write_text(json.dumps({**json.loads(SPEC_FILE.read_text()), "onnx": "missing.onnx"}), encoding="utf-8")
     from rag.reader import Reader

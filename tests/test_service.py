@@ -289,15 +289,19 @@ def test_sigterm_lets_the_answer_in_flight_finish_and_a_restart_serves_the_same_
 
 @pytest.mark.slow
 def test_soak(tmp_path):
-    """evals/bench_soak_api.py for RAG_SOAK_SECONDS (default 600): asks, searches, uploads and removals in a bounded
-    loop; no errors, memory flat after warm-up, no leaked threads or file handles."""
-    seconds = os.environ.get("RAG_SOAK_SECONDS", "600")
+    """evals/bench_soak_api.py for SOAK_SECONDS (default 600; not a RAG_ setting, so the shell's value reaches the
+    test): asks, searches, uploads and removals in a bounded loop; no errors, memory flat after warm-up, no leaked
+    threads or file handles. Its figures are kept as the script keeps them (evals/results.py), here in tmp_path."""
+    seconds = os.environ.get("SOAK_SECONDS", "600")
     report = tmp_path / "soak.json"
     done = subprocess.run([sys.executable, "-m", "evals.bench_soak_api", "--seconds", seconds,
                            "--json", str(report), "--work", str(tmp_path / "work")], cwd=ROOT,
+                          env=os.environ | {"EVALS_RESULTS_DIR": str(tmp_path / "results")},
                           capture_output=True, text=True, timeout=float(seconds) + 900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     result = json.loads(report.read_text())
+    kept = json.loads((tmp_path / "results" / "bench_soak_api.json").read_text())
+    assert kept["figures"]["requests"] == result["requests"] and kept["command"].startswith("python -m evals.bench_soak_api")
     assert result["errors"] == 0 and result["requests"] > 100, result["error_samples"]
     assert result["verdict"]["rss_stable"], result["verdict"]
     assert result["verdict"]["threads_stable"] and result["verdict"]["fds_stable"], result["verdict"]
@@ -309,7 +313,9 @@ def test_poisoning_is_measured_and_its_source_named_plainly(tmp_path):
     measured figure (SECURITY.md); what is asserted is that whenever an answer cites it, it is named plainly."""
     out = tmp_path / "poisoning.json"
     done = subprocess.run([sys.executable, "-m", "evals.measure_poisoning", "--json", str(out),
-                           "--index-dir", str(tmp_path / "index")], cwd=ROOT, capture_output=True, text=True, timeout=1800)
+                           "--index-dir", str(tmp_path / "index")], cwd=ROOT,
+                          env=os.environ | {"EVALS_RESULTS_DIR": str(tmp_path / "results")},
+                          capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stderr[-3000:]
     figures = json.loads(out.read_text())["figures"]
     assert figures["questions"] >= 50 and figures["poison_cited"] > 0, figures  # the attack reached the answers

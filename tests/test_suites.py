@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from rag import evaluate as ev
+from rag import metrics as ev
 from rag import suites as su
 from rag.errors import RagError
+from rag.evaluate import load_questions
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,7 +21,7 @@ def test_the_shipped_suites_file_names_existing_corpora_and_question_files():
     for name, suite in suites.items():
         assert suite["questions"].is_file(), name
         assert suite["corpus"] == "bundled" or suite["corpus"].is_dir(), name
-        items = ev.load_questions(suite["questions"])  # every line valid
+        items = load_questions(suite["questions"])  # every line valid
         assert items, name
         for source in {p.parent for p in [suite["questions"]]} - {ROOT / "evals"}:
             assert (source / "SOURCE.md").is_file(), f"{name}: public data keeps its attribution"

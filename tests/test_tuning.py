@@ -1,0 +1,116 @@
+"""The ledger (rag/tuning.py) agrees with the code that uses it, with what the tuning scripts last kept
+(evals/results/*.json), with the shipped model files, and, for the scripts that take seconds, with a rerun."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rag import tuning
+from rag.tuning import LEDGER
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "evals" / "results"
+
+
+def lookup(record: dict, path: str):
+    value = record["figures"]
+    for part in path.split("."):
+        value = value[part]
+    return value
+
+
+def test_every_constant_of_the_ledger_has_one_entry_with_its_value():
+    constants = {n: v for n, v in vars(tuning).items() if n.isupper() and isinstance(v, int | float)}
+    names = [e.name for e in LEDGER]
+    assert len(names) == len(set(names)), "an entry is written twice"
+    assert set(names) == set(constants), f"constants without an entry or entries without a constant: " \
+                                         f"{set(names) ^ set(constants)}"
+    for e in LEDGER:
+        assert e.value == constants[e.name], e.name
+        assert e.source and e.why and e.used_in, f"{e.name}: value, use, source and reason are all required"
+
+
+def test_sources_name_scripts_that_exist():
+    for e in LEDGER:
+        for word in e.source.replace("(", " ").replace(")", " ").replace("'s", "").split():
+            if word.startswith("evals/") and word.endswith(".py"):
+                assert (ROOT / word).is_file(), f"{e.name}: {word} does not exist"
+
+
+def test_nothing_in_rag_writes_a_ledger_number_as_a_literal_default():
+    """The modules that use a ledger number import it: no `= 0.75`-style copy of a cosine bar elsewhere."""
+    bars = {e.value for e in LEDGER if isinstance(e.value, float) and 0 < e.value < 1}
+    offenders = []
+    for path in (ROOT / "rag").glob("*.py"):
+        if path.name == "tuning.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                defaults = [d for d in node.args.defaults + node.args.kw_defaults if d is not None]
+                offenders += [f"{path.name}:{node.name}={d.value}" for d in defaults
+                              if isinstance(d, ast.Constant) and d.value in bars]
+    assert not offenders, offenders
+
+
+def test_each_tuned_entry_agrees_with_what_its_script_kept():
+    """value == the script's choice, or the entry says the script chooses otherwise (script_says) and why."""
+    for e in LEDGER:
+        if not e.result:
+            continue
+        name, path = e.result.split(":")
+        record = json.loads((RESULTS / f"{name}.json").read_text(encoding="utf-8"))
+        chosen = lookup(record, path)
+        expected = e.value if e.script_says is None else e.script_says
+        assert chosen == expected, (f"{e.name}: the ledger holds {e.value} (script_says {e.script_says}) but "
+                                    f"`{record['command']}` kept {chosen} on {record['date']}")
+        if e.script_says is not None:
+            assert str(e.script_says) in e.why.replace("/", " "), f"{e.name}: `why` must say what the script chose"
+
+
+def test_model_thresholds_agree_with_their_training_scripts():
+    scorer = json.loads((ROOT / "rag" / "models" / "evidence_scorer.json").read_text(encoding="utf-8"))
+    kept = json.loads((RESULTS / "train_scorer.json").read_text(encoding="utf-8"))
+    assert scorer["threshold"] == kept["figures"]["threshold"]
+    assert scorer["metrics"] == kept["figures"]["metrics"]
+    reader = json.loads((ROOT / "rag" / "models" / "reader.json").read_text(encoding="utf-8"))
+    heldout = json.loads((RESULTS / "train_reader-heldout.json").read_text(encoding="utf-8"))
+    assert reader["threshold"] == heldout["figures"]["threshold"] and reader["top_n"] == heldout["figures"]["top_n"]
+
+
+def rerun(module: str, tmp_path: Path, *args: str) -> dict:
+    env = os.environ | {"EVALS_RESULTS_DIR": str(tmp_path / "results")}
+    done = subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=1200)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    name = module.split(".")[-1]
+    return {"stdout": done.stdout, "record": json.loads((tmp_path / "results" / f"{name}.json").read_text())}
+
+
+@pytest.mark.slow
+def test_cheap_tuning_scripts_rerun_to_the_ledger(tmp_path):
+    """tune_support and tune_chunking (about a minute together, real model) choose what the ledger says they
+    choose, and print it ready to paste."""
+    for module in ("evals.tune_support", "evals.tune_chunking"):
+        out = rerun(module, tmp_path)
+        assert "paste into rag/tuning.py" in out["stdout"]
+        for e in LEDGER:
+            if e.result.startswith(module.split(".")[-1] + ":"):
+                chosen = lookup(out["record"], e.result.split(":")[1])
+                assert chosen == (e.value if e.script_says is None else e.script_says), e.name
+                assert f"{e.name} = {chosen}" in out["stdout"]
+
+
+@pytest.mark.slow
+def test_the_evidence_scorer_refits_to_the_shipped_file(tmp_path):
+    """`python -m evals.train_scorer --check` fits the scorer again on the committed rows: byte for byte the
+    shipped model, threshold included (seconds; needs the dev extras' lightgbm)."""
+    pytest.importorskip("lightgbm")
+    out = rerun("evals.train_scorer", tmp_path, "--check")
+    assert "identical to the shipped file" in out["stdout"]
