@@ -69,6 +69,21 @@ def test_every_module_has_a_layer():
     assert set(LAYER_OF) - set(modules()) == set(), "a module in the table is gone"
 
 
+def test_architecture_md_places_each_module_where_this_table_does():
+    """ARCHITECTURE.md's layer table names every module in the row of its layer (the document matches the code)."""
+    rows = [line for line in (ROOT / "ARCHITECTURE.md").read_text(encoding="utf-8").splitlines()
+            if line.startswith("| ") and "`" in line.split("|")[2]]
+    written = {}
+    for line in rows:
+        layer_cell, modules_cell = line.split("|")[1:3]
+        for module in re.findall(r"`(\w+)`", modules_cell):
+            written[module] = layer_cell.strip()
+    for module, layer in LAYER_OF.items():
+        assert module in written, f"ARCHITECTURE.md does not place rag/{module}.py"
+        expected = {"serve": "serve / evals (siblings)", "evals": "serve / evals (siblings)"}.get(layer, layer)
+        assert written[module] == expected, f"{module}: ARCHITECTURE.md says {written[module]!r}, the test {layer!r}"
+
+
 @pytest.mark.parametrize("module", modules())
 def test_a_module_imports_only_its_own_layer_and_the_layers_below(module):
     rank, _ = LAYERS[LAYER_OF[module]]
