@@ -67,7 +67,7 @@ def snippets(page_html: str, gold: str, not_drop: list[str]) -> tuple[list[str],
     keep = spread([s for s in sentences if len(words(s)) >= MIN_KEEP_WORDS], PER_KIND)
     gold_grams = grams(gold_words)
     excluded = {norm(t) for t in not_drop if t}
-    plain = clean_text(load._html_plain(page_html)[0]).text
+    plain = clean_text(load.html_plain(page_html)[0]).text
     lines, seen = [], set()
     for line in plain.splitlines():
         tokens = words(line)
@@ -89,7 +89,7 @@ def readability_pages(root: Path):
         source = (folder / "source.html").read_text("utf-8", "replace")
         if len(source) < 8000:  # the small synthetic cases of Readability's own unit tests, not saved pages
             continue
-        expected = load._html_plain((folder / "expected.html").read_text("utf-8", "replace"))[0]
+        expected = load.html_plain((folder / "expected.html").read_text("utf-8", "replace"))[0]
         meta = json.loads((folder / "expected-metadata.json").read_text())
         yield f"readability-{folder.name}", source, expected, [meta.get("title") or "", meta.get("byline") or ""]
 
@@ -99,7 +99,7 @@ def aeb_pages(root: Path):
     for key, item in sorted(truth.items()):
         with gzip.open(root / "html" / f"{key}.html.gz") as f:
             source = f.read().decode("utf-8", "replace")
-        title = load._html_plain(source)[1].get("title", "")
+        title = load.html_plain(source)[1].get("title", "")
         yield f"aeb-{key[:16]}", source, item["articleBody"], [title]
 
 

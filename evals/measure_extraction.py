@@ -88,7 +88,7 @@ def readers() -> dict[str, Callable[[str], str]]:
     options = {"include_tables": True, "include_comments": False}
     return {
         "rag": lambda h: load.html_to_text(h)[0],
-        "plain": lambda h: load._html_plain(h)[0],
+        "plain": lambda h: load.html_plain(h)[0],
         "trafilatura": lambda h: trafilatura.extract(h, **options) or "",
         "trafilatura-recall": lambda h: trafilatura.extract(h, favor_recall=True, **options) or "",
     }

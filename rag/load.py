@@ -138,7 +138,7 @@ def html_to_text(html: str) -> tuple[str, dict[str, str]]:
     (evals/measure_extraction.py; favor_precision lost recall on page ledes and short pages)."""
     import trafilatura
 
-    plain, meta = _html_plain(html)
+    plain, meta = html_plain(html)
     try:
         text = trafilatura.extract(html, include_tables=True, include_comments=False, include_images=False,
                                    include_links=False, output_format="txt", with_metadata=False,
@@ -175,7 +175,7 @@ def _rejoin(text: str, plain: str) -> str:
     return "\n".join(out)
 
 
-def _html_plain(html: str) -> tuple[str, dict[str, str]]:
+def html_plain(html: str) -> tuple[str, dict[str, str]]:
     """Every visible text node of the page, one line per block element, and its <title>/<meta> fields."""
     parser = _HTMLText()
     parser.feed(html)

@@ -252,13 +252,20 @@ def test_a_crash_is_a_500_without_a_traceback(built, monkeypatch):
     assert "secret" not in err["message"] and "RuntimeError" in err["message"]
 
 
-def test_a_full_queue_answers_429_at_once(built):
+def test_a_full_queue_answers_429_at_once(built, monkeypatch):
     built.settings.api_workers, built.settings.api_queue = 1, 1
     app = create_app(built, chat=False)
     gate = app.state.gate
     results: list[int] = []
+    release = threading.Event()
+    ask = built.ask
+
+    def held(*args, **kwargs):  # the running request waits: the queue fills up
+        release.wait(60)
+        return ask(*args, **kwargs)
+
+    monkeypatch.setattr(built, "ask", held)
     with local(app) as c:
-        built._lock.acquire()  # the running request waits on the index lock: the queue fills up
         try:
             threads = [threading.Thread(target=lambda: results.append(chat(c).status_code)) for _ in range(2)]
             for t in threads:
@@ -271,7 +278,7 @@ def test_a_full_queue_answers_429_at_once(built):
             error_of(r, 429, "queue_full")
             assert r.headers["retry-after"] == "1"
         finally:
-            built._lock.release()
+            release.set()
         for t in threads:
             t.join(60)
         assert sorted(results) == [200, 200] and gate.stats()["refused"] == 1 and gate.active == 0

@@ -167,7 +167,7 @@ def test_web_pages_are_read_to_their_main_text_on_the_extraction_benchmark():
     rows = extraction.pages(part="test")
     assert len(rows) > 100
     rag = extraction.evaluate(lambda h: load.html_to_text(h)[0], rows)["all"]
-    plain = extraction.evaluate(lambda h: load._html_plain(h)[0], rows)["all"]
+    plain = extraction.evaluate(lambda h: load.html_plain(h)[0], rows)["all"]
     assert plain.recall > 0.98 and plain.precision < 0.6  # the snippets are there to be found, and half are furniture
     assert rag.precision >= 0.85 and rag.recall >= 0.9, (rag.precision, rag.recall)
     assert rag.f1 > plain.f1 + 0.2
