@@ -82,7 +82,7 @@ LEDGER: tuple[Entry, ...] = (
     Entry("TOP_K", TOP_K, "Settings.top_k", "set by hand",
           "five passages of ~500 characters fit a reader's screen and a generative backend's prompt; the suites' "
           "retrieval_hit_at_5 (0.72-0.97) is measured at it, not chosen by it"),
-    Entry("CANDIDATES", CANDIDATES, "Settings.candidates, retrieve.search", "set by hand",
+    Entry("CANDIDATES", CANDIDATES, "Settings.candidates (the fusion in rag/retrieve.py reads it)", "set by hand",
           "four times top_k from each retriever before fusion, so a passage ranked low by one and high by the "
           "other survives; not tuned"),
     Entry("MAX_K", MAX_K, "retrieve.check_query, api /v1/search, MCP search", "set by hand",
@@ -127,10 +127,10 @@ LEDGER: tuple[Entry, ...] = (
           result="tune_support:chosen.LEX_SUPPORT"),
     Entry("SEM_SUPPORT", SEM_SUPPORT, "generate.Verifier", "evals/tune_support.py", "as LEX_SUPPORT",
           result="tune_support:chosen.SEM_SUPPORT"),
-    Entry("HIT_SHARE", HIT_SHARE, "evaluate.is_hit", "set by hand",
+    Entry("HIT_SHARE", HIT_SHARE, "metrics.is_hit", "set by hand",
           "a metric's definition, not a model setting: a passage that holds most of a gold quote counts even "
           "when chunking cut the quote's edge"),
-    Entry("FUZZY", FUZZY, "evaluate (the grounding judge)", "set by hand",
+    Entry("FUZZY", FUZZY, "judge.Judge (the grounding judge)", "set by hand",
           "a metric's definition: a claim nearly equal to an evidence sentence (punctuation, a dropped word) is "
           "contained in it"),
 )

@@ -37,6 +37,19 @@ def test_every_constant_of_the_ledger_has_one_entry_with_its_value():
         assert e.source and e.why and e.used_in, f"{e.name}: value, use, source and reason are all required"
 
 
+def test_each_entry_is_used_where_it_says():
+    """Every module an entry names in `used_in` (module.function, or Settings.field) imports the constant."""
+    import re
+
+    for e in LEDGER:
+        named = {m.lower() for m in re.findall(r"\b([A-Za-z_]+)\.(?!py\b)[A-Za-z_]+", e.used_in)}
+        named = {m for m in named if (ROOT / "rag" / f"{m}.py").is_file()}
+        assert named, f"{e.name}: used_in names no module of rag/"
+        for module in named:
+            source = (ROOT / "rag" / f"{module}.py").read_text(encoding="utf-8")
+            assert re.search(rf"\b{e.name}\b", source), f"{e.name} is not used in rag/{module}.py"
+
+
 def test_sources_name_scripts_that_exist():
     for e in LEDGER:
         for word in e.source.replace("(", " ").replace(")", " ").replace("'s", "").split():
