@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -11,23 +12,31 @@ from typing import Any, TypeVar
 from .answerer import Answerer, models_record
 from .candidates import Evidence
 from .embed import Embedder, load_embedder
-from .errors import BackendUnavailable, RagError
+from .errors import BackendUnavailable, CorpusError, RagError
 from .followup import History
 from .generate import Checked, Verifier, generate, generate_stream, load_llm, notes_for, number
-from .indexer import Indexer, reconcile_lexical, signature
+from .indexer import Indexer, reconcile_lexical, signature, write_lock
 from .lexical import LexicalIndex
 from .load import bundled_corpus
 from .localdb import LocalDB
 from .prompts import BACKEND_FAILED, NOTHING_SUPPORTED
 from .retrieve import search
 from .sentences import SentenceStore
-from .settings import Settings
+from .settings import COLLECTION_PATTERN, DEFAULT_COLLECTION, Settings, storage_prefix
 from .snapshot import Snapshot
-from .store import Store
+from .store import Store, delete_collection, list_collections, uploads_dir
 from .types import Answer, DocumentInfo, IndexReport, Passage
 from .uploads import Uploads, renamed
 
 _UNSET = object()
+
+
+def with_collection(settings: Settings, collection: str) -> Settings:
+    """The same settings on another collection of the index, its name checked (RagError naming the rule)."""
+    if not re.fullmatch(COLLECTION_PATTERN, collection or ""):
+        raise RagError(f"{collection!r} is not a collection name: 3-42 letters, digits, '.', '_' or '-', "
+                       "starting and ending with a letter or digit.")
+    return settings.model_copy(update={"collection": collection})
 LocalFile = TypeVar("LocalFile", bound=LocalDB)
 
 
@@ -52,6 +61,7 @@ class Assistant:
         index_dir: str | Path | None = None,
         settings: Settings | None = None,
         *,
+        collection: str | None = None,
         embedder: Embedder | None = None,
         reader: Any = None,
         scorer: Any = None,
@@ -60,6 +70,8 @@ class Assistant:
         settings = settings or Settings()
         if index_dir is not None:
             settings = settings.model_copy(update={"index_dir": Path(index_dir)})
+        if collection is not None:
+            settings = with_collection(settings, collection)
         self.settings = settings
         self.auto_build = auto_build
         self._embedder = embedder
@@ -97,7 +109,10 @@ class Assistant:
     def _open(self) -> tuple[Store, Snapshot]:
         if self._store is None or self._store.chunks is None:
             store = Store(self.settings)
-            if self.auto_build and not store.exists():
+            # auto_build fills the default collection with the bundled articles; a named collection is made by
+            # adding articles to it, never filled with ours.
+            if self.auto_build and storage_prefix(self.settings.collection) == storage_prefix(DEFAULT_COLLECTION) \
+                    and not store.exists():
                 self._store = store
                 self.index()
             else:
@@ -143,8 +158,9 @@ class Assistant:
 
     @property
     def uploads_dir(self) -> Path:
-        """Where the web chat keeps uploaded articles (absolute); `index()` with no paths includes it."""
-        return (Path(self.settings.index_dir) / "uploads").resolve()
+        """Where the web chat keeps this collection's uploaded articles (absolute); `index()` with no paths
+        includes it."""
+        return uploads_dir(self.settings)
 
     def refresh(self) -> None:
         """Forget what was read from the index (it is also done by itself when the index's generation moves)."""
@@ -162,6 +178,10 @@ class Assistant:
         """Make the index mirror the articles under `paths` (default: the bundled corpus and the uploads folder)."""
         if paths:
             paths = [Path(p) for p in paths]
+        elif storage_prefix(self.settings.collection) != storage_prefix(DEFAULT_COLLECTION):
+            raise CorpusError(f"Collection {self.settings.collection!r} has no default corpus (the bundled articles "
+                              "are the default collection's): name the folders it mirrors (`rag index --collection "
+                              f"{self.settings.collection} --corpus DIR`), or add articles with `rag add`.")
         else:
             paths = [bundled_corpus()] + ([self.uploads_dir] if self.uploads_dir.is_dir() else [])
         with self._lock:
@@ -213,6 +233,20 @@ class Assistant:
             self._after_write()
         self.uploads.forget(info.path, info.url)
         return info
+
+    def collections(self) -> list[dict[str, Any]]:
+        """The collections of this index (embedded or on the server): name, articles, chunks; `default` first."""
+        return list_collections(self.settings)
+
+    def remove_collection(self, name: str) -> None:
+        """Drop collection `name` of this index: its articles, BM25 index, sentence vectors and uploads."""
+        target = with_collection(self.settings, name)
+        with self._lock, write_lock(target):
+            delete_collection(target)
+        if storage_prefix(name) == storage_prefix(self.settings.collection):
+            self.close()
+            self._store = None
+            self._answerer_obj = None
 
     def documents(self) -> list[DocumentInfo]:
         """The indexed articles, with their duplicate groups."""

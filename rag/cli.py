@@ -20,7 +20,17 @@ from .tuning import MAX_READ_K
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _keep_collection(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.meta["rag_collection"] = value
+
+
 def _store_options(func: F) -> F:
+    func = click.option(
+        "--collection", envvar="RAG_COLLECTION", default=None, metavar="NAME", expose_value=False,
+        callback=_keep_collection,
+        help="Collection of the index to use (`rag collections` lists them). [default: default; env: RAG_COLLECTION]",
+    )(func)
     func = click.option(
         "--chroma-url", envvar="RAG_CHROMA_URL", default=None, metavar="URL",
         help="Use a Chroma server (http://host:port) instead of the embedded index. [env: RAG_CHROMA_URL]",
@@ -51,7 +61,9 @@ def _assistant(index_dir: Path | None, chroma_url: str | None, quiet: bool = Fal
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "settings"
         raise click.ClickException(f"Invalid setting {where} (RAG_{where.upper()}): {first['msg']}") from None
-    return Assistant(settings=settings, auto_build=auto_build)
+    ctx = click.get_current_context(silent=True)
+    collection = ctx.meta.get("rag_collection") if ctx is not None else None
+    return _run(lambda: Assistant(settings=settings, auto_build=auto_build, collection=collection))
 
 
 def _run(action: Callable[[], Any]) -> Any:
@@ -437,6 +449,52 @@ def _eval_suites(names: tuple[str, ...], suites_file: Path | None, cache_dir: Pa
         click.echo(json.dumps({"suites": {n: r["metrics"] for n, r in reports.items()}, "macro": su.macro(reports)}))
     if failures:
         raise click.ClickException("eval gate failed: " + "; ".join(failures))
+
+
+@cli.group("collections", invoke_without_command=True)
+@_store_options
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per collection.")
+@click.pass_context
+def collections_command(ctx: click.Context, index_dir: Path | None, chroma_url: str | None, as_json: bool) -> None:
+    """List the collections of the index with their article counts; `rag collections remove NAME` drops one.
+
+    \b
+    Each collection has its own articles, BM25 index, near-duplicate groups and uploads; every command that
+    reads or writes the index takes --collection NAME (or RAG_COLLECTION). `default` is the index's first
+    collection: an index built before collections is its default collection.
+      rag add --collection ukraine ~/reports/kyiv/
+      rag ask --collection ukraine "Who visited Kyiv in May?"
+    """
+    ctx.obj = (index_dir, chroma_url)
+    if ctx.invoked_subcommand is not None:
+        return
+    assistant = _assistant(index_dir, chroma_url)
+    found = _run(assistant.collections)
+    if as_json:
+        for c in found:
+            click.echo(json.dumps(c))
+        return
+    if not found:
+        click.echo(f"No collections in the index at {assistant.settings.chroma_url or assistant.settings.index_dir} "
+                   "— run `rag index` first.")
+        return
+    width = max(len(c["name"]) for c in found)
+    for c in found:
+        click.echo(f"{c['name']:{width}}  {c['articles']:6d} articles  {c['chunks']:7d} chunks")
+
+
+@collections_command.command("remove")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def collections_remove(ctx: click.Context, name: str, yes: bool) -> None:
+    """Drop collection NAME with its articles, BM25 index, sentence vectors and uploads (cannot be undone)."""
+    index_dir, chroma_url = ctx.obj
+    assistant = _assistant(index_dir, chroma_url)
+    if not yes:
+        click.confirm(f"Drop collection {name!r} and every article in it?", abort=True)
+    _run(lambda: assistant.remove_collection(name))
+    click.echo(f"Removed collection {name}.")
 
 
 @cli.command("bench", context_settings={"ignore_unknown_options": True})

