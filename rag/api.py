@@ -3,18 +3,21 @@ removes articles, answers a health check, serves the MCP server over streamable 
 
     POST /v1/chat/completions   OpenAI's schema, streamed (server-sent events) or not; the last user message is
                                 the question, earlier turns the history; each choice carries `citations`
-    GET  /v1/models             "rag" (extractive answers) and "rag-llm" when RAG_LLM is set
-    POST /v1/search             {"query", "k"} -> passages, best first
-    GET  /v1/documents          the indexed articles
-    POST /v1/documents          multipart files, or JSON {"documents": [{"name", "text"}]}: kept in the uploads
-                                folder and indexed
-    DELETE /v1/documents/{id}   remove an article (a unique id prefix is enough)
+    GET  /v1/models             one model per collection the key may read: "rag" (the server's collection) and
+                                "rag/<name>"; "rag-llm" and "rag-llm/<name>" when RAG_LLM is set
+    POST /v1/search             {"query", "k", "collection"} -> passages, best first
+    GET  /v1/documents          the indexed articles (?collection=)
+    POST /v1/documents          multipart files, or JSON {"documents": [{"name", "text"}], "collection"}: kept in
+                                the collection's uploads folder and indexed (a key that may write)
+    DELETE /v1/documents/{id}   remove an article (a unique id prefix is enough; ?collection=)
     GET  /healthz               {"status": "ok", ...}, or 503 when there is no index (never asks for the key)
     /mcp                        the MCP server (rag/mcp_server.py), streamable HTTP
     /                           the web chat (RAG_UI_AUTH asks for its own password)
 
 `create_app(assistant)` builds it (the tests call it on a temporary index); `rag serve` parses flags and runs
-uvicorn. Every limit is a setting (rag/settings.py): `api_key` (bearer token on /v1 and /mcp), `api_workers`
+uvicorn. Keys (rag/keys.py): `api_key` (one bearer token for everything) and `api_keys` (a file of tokens, each
+scoped to collections, read-only or not); a collection a key may not read answers 404 like one that does not
+exist. Every limit is a setting (rag/settings.py): `api_workers`
 (answers computed at once), `api_queue` (requests waiting; one more gets 429), `max_request_kb` (JSON bodies;
 413), `max_file_mb` (each uploaded file; the upload route takes at most that plus 1 MiB per request). Errors
 have OpenAI's shape, {"error": {"message", "type", "param", "code"}}, and never carry a traceback.
@@ -27,7 +30,6 @@ as they are; `citations` keep the exact quotes). `"content_format": "text"` retu
 from __future__ import annotations
 
 import contextlib
-import hmac
 import json
 import logging
 import os
@@ -60,7 +62,9 @@ from .errors import (
     UnsupportedFile,
 )
 from .gate import Gate
+from .keys import OPEN, Collections, Key, Keys, collection_of_model
 from .retrieve import MAX_QUERY_CHARS
+from .settings import COLLECTION_PATTERN, storage_prefix
 from .tuning import MAX_K, MAX_READ_K
 from .types import Answer, Citation
 from .version import __version__
@@ -132,9 +136,9 @@ class Guard:
     token when `api_key` is set; then the body size limits (checked on Content-Length and again while reading,
     so a chunked body cannot pass)."""
 
-    def __init__(self, app: ASGIApp, api_key: str | None, json_limit: int, upload_limit: int,
+    def __init__(self, app: ASGIApp, keys: Keys, json_limit: int, upload_limit: int,
                  loopback: bool = True) -> None:
-        self.app, self.api_key = app, api_key
+        self.app, self.keys = app, keys
         self.json_limit, self.upload_limit = json_limit, upload_limit
         self.loopback = loopback
 
@@ -147,11 +151,13 @@ class Guard:
         if refusal:
             await ApiError(403, refusal, "permission_error", "forbidden_origin").response()(scope, receive, send)
             return
-        if self.api_key is not None and not self._authorized(scope):
-            await ApiError(401, "Missing or wrong API key: send Authorization: Bearer <RAG_API_KEY>.",
+        key = self._key(scope)
+        if key is None:
+            await ApiError(401, "Missing or wrong API key: send Authorization: Bearer <your key>.",
                            "authentication_error", "invalid_api_key",
                            headers={"WWW-Authenticate": "Bearer"}).response()(scope, receive, send)
             return
+        scope.setdefault("state", {})["rag_key"] = key
         limit = self.upload_limit if path.rstrip("/") == "/v1/documents" else self.json_limit
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -196,10 +202,13 @@ class Guard:
             return "Requests from sandboxed or file:// pages are refused."
         return ""
 
-    def _authorized(self, scope: Scope) -> bool:
+    def _key(self, scope: Scope) -> Key | None:
+        """The caller's key: OPEN when no key is configured, None when the bearer token is no key."""
+        if not self.keys.required:
+            return OPEN
         header = dict(scope.get("headers", [])).get(b"authorization", b"").decode("latin-1")
         scheme, _, token = header.partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), self.api_key.encode())  # type: ignore[union-attr]
+        return self.keys.match(token.strip()) if scheme.lower() == "bearer" else None
 
     @staticmethod
     def _too_large(limit: int) -> JSONResponse:
@@ -239,6 +248,8 @@ class SearchRequest(BaseModel):
 
     query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
     k: int = Field(default=5, ge=1, le=MAX_K)
+    collection: str | None = Field(default=None, pattern=COLLECTION_PATTERN,
+                                   description="The collection to search (default: the server's).")
 
 
 class UploadItem(BaseModel):
@@ -252,6 +263,8 @@ class UploadRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     documents: list[UploadItem] = Field(min_length=1, max_length=MAX_UPLOAD_FILES)
+    collection: str | None = Field(default=None, pattern=COLLECTION_PATTERN,
+                                   description="The collection to add to (default: the server's; created if new).")
 
 
 def _text_of(content: str | list[dict[str, Any]] | None, index: int) -> str:
@@ -339,17 +352,40 @@ def _extra(answer: Answer) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- the app
+def key_of(request: Request) -> Key:
+    """The caller's key, as the Guard found it (OPEN when no key is configured, or outside the Guard)."""
+    return request.scope.get("state", {}).get("rag_key", OPEN)
+
+
+def model_not_found(model: str) -> ApiError:
+    return ApiError(404, f"The model {model!r} does not exist; GET /v1/models lists the models this key may use.",
+                    "not_found_error", "model_not_found", "model")
+
+
+def collection_not_found(name: str) -> ApiError:
+    return ApiError(404, f"No collection {name!r}; GET /v1/models lists the collections this key may read "
+                    "(rag/<collection>).", "not_found_error", "collection_not_found", "collection")
+
+
+def checked(collection: str | None) -> str | None:
+    """A collection named in a query string or form field: its name checked like the JSON bodies' field."""
+    if collection is not None and not re.fullmatch(COLLECTION_PATTERN, collection):
+        raise ApiError(400, f"{collection!r} is not a collection name.", code="invalid_value", param="collection")
+    return collection
+
+
 def create_app(assistant: Assistant | None = None, *, chat: bool = True, mcp: bool = True,
                host: str = "127.0.0.1") -> FastAPI:
     """The whole service on one assistant (default: `Assistant(auto_build=False)` on the settings in force)."""
     assistant = assistant or Assistant(auto_build=False)
     settings = assistant.settings
     gate = Gate(settings.api_workers, settings.api_queue)
+    collections = Collections(assistant)
     mcp_server = None
     if mcp:
         from .mcp_server import build_server
 
-        mcp_server = build_server(assistant, gate)
+        mcp_server = build_server(assistant, gate, collections)
         mcp_routes = mcp_server.streamable_http_app(
             streamable_http_path="/mcp", host=host, max_request_body_size=settings.max_request_kb * 1024
         ).routes
@@ -364,11 +400,13 @@ def create_app(assistant: Assistant | None = None, *, chat: bool = True, mcp: bo
 
     app = FastAPI(title="rag", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url="/v1/openapi.json")
-    app.state.assistant, app.state.gate = assistant, gate
-    key = settings.api_key.get_secret_value() if settings.api_key else None
-    app.add_middleware(Guard, api_key=key, json_limit=settings.max_request_kb * 1024,
+    keys = Keys.from_settings(settings.api_key.get_secret_value() if settings.api_key else None, settings.api_keys)
+    app.state.assistant, app.state.gate, app.state.keys = assistant, gate, keys
+    app.add_middleware(Guard, keys=keys, json_limit=settings.max_request_kb * 1024,
                        upload_limit=int(settings.max_file_mb * 2**20) + UPLOAD_SLACK,
                        loopback=host in LOOPBACK_NAMES)
+    app.state.collections = collections
+    base_name = settings.collection
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -397,34 +435,63 @@ def create_app(assistant: Assistant | None = None, *, chat: bool = True, mcp: bo
         async with gate.slot():
             return await gate.run(fn, *args)
 
+    def readable(request: Request, name: str | None, model: str | None = None) -> Assistant:
+        """The assistant of collection `name` (None: the server's), when the caller's key may read it; else
+        404, as for a collection that does not exist."""
+        name = name or base_name
+        if not key_of(request).reads(name):
+            raise model_not_found(model) if model else collection_not_found(name)
+        return collections.get(name)
+
+    def writable(request: Request, name: str | None) -> Assistant:
+        target = readable(request, name)
+        if not key_of(request).write:
+            raise ApiError(403, "This API key may read but not add or remove articles (write = false in its "
+                           "RAG_API_KEYS entry).", "permission_error", "read_only_key")
+        return target
+
+    async def on(name: str | None, model: str | None, fn: Callable[[], T]) -> T:
+        """call(fn), a named collection that does not exist answering 404 like one the key may not read."""
+        try:
+            return await call(fn)
+        except IndexNotFound:
+            if name and storage_prefix(name) != storage_prefix(base_name):
+                raise (model_not_found(model) if model else collection_not_found(name)) from None
+            raise
+
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
         generation = await anyio.to_thread.run_sync(lambda: assistant.generation)
         return {"status": "ok", "generation": generation, "queue": gate.stats()}
 
     @app.get("/v1/models")
-    async def models() -> dict[str, Any]:
-        data = [{"id": MODEL, "object": "model", "created": 0, "owned_by": "rag",
-                 "description": "Extractive answers: every sentence an exact, cited quote."}]
-        if settings.llm:
-            data.append({"id": LLM_MODEL, "object": "model", "created": 0, "owned_by": "rag",
-                         "backend": settings.llm.split(":", 1)[0],
-                         "description": "The configured generative backend; every sentence checked against its citation."})
+    async def models(request: Request) -> dict[str, Any]:
+        key = key_of(request)
+        names = [base_name] + [n for n in await anyio.to_thread.run_sync(collections.names) if n != base_name]
+        data = []
+        for name in names:
+            if not key.reads(name):
+                continue
+            suffix = "" if name == base_name else f"/{name}"
+            data.append({"id": MODEL + suffix, "object": "model", "created": 0, "owned_by": "rag", "collection": name,
+                         "description": f"Extractive answers from the collection {name!r}: every sentence an exact, "
+                                        "cited quote."})
+            if settings.llm:
+                data.append({"id": LLM_MODEL + suffix, "object": "model", "created": 0, "owned_by": "rag",
+                             "collection": name, "backend": settings.llm.split(":", 1)[0],
+                             "description": f"The configured generative backend on the collection {name!r}; every "
+                                            "sentence checked against its citation."})
         return {"object": "list", "data": data}
-
-    def use_llm_for(model: str) -> bool:
-        if model == MODEL:
-            return False
-        if model == LLM_MODEL and settings.llm:
-            return True
-        known = ", ".join([MODEL] + ([LLM_MODEL] if settings.llm else []))
-        raise ApiError(404, f"The model {model!r} does not exist; GET /v1/models lists them ({known}).",
-                       "not_found_error", "model_not_found", "model")
 
     @app.post("/v1/chat/completions", response_model=None)
     async def chat_completions(request: Request) -> Response:
         req: ChatRequest = await _json_body(request, ChatRequest)
-        use_llm = use_llm_for(req.model)
+        parsed = collection_of_model(req.model, base_name, (MODEL, LLM_MODEL) if settings.llm else (MODEL,))
+        if parsed is None:
+            raise model_not_found(req.model)
+        family, name = parsed
+        use_llm = family == LLM_MODEL
+        target = readable(request, name, req.model)
         question, history = question_and_history(req.messages)
         if len(question) > MAX_QUERY_CHARS:
             raise ApiError(400, f"The question is {len(question)} characters long; the limit is {MAX_QUERY_CHARS}.",
@@ -436,7 +503,7 @@ def create_app(assistant: Assistant | None = None, *, chat: bool = True, mcp: bo
             return markdown_safe(text) if fmt == "markdown" else text
 
         if not req.stream:
-            answer: Answer = await call(lambda: assistant.ask(question, history, req.k, use_llm=use_llm))
+            answer: Answer = await on(name, req.model, lambda: target.ask(question, history, req.k, use_llm=use_llm))
             content = shown(answer.text) + (sources_block(answer, fmt) if req.sources_in_content else "")
             choice = {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop",
                       "logprobs": None, **_extra(answer)}
@@ -444,8 +511,13 @@ def create_app(assistant: Assistant | None = None, *, chat: bool = True, mcp: bo
 
         gate.admit()  # held until the stream ends, however it ends
         try:
-            pieces: Iterator[str | Answer] = assistant.stream(question, history, req.k, use_llm=use_llm)
+            pieces: Iterator[str | Answer] = target.stream(question, history, req.k, use_llm=use_llm)
             first = await gate.run(next, pieces, None)  # errors before the first piece still get a status code
+        except IndexNotFound:
+            gate.release()
+            if storage_prefix(name) != storage_prefix(base_name):
+                raise model_not_found(req.model) from None
+            raise
         except BaseException:
             gate.release()
             raise
@@ -483,25 +555,30 @@ def create_app(assistant: Assistant | None = None, *, chat: bool = True, mcp: bo
     @app.post("/v1/search")
     async def search(request: Request) -> dict[str, Any]:
         req: SearchRequest = await _json_body(request, SearchRequest)
-        passages = await call(assistant.search, req.query, req.k)
+        target = readable(request, req.collection)
+        passages = await on(req.collection, None, lambda: target.search(req.query, req.k))
         return {"object": "list", "data": [public(p.to_dict()) for p in passages]}
 
     @app.get("/v1/documents")
-    async def documents() -> dict[str, Any]:
-        docs = await call(assistant.documents)
+    async def documents(request: Request, collection: str | None = None) -> dict[str, Any]:
+        target = readable(request, checked(collection))
+        docs = await on(collection, None, target.documents)
         return {"object": "list", "data": [{"id": d.doc_id, "object": "document", **public(d.to_dict())} for d in docs]}
 
     @app.post("/v1/documents")
     async def upload(request: Request) -> JSONResponse:
         files: list[tuple[str, bytes]] = []
+        collection: str | None = None
         if request.headers.get("content-type", "").startswith("multipart/form-data"):
             try:
                 form = await request.form(max_files=MAX_UPLOAD_FILES, max_fields=MAX_UPLOAD_FILES)
             except Exception as exc:  # starlette's parser: malformed multipart or too many parts
                 raise ApiError(400, f"The form could not be read: {exc}", code="invalid_form") from None
-            for _, value in form.multi_items():
+            for field, value in form.multi_items():
                 if hasattr(value, "read"):
                     files.append((value.filename or "", await value.read()))
+                elif field == "collection":
+                    collection = checked(str(value))
             await form.close()
             if not files:
                 raise ApiError(400, "No file in the form: send files as multipart/form-data (field 'file').",
@@ -509,7 +586,9 @@ def create_app(assistant: Assistant | None = None, *, chat: bool = True, mcp: bo
         else:
             req: UploadRequest = await _json_body(request, UploadRequest)
             files = [(d.name, d.text.encode("utf-8")) for d in req.documents]
-        report = await call(lambda: assistant.upload(files, progress=False))
+            collection = req.collection
+        target = writable(request, collection)
+        report = await call(lambda: target.upload(files, progress=False))
         kept = [f for f in report.files if f.status != "skipped"]
         if not kept:
             reasons = "; ".join(f"{f.path}: {f.reason}" for f in report.files)
@@ -518,8 +597,9 @@ def create_app(assistant: Assistant | None = None, *, chat: bool = True, mcp: bo
                              "report": report.to_dict()}, status_code=201 if report.added else 200)
 
     @app.delete("/v1/documents/{doc_id}")
-    async def remove(doc_id: str) -> dict[str, Any]:
-        info = await call(assistant.remove, doc_id)
+    async def remove(request: Request, doc_id: str, collection: str | None = None) -> dict[str, Any]:
+        target = writable(request, checked(collection))
+        info = await on(collection, None, lambda: target.remove(doc_id))
         return {"id": info.doc_id, "object": "document", "deleted": True, "document": public(info.to_dict())}
 
     if mcp_server is not None:

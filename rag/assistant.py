@@ -234,6 +234,13 @@ class Assistant:
         self.uploads.forget(info.path, info.url)
         return info
 
+    def sibling(self, collection: str) -> Assistant:
+        """An assistant on another collection of this index, sharing this one's models (embedder, scorer,
+        reader): what a server keeps per collection."""
+        reader = self.answerer.reader if self.settings.reader else None
+        return Assistant(settings=with_collection(self.settings, collection), embedder=self.embedder,
+                         reader=reader, scorer=self.scorer, auto_build=False)
+
     def collections(self) -> list[dict[str, Any]]:
         """The collections of this index (embedded or on the server): name, articles, chunks; `default` first."""
         return list_collections(self.settings)

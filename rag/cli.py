@@ -177,8 +177,9 @@ def serve(index_dir: Path | None, chroma_url: str | None, host: str, port: int, 
     http://HOST:PORT/mcp                   MCP server (streamable HTTP): tools ask, search, documents
     http://HOST:PORT/                      the web chat
 
-    RAG_API_KEY=secret asks every /v1 and /mcp request for `Authorization: Bearer secret`; RAG_UI_AUTH=user:password
-    guards the chat. Limits: RAG_API_WORKERS, RAG_API_QUEUE, RAG_MAX_REQUEST_KB, RAG_MAX_FILE_MB (README). On
+    RAG_API_KEY=secret asks every /v1 and /mcp request for `Authorization: Bearer secret`; RAG_API_KEYS=keys.toml
+    gives each key the collections it may read and whether it may write (model "rag/<collection>", README);
+    RAG_UI_AUTH=user:password guards the chat. Limits: RAG_API_WORKERS, RAG_API_QUEUE, RAG_MAX_REQUEST_KB, RAG_MAX_FILE_MB (README). On
     SIGTERM, answers in progress finish, then it exits 0.
     """
     try:
@@ -195,8 +196,9 @@ def serve(index_dir: Path | None, chroma_url: str | None, host: str, port: int, 
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
     _run(lambda: prepare(assistant, build=not no_build, strict=False))
-    if host not in ("127.0.0.1", "localhost", "::1") and assistant.settings.api_key is None:
-        click.echo(f"warning: serving on {host} without RAG_API_KEY: anyone who can reach this port can ask, "
+    if host not in ("127.0.0.1", "localhost", "::1") and assistant.settings.api_key is None \
+            and assistant.settings.api_keys is None:
+        click.echo(f"warning: serving on {host} without RAG_API_KEY or RAG_API_KEYS: anyone who can reach this port can ask, "
                    "upload and remove articles.", err=True)
     app = _run(lambda: create_app(assistant, chat=not no_chat, host=host))
     shown = f"[{host}]" if ":" in host else host

@@ -12,15 +12,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import anyio.to_thread
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field
 
-from .errors import RagError
+from .errors import IndexNotFound, RagError
 from .gate import Gate
+from .keys import OPEN, Collections
 from .prompts import ABSTAIN_TEXT
 from .retrieve import MAX_QUERY_CHARS
+from .settings import COLLECTION_PATTERN, storage_prefix
 from .tuning import MAX_K, MAX_READ_K
 from .version import __version__
 
@@ -90,16 +92,35 @@ class DocumentsResult(BaseModel):
     documents: list[DocumentOut]
 
 
-def build_server(assistant: Assistant, gate: Gate | None = None) -> MCPServer:
+def build_server(assistant: Assistant, gate: Gate | None = None, collections: Collections | None = None) -> MCPServer:
     """The MCP server over `assistant`. With a `Gate` (under `rag serve`), tool calls share the HTTP API's
-    workers and queue; without one (stdio), each call runs in a worker thread."""
+    workers and queue; without one (stdio), each call runs in a worker thread. Each tool takes an optional
+    `collection` (default: the server's); over HTTP the caller's API key must be allowed to read it, and a
+    collection it may not read is reported exactly like one that does not exist."""
+    collections = collections or Collections(assistant)
+    base_name = assistant.settings.collection
 
-    async def call(fn: Callable[[], T]) -> T:
+    def target(ctx: Context | None, collection: str | None) -> Assistant:
+        name = collection or base_name
+        request = getattr(ctx.request_context, "request", None) if ctx is not None else None
+        key = request.scope.get("state", {}).get("rag_key", OPEN) if request is not None else OPEN
+        if not key.reads(name):
+            raise ToolError(missing(name))
+        return collections.get(name)
+
+    def missing(name: str) -> str:
+        return f"No collection {name!r} (or not one this key may read)."
+
+    async def call(fn: Callable[[], T], collection: str | None = None) -> T:
         try:
             if gate is None:
                 return await anyio.to_thread.run_sync(fn)
             async with gate.slot():
                 return await gate.run(fn)
+        except IndexNotFound as exc:
+            if collection and storage_prefix(collection) != storage_prefix(base_name):
+                raise ToolError(missing(collection)) from None
+            raise ToolError(str(exc)) from None
         except RagError as exc:
             raise ToolError(str(exc)) from None
         except ToolError:
@@ -110,10 +131,13 @@ def build_server(assistant: Assistant, gate: Gate | None = None) -> MCPServer:
 
     @server.tool(annotations=read_only)
     async def ask(question: Annotated[str, Field(min_length=1, max_length=MAX_QUERY_CHARS)],
-                  k: Annotated[int, Field(ge=1, le=MAX_READ_K, description="Passages to read.")] = 5) -> AskResult:
+                  k: Annotated[int, Field(ge=1, le=MAX_READ_K, description="Passages to read.")] = 5,
+                  collection: Annotated[str | None, Field(pattern=COLLECTION_PATTERN, description="The collection to read (default: the server's).")] = None,
+                  ctx: Context | None = None) -> AskResult:
         """Answer a question from the articles: every sentence an exact quote with a numbered citation, or an
         abstention that names the closest passage."""
-        a = await call(lambda: assistant.ask(question, k=k))
+        chosen = target(ctx, collection)
+        a = await call(lambda: chosen.ask(question, k=k), collection)
         return AskResult(
             answer=a.text, abstained=a.abstained, confidence=a.confidence, short_answer=a.short,
             citations=[CitationOut(number=c.number, doc_id=c.doc_id, title=c.title, author=c.author, date=c.date,
@@ -123,17 +147,22 @@ def build_server(assistant: Assistant, gate: Gate | None = None) -> MCPServer:
 
     @server.tool(annotations=read_only)
     async def search(query: Annotated[str, Field(min_length=1, max_length=MAX_QUERY_CHARS)],
-                     k: Annotated[int, Field(ge=1, le=MAX_K, description="Passages to return.")] = 5) -> SearchResult:
+                     k: Annotated[int, Field(ge=1, le=MAX_K, description="Passages to return.")] = 5,
+                     collection: Annotated[str | None, Field(pattern=COLLECTION_PATTERN, description="The collection to read (default: the server's).")] = None,
+                     ctx: Context | None = None) -> SearchResult:
         """The passages of the articles that best match the query, best first (hybrid retrieval)."""
-        passages = await call(lambda: assistant.search(query, k=k))
+        chosen = target(ctx, collection)
+        passages = await call(lambda: chosen.search(query, k=k), collection)
         return SearchResult(passages=[PassageOut(doc_id=p.doc_id, title=p.title, author=p.author, date=p.date,
                                                  text=p.text, score=p.score, start=p.start, end=p.end)
                                       for p in passages])
 
     @server.tool(annotations=read_only)
-    async def documents() -> DocumentsResult:
+    async def documents(collection: Annotated[str | None, Field(pattern=COLLECTION_PATTERN, description="The collection to read (default: the server's).")] = None,
+                        ctx: Context | None = None) -> DocumentsResult:
         """The indexed articles: id, title, byline, file name, number of chunks, format, pages and link."""
-        docs = await call(assistant.documents)
+        chosen = target(ctx, collection)
+        docs = await call(chosen.documents, collection)
         return DocumentsResult(documents=[DocumentOut(doc_id=d.doc_id, title=d.label, author=d.author,
                                                       publication=d.publication, date=d.date, file=Path(d.path).name,
                                                       chunks=d.chunks, format=d.format, pages=d.pages, url=d.url)

@@ -144,6 +144,11 @@ class Settings(BaseSettings):
         description="`rag serve`: the bearer token every /v1 and /mcp request must carry (Authorization: Bearer …). "
         "Unset: no token is asked for (the service binds 127.0.0.1 unless told otherwise).",
     )
+    api_keys: Path | None = Field(
+        default=None,
+        description="`rag serve`: a TOML file of API keys, each with the collections it may read and whether it "
+        "may write (rag/keys.py). With api_key too, that key reads and writes every collection.",
+    )
     api_workers: int = Field(default=2, ge=1, le=64, description="`rag serve`: answers and searches computed at once.")
     api_queue: int = Field(
         default=64, ge=0, le=10_000,
