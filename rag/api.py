@@ -44,7 +44,7 @@ import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -224,7 +224,7 @@ class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="allow")  # name, tool_calls, … are accepted and ignored
 
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
-    content: str | list[dict[str, Any]] | None = None
+    content: StrictStr | list[dict[str, Any]] | None = None
 
 
 class ChatRequest(BaseModel):
@@ -233,37 +233,37 @@ class ChatRequest(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    model: str = MODEL
+    model: StrictStr = MODEL
     messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
-    stream: bool = False
-    n: int = Field(default=1, ge=1, le=1)
-    k: int | None = Field(default=None, ge=1, le=MAX_READ_K, description="Passages to read (default: Settings.top_k).")
+    stream: StrictBool = False
+    n: StrictInt = Field(default=1, ge=1, le=1)
+    k: StrictInt | None = Field(default=None, ge=1, le=MAX_READ_K, description="Passages to read (default: Settings.top_k).")
     content_format: Literal["markdown", "text"] = "markdown"
-    sources_in_content: bool = Field(default=True, description="End the content with the numbered sources, for "
+    sources_in_content: StrictBool = Field(default=True, description="End the content with the numbered sources, for "
                                      "front-ends that show only the content.")
 
 
 class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
-    k: int = Field(default=5, ge=1, le=MAX_K)
-    collection: str | None = Field(default=None, pattern=COLLECTION_PATTERN,
+    query: StrictStr = Field(min_length=1, max_length=MAX_QUERY_CHARS)
+    k: StrictInt = Field(default=5, ge=1, le=MAX_K)
+    collection: StrictStr | None = Field(default=None, pattern=COLLECTION_PATTERN,
                                    description="The collection to search (default: the server's).")
 
 
 class UploadItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=255, description="File name; its suffix says how to read it (.txt, .md, .html).")
-    text: str = Field(min_length=1)
+    name: StrictStr = Field(min_length=1, max_length=255, description="File name; its suffix says how to read it (.txt, .md, .html).")
+    text: StrictStr = Field(min_length=1)
 
 
 class UploadRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     documents: list[UploadItem] = Field(min_length=1, max_length=MAX_UPLOAD_FILES)
-    collection: str | None = Field(default=None, pattern=COLLECTION_PATTERN,
+    collection: StrictStr | None = Field(default=None, pattern=COLLECTION_PATTERN,
                                    description="The collection to add to (default: the server's; created if new).")
 
 
@@ -299,6 +299,8 @@ async def _json_body(request: Request, model: type[BaseModel]) -> Any:
         data = json.loads(await request.body() or b"null")
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, f"The request body is not valid JSON: {exc}", code="invalid_json") from None
+    except RecursionError:
+        raise ApiError(400, "The request body is nested too deeply to be a request.", code="invalid_json") from None
     if not isinstance(data, dict):
         raise ApiError(400, "The request body must be a JSON object.", code="invalid_json")
     try:

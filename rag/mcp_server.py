@@ -102,8 +102,18 @@ def build_server(assistant: Assistant, gate: Gate | None = None, collections: Co
 
     def target(ctx: Context | None, collection: str | None) -> Assistant:
         name = collection or base_name
-        request = getattr(ctx.request_context, "request", None) if ctx is not None else None
-        key = request.scope.get("state", {}).get("rag_key", OPEN) if request is not None else OPEN
+        try:
+            request = getattr(ctx.request_context, "request", None) if ctx is not None else None
+        except (ValueError, LookupError, AttributeError):  # called outside a request (in process)
+            request = None
+        if request is not None:
+            key = request.scope.get("state", {}).get("rag_key")
+            if key is None:  # over HTTP the Guard always names the key: without one, read nothing
+                raise ToolError(missing(name))
+        elif gate is not None:  # under `rag serve` every call comes with its HTTP request
+            raise ToolError(missing(name))
+        else:
+            key = OPEN  # stdio: the process that started `rag mcp` may read every collection
         if not key.reads(name):
             raise ToolError(missing(name))
         return collections.get(name)
@@ -131,7 +141,7 @@ def build_server(assistant: Assistant, gate: Gate | None = None, collections: Co
 
     @server.tool(annotations=read_only)
     async def ask(question: Annotated[str, Field(min_length=1, max_length=MAX_QUERY_CHARS)],
-                  k: Annotated[int, Field(ge=1, le=MAX_READ_K, description="Passages to read.")] = 5,
+                  k: Annotated[int, Field(ge=1, le=MAX_READ_K, strict=True, description="Passages to read.")] = 5,
                   collection: Annotated[str | None, Field(pattern=COLLECTION_PATTERN, description="The collection to read (default: the server's).")] = None,
                   ctx: Context | None = None) -> AskResult:
         """Answer a question from the articles: every sentence an exact quote with a numbered citation, or an
@@ -147,7 +157,7 @@ def build_server(assistant: Assistant, gate: Gate | None = None, collections: Co
 
     @server.tool(annotations=read_only)
     async def search(query: Annotated[str, Field(min_length=1, max_length=MAX_QUERY_CHARS)],
-                     k: Annotated[int, Field(ge=1, le=MAX_K, description="Passages to return.")] = 5,
+                     k: Annotated[int, Field(ge=1, le=MAX_K, strict=True, description="Passages to return.")] = 5,
                      collection: Annotated[str | None, Field(pattern=COLLECTION_PATTERN, description="The collection to read (default: the server's).")] = None,
                      ctx: Context | None = None) -> SearchResult:
         """The passages of the articles that best match the query, best first (hybrid retrieval)."""
