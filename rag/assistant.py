@@ -205,7 +205,7 @@ class Assistant:
         """The uploads folder and the links its pages came from."""
         if self._uploads is None:
             s = self.settings
-            self._uploads = Uploads(self.uploads_dir, s.max_file_mb, s.fetch_timeout)
+            self._uploads = Uploads(self.uploads_dir, s.max_file_mb, s.fetch_timeout, s.fetch_allow_private)
         return self._uploads
 
     def upload(self, files: Iterable[tuple[str, bytes | str | Path]], *, progress: bool = False) -> IndexReport:

@@ -138,6 +138,12 @@ class Settings(BaseSettings):
     fetch_timeout: float = Field(
         default=20.0, gt=0, le=600, description="Seconds a link added with `rag add https://…` may take to download."
     )
+    fetch_allow_private: bool = Field(
+        default=False,
+        description="Let links (`rag add URL`, the chat's URL box, uploads of links through the API) reach loopback, "
+        "private, link-local and other non-public addresses, and use the environment's proxy. Off: only public "
+        "addresses, checked on the address each connection goes to, redirects included.",
+    )
     quiet: bool = Field(default=False, description="No progress bars.")
     api_key: SecretStr | None = Field(
         default=None,

@@ -28,10 +28,11 @@ def renamed(report: IndexReport, names: dict[str, str], before: Iterable[FileRes
 class Uploads:
     """The uploads folder (absolute) and what is kept there."""
 
-    def __init__(self, folder: Path, max_file_mb: float, fetch_timeout: float) -> None:
+    def __init__(self, folder: Path, max_file_mb: float, fetch_timeout: float, allow_private: bool = False) -> None:
         self.folder = folder
         self.limit = max_file_mb * 2**20
         self.fetch_timeout = fetch_timeout
+        self.allow_private = allow_private
         self._sidecar_lock = threading.Lock()
 
     def keep(self, files: Iterable[tuple[str, bytes | str | Path]]) -> tuple[dict[str, str], list[FileResult]]:
@@ -60,7 +61,8 @@ class Uploads:
         pages, failed = [], []
         for url in urls:
             try:
-                pages.append(fetch(url, timeout=self.fetch_timeout, max_bytes=int(self.limit)))
+                pages.append(fetch(url, timeout=self.fetch_timeout, max_bytes=int(self.limit),
+                                   allow_private=self.allow_private))
             except FetchError as exc:
                 failed.append(FileResult(url, "skipped", reason=str(exc)))
         links = {page.name: page.url for page in pages}

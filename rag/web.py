@@ -2,7 +2,13 @@
 fetched while answering.
 
 Only http and https, in the link and in every redirect; at most MAX_REDIRECTS redirects; a time limit on the whole
-download, not only on each read; a size limit; web pages, PDFs, Word files and plain text only. The page is kept as
+download, not only on each read; a size limit; web pages, PDFs, Word files and plain text only. Only public
+addresses are connected to (unless `allow_private`, RAG_FETCH_ALLOW_PRIVATE=1): loopback, private, link-local
+(the cloud metadata address among them), shared, multicast, reserved and unspecified addresses are refused, IPv4
+and IPv6, checked on the address each connection actually goes to — for the link and for every redirect — so a
+name that resolves to an inside address, a DNS answer that changes between two looks (rebinding) or a redirect
+cannot reach the intranet of the machine that runs the server. Without `allow_private` no proxy from the
+environment is used (the check would see the proxy's address, not the page's). The page is kept as
 a file in the uploads folder with the link recorded beside it (corpus.json), so it is re-read, not re-fetched, on
 every later `rag index`.
 """
@@ -11,10 +17,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import http.client
+import ipaddress
 import re
+import socket
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import Message
 from urllib.parse import urlsplit
@@ -71,11 +81,92 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-def _opener() -> urllib.request.OpenerDirector:
+def address_refusal(ip: str) -> str | None:
+    """Why a link may not connect to this address (None: a public address it may connect to)."""
+    try:
+        address = ipaddress.ip_address(ip.split("%", 1)[0])
+    except ValueError:
+        return "not an IP address"
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    for test, what in (("is_unspecified", "an unspecified"), ("is_loopback", "a loopback"),
+                       ("is_link_local", "a link-local"), ("is_multicast", "a multicast"),
+                       ("is_private", "a private"), ("is_reserved", "a reserved")):
+        if getattr(address, test):
+            return f"{what} address"
+    return None if address.is_global else "a non-public address"
+
+
+Policy = Callable[[str], "str | None"]
+
+
+def _guarded_connection(refusal: Policy) -> Callable[..., socket.socket]:
+    """socket.create_connection that connects only to addresses `refusal` lets through, trying each resolved
+    address in turn: the address checked is the address connected to."""
+
+    def create_connection(address: tuple[str, int], timeout: float | None = None,
+                          source_address: tuple[str, int] | None = None, *_: object) -> socket.socket:
+        host, port = address
+        refused: list[tuple[str, str]] = []
+        error: OSError | None = None
+        for family, kind, proto, _, sockaddr in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
+            ip = str(sockaddr[0])
+            reason = refusal(ip)
+            if reason:
+                refused.append((ip, reason))
+                continue
+            sock = socket.socket(family, kind, proto)
+            try:
+                if timeout is not None:
+                    sock.settimeout(timeout)
+                if source_address:
+                    sock.bind(source_address)
+                sock.connect(sockaddr)
+                return sock
+            except OSError as exc:
+                error = exc
+                sock.close()
+        if error is not None:
+            raise error
+        if refused:
+            ip, reason = refused[0]
+            shown = host if host == ip else f"{host} ({ip})"
+            raise FetchError(f"refused to connect to {shown}: {reason}; links may reach public addresses only "
+                             "(RAG_FETCH_ALLOW_PRIVATE=1 lifts this on a machine whose network you trust)")
+        raise OSError(f"{host} resolves to no address")
+
+    return create_connection
+
+
+def _opener(allow_private: bool = False, refusal: Policy = address_refusal) -> urllib.request.OpenerDirector:
     # No FileHandler/FTPHandler/DataHandler: build_opener's defaults would add them.
     opener = urllib.request.OpenerDirector()
-    for handler in (urllib.request.ProxyHandler(), urllib.request.HTTPHandler(), urllib.request.HTTPSHandler(),
-                    urllib.request.HTTPDefaultErrorHandler(), _Redirects(), urllib.request.HTTPErrorProcessor()):
+    if allow_private:
+        connections = (urllib.request.ProxyHandler(), urllib.request.HTTPHandler(), urllib.request.HTTPSHandler())
+    else:
+        connect = _guarded_connection(refusal)
+
+        class Guarded(http.client.HTTPConnection):
+            def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003 - http.client's signature
+                super().__init__(*args, **kwargs)
+                self._create_connection = connect  # http.client sets socket.create_connection per instance
+
+        class GuardedTLS(http.client.HTTPSConnection):
+            def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003 - http.client's signature
+                super().__init__(*args, **kwargs)
+                self._create_connection = connect
+
+        class Plain(urllib.request.HTTPHandler):
+            def http_open(self, req):  # noqa: ANN001, ANN201 - urllib's signature
+                return self.do_open(Guarded, req)
+
+        class TLS(urllib.request.HTTPSHandler):
+            def https_open(self, req):  # noqa: ANN001, ANN201 - urllib's signature
+                return self.do_open(GuardedTLS, req, context=self._context)
+
+        connections = (urllib.request.ProxyHandler({}), Plain(), TLS())
+    for handler in (*connections, urllib.request.HTTPDefaultErrorHandler(), _Redirects(),
+                    urllib.request.HTTPErrorProcessor()):
         opener.add_handler(handler)
     return opener
 
@@ -100,8 +191,10 @@ def _suffix(content_type: str, url: str) -> str:
     raise FetchError(f"not a web page, PDF, Word file or text (the server says {kind or 'nothing'})")
 
 
-def fetch(url: str, *, timeout: float = 20.0, max_bytes: int = 10 * 2**20) -> Fetched:
-    """Download one link. `timeout` bounds the whole download (connecting, redirects, reading)."""
+def fetch(url: str, *, timeout: float = 20.0, max_bytes: int = 10 * 2**20, allow_private: bool = False,
+          refusal: Policy = address_refusal) -> Fetched:
+    """Download one link. `timeout` bounds the whole download (connecting, redirects, reading); only public
+    addresses are connected to unless `allow_private` (`refusal` says which are not)."""
     url = check_link(url)
     deadline = time.monotonic() + timeout
     request = urllib.request.Request(url, headers={
@@ -109,7 +202,7 @@ def fetch(url: str, *, timeout: float = 20.0, max_bytes: int = 10 * 2**20) -> Fe
         "Accept": "text/html,application/xhtml+xml,application/pdf,text/plain;q=0.9,*/*;q=0.5",
     })
     try:
-        with _opener().open(request, timeout=timeout) as response:
+        with _opener(allow_private, refusal).open(request, timeout=timeout) as response:
             headers: Message = response.headers
             suffix = _suffix(headers.get("Content-Type", ""), response.geturl())
             declared = headers.get("Content-Length")

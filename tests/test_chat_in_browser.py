@@ -28,7 +28,8 @@ def server(tmp_path_factory):
     log = home / "server.log"
     with open(log, "w") as out:
         try:
-            proc = start_ui(home / "index", port, output=out, cwd=home)
+            # the URL-box test's web server is on loopback: links may reach it here (public addresses only else)
+            proc = start_ui(home / "index", port, output=out, cwd=home, env={"RAG_FETCH_ALLOW_PRIVATE": "1"})
         except RuntimeError as exc:
             pytest.fail(f"{exc}:\n{log.read_text()[-3000:]}")
     try:

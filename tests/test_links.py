@@ -74,8 +74,11 @@ class Site(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def site(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The misbehaving site on 127.0.0.1; links may reach it because RAG_FETCH_ALLOW_PRIVATE=1 (the tests of the
+    address guard below use it without)."""
     for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
         monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("RAG_FETCH_ALLOW_PRIVATE", "1")
     page, _ = saved()
     pdf = Path(__file__).parent / "_link.pdf"
     to_pdf(originals()[0].text, pdf)
@@ -178,7 +181,65 @@ def test_link_helpers():
     assert name.startswith("www_example_org_story_") and name.endswith(".html")
     assert name != file_name("https://www.example.org/news/2024/story.html?id=4", ".html")
     with pytest.raises(FetchError):
-        fetch("http://127.0.0.1:9/", timeout=2)
+        fetch("http://127.0.0.1:9/", timeout=2, allow_private=True)
+
+
+# ---------------------------------------------------------------- only public addresses
+
+
+@pytest.mark.parametrize("ip", ["127.0.0.1", "127.9.9.9", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254",
+                                "100.64.0.1", "0.0.0.0", "224.0.0.1", "255.255.255.255", "::1", "fe80::1", "fc00::1",
+                                "::ffff:127.0.0.1", "::ffff:169.254.169.254", "::", "ff02::1"])
+def test_inside_addresses_are_refused(ip):
+    from rag.web import address_refusal
+
+    assert address_refusal(ip), ip
+
+
+@pytest.mark.parametrize("ip", ["8.8.8.8", "93.184.216.34", "2606:4700:4700::1111"])
+def test_public_addresses_are_not(ip):
+    from rag.web import address_refusal
+
+    assert address_refusal(ip) is None
+
+
+def test_a_link_to_this_machine_is_refused_with_its_reason(tmp_path, site, monkeypatch):
+    monkeypatch.delenv("RAG_FETCH_ALLOW_PRIVATE")
+    a = make(tmp_path)
+    report = a.add_links([f"{site}/news/vw-id3.html", "http://localhost:9/x", "http://[::1]:9/x",
+                          "http://169.254.169.254/latest/meta-data/"])
+    reasons = {f.path: f.reason for f in report.skipped}
+    assert len(reasons) == 4 and report.added == 0
+    assert all(r.startswith("refused to connect to") and "RAG_FETCH_ALLOW_PRIVATE" in r for r in reasons.values())
+    assert "a loopback address" in reasons["http://localhost:9/x"] and "link-local" in \
+        reasons["http://169.254.169.254/latest/meta-data/"]
+    assert Site.hits == []  # nothing reached the server
+
+
+def test_the_address_connected_to_is_checked_redirects_and_rebinding_included(site, monkeypatch):
+    """With a policy that calls 127.0.0.1 "public" and 127.0.0.2 "inside" (both reach the test server's machine):
+    a redirect to the inside address is refused on connect, and so is a name whose DNS answer is the inside address
+    (a rebinding answer given after any earlier look) — the address checked is the address connected to."""
+    import socket
+
+    monkeypatch.delenv("RAG_FETCH_ALLOW_PRIVATE")
+    port = int(site.rsplit(":", 1)[1])
+
+    def policy(ip: str) -> str | None:
+        return "an inside address" if ip == "127.0.0.2" else None
+
+    Site.routes["/to-inside"] = (302, {"Location": f"http://127.0.0.2:{port}/news/vw-id3.html"}, b"")
+    assert fetch(f"{site}/news/vw-id3.html", timeout=5, refusal=policy).data  # "public": fetched
+    with pytest.raises(FetchError, match="refused to connect to 127.0.0.2: an inside address"):
+        fetch(f"{site}/to-inside", timeout=5, refusal=policy)
+    real = socket.getaddrinfo
+
+    def rebinding(host, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+        return real("127.0.0.2" if host == "news.example" else host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    with pytest.raises(FetchError, match=r"refused to connect to news.example \(127.0.0.2\)"):
+        fetch(f"http://news.example:{port}/news/vw-id3.html", timeout=5, refusal=policy)
 
 
 def test_rag_add_takes_links_and_paths_together(tmp_path, site, monkeypatch):

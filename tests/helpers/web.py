@@ -32,11 +32,12 @@ def chromium() -> str | None:
 
 
 def start_ui(index_dir: Path, port: int, output: IO | int = subprocess.DEVNULL, cwd: Path | None = None,
-             seconds: float = 300) -> subprocess.Popen:
+             seconds: float = 300, env: dict[str, str] | None = None) -> subprocess.Popen:
     """`python ui.py --port PORT` on INDEX_DIR (built from the bundled articles if empty), offline; returns once
     the page answers. Raises RuntimeError if it exits or does not answer in time."""
+    extra = env or {}
     env = os.environ | {"RAG_INDEX_DIR": str(index_dir), "GRADIO_ANALYTICS_ENABLED": "False",
-                        "ANONYMIZED_TELEMETRY": "False", "HF_HUB_OFFLINE": "1", "RAG_QUIET": "true"}
+                        "ANONYMIZED_TELEMETRY": "False", "HF_HUB_OFFLINE": "1", "RAG_QUIET": "true"} | extra
     env.pop("RAG_UI_AUTH", None)
     proc = subprocess.Popen([sys.executable, str(ROOT / "ui.py"), "--port", str(port)], cwd=cwd, env=env,
                             stdout=output, stderr=subprocess.STDOUT)
