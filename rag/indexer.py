@@ -34,7 +34,7 @@ from .lexical import LexicalIndex
 from .load import Loaded, load_articles
 from .sentences import SentenceStore, sentence_rows
 from .settings import Settings
-from .store import FORMAT_VERSION, SPACE, Store
+from .store import FORMAT_VERSION, SPACE, Store, server_lease
 from .types import Article, Chunk, DocumentInfo, FileResult, IndexReport
 
 _SENTENCE_ID = "{doc_id}:s{n:04d}"
@@ -118,9 +118,12 @@ def reconcile_lexical(store: Store, lexical: LexicalIndex, blocking: bool = True
 
 @contextlib.contextmanager
 def write_lock(settings: Settings) -> Iterator[None]:
-    """One writer at a time on an embedded index (a second `rag index` waits for the first)."""
+    """One writer at a time: on an embedded index a lock file in its folder (a second `rag index` waits for the
+    first); through a Chroma server a lease the server holds, per collection (store.server_lease), so writers on
+    other processes and machines take turns too."""
     if settings.chroma_url:
-        yield
+        with server_lease(settings):
+            yield
         return
     with file_lock(Path(settings.index_dir) / ".rag.lock"):
         yield

@@ -270,6 +270,66 @@ class Store:
             return 1000
 
 
+LEASE_S = 60.0  # a writer's lease on a server lapses this long after its last renewal (a crashed writer's too)
+LEASE_WAIT_S = 600.0  # how long a writer waits for another's lease before giving up
+
+
+@contextlib.contextmanager
+def server_lease(settings: Settings, lease_s: float = LEASE_S, wait_s: float = LEASE_WAIT_S) -> Iterator[None]:
+    """One writer at a time on a collection of a Chroma server, across processes and machines: a lease held by the
+    server, as a Chroma collection `<collection>-lock` that only one client can create (creating an existing one
+    fails). The holder renews it every lease_s / 3; a lease not renewed for lease_s (its writer crashed) is taken
+    over. Taking over is best effort: two waiters that see the same lapsed lease may both remove it, and one of
+    them then creates the new one; a lease that is renewed is never taken."""
+    import threading
+    import time
+    import uuid
+
+    client = Store(settings)._connect(create=True)
+    name = f"{storage_prefix(settings.collection)}-lock"
+    me = uuid.uuid4().hex
+    started = time.monotonic()
+    while True:
+        try:
+            client.create_collection(name, embedding_function=None,
+                                     metadata={"holder": me, "expires": time.time() + lease_s})
+            break
+        except Exception:  # it exists: another writer holds it (or just released it)
+            pass
+        try:
+            held = client.get_collection(name, embedding_function=None).metadata or {}
+        except Exception:
+            continue  # released between the two calls: try again at once
+        if float(held.get("expires", 0)) < time.time():
+            with contextlib.suppress(Exception):
+                again = client.get_collection(name, embedding_function=None).metadata or {}
+                if again.get("holder") == held.get("holder"):
+                    client.delete_collection(name)
+            continue
+        if time.monotonic() - started > wait_s:
+            raise StoreUnavailable(f"Another writer has held the write lease of {settings.collection!r} on "
+                                   f"{settings.chroma_url} for over {wait_s:.0f} s; try again later.")
+        time.sleep(0.1)
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(lease_s / 3):
+            with contextlib.suppress(Exception):
+                client.get_collection(name, embedding_function=None).modify(
+                    metadata={"holder": me, "expires": time.time() + lease_s})
+
+    renewer = threading.Thread(target=renew, name="rag-lease", daemon=True)
+    renewer.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        renewer.join()
+        with contextlib.suppress(Exception):
+            if (client.get_collection(name, embedding_function=None).metadata or {}).get("holder") == me:
+                client.delete_collection(name)
+
+
 def names_of(collection: str) -> tuple[str, str, str]:
     """The three Chroma collections of one collection of the index: its chunks, its sentences, its articles."""
     base = storage_prefix(collection)

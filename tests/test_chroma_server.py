@@ -59,3 +59,68 @@ def test_dead_server_is_a_clear_error(tmp_path):
     a = Assistant(settings=Settings(chroma_url=f"http://127.0.0.1:{free_port()}"), embedder=fake_embedder(), auto_build=False)
     with pytest.raises(StoreUnavailable, match=r"Cannot reach the Chroma server at http://127\.0\.0\.1:\d+.*chroma run"):
         a.search("anything")
+
+
+@pytest.mark.integration
+def test_writers_through_a_server_take_turns_on_a_lease_it_holds(chroma_server, tmp_path):
+    """The write lease is a collection on the server: a second writer waits while the first holds it and gets it
+    when it is released; a lease whose holder stopped renewing it (a crash) is taken over after it lapses."""
+    import threading
+
+    from rag.store import server_lease
+
+    settings = Settings(chroma_url=chroma_server, index_dir=tmp_path / "local")
+    order: list[str] = []
+    first_in = threading.Event()
+
+    def first() -> None:
+        with server_lease(settings):
+            first_in.set()
+            order.append("first in")
+            time.sleep(1.0)
+            order.append("first out")
+
+    t = threading.Thread(target=first)
+    t.start()
+    first_in.wait(30)
+    with server_lease(settings):
+        order.append("second in")
+    t.join()
+    assert order == ["first in", "first out", "second in"]
+
+    from rag.store import Store
+
+    client = Store(settings)._connect(create=True)
+    client.create_collection("articles-lock", metadata={"holder": "crashed", "expires": time.time() + 1.0})
+    started = time.monotonic()
+    with server_lease(settings, wait_s=30):
+        waited = time.monotonic() - started
+    assert 0.5 < waited < 10, waited  # waited for the lapse, not for ever
+    names = {c if isinstance(c, str) else c.name for c in client.list_collections()}
+    assert "articles-lock" not in names, "the lease is released"
+
+
+@pytest.mark.integration
+def test_two_rag_add_at_once_through_one_server_lose_nothing(chroma_server, tmp_path):
+    """Two `rag add` processes at once through one server: different articles both stay; the same article twice
+    leaves one."""
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    for n in range(2):
+        (folder / f"{n}.txt").write_text(f"Memo {n}\n\n" + " ".join(f"Fact {n}.{i} about the harbour of town {n}."
+                                                                    for i in range(40)) + "\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")} | {
+        "RAG_CHROMA_URL": chroma_server, "RAG_INDEX_DIR": str(tmp_path / "local"), "ANONYMIZED_TELEMETRY": "False"}
+
+    def add(*paths: Path) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "rag.cli", "add", "-q", *map(str, paths)], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    procs = [add(folder / "0.txt"), add(folder / "1.txt")]
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), outputs
+    same = [add(folder / "0.txt"), add(folder / "0.txt")]
+    outputs = [p.communicate(timeout=600)[0] for p in same]
+    assert all(p.returncode == 0 for p in same), outputs
+    a = Assistant(settings=Settings(chroma_url=chroma_server, index_dir=tmp_path / "check"), auto_build=False)
+    assert sorted(d.title for d in a.documents()) == ["Memo 0", "Memo 1"]
