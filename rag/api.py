@@ -615,5 +615,5 @@ def create_app(assistant: Assistant | None = None, *, chat: bool = True, mcp: bo
     if chat:
         from .chat import mount
 
-        app = mount(app, assistant, host)
+        app = mount(app, assistant, host, collections, keys)
     return app

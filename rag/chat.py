@@ -30,6 +30,7 @@ import gradio as gr  # noqa: E402
 
 from .assistant import Assistant  # noqa: E402
 from .errors import RagError  # noqa: E402
+from .keys import Collections, Keys  # noqa: E402
 from .launch import auth_of, prepare  # noqa: E402
 from .prompts import ABSTAIN_TEXT  # noqa: E402
 from .settings import Settings  # noqa: E402
@@ -223,27 +224,59 @@ Chat = list[dict[str, Any]]
 
 
 class WebChat:
-    """The handlers behind the page; each can be called directly (the unit tests do)."""
+    """The handlers behind the page; each can be called directly (the unit tests do). Each takes the collection
+    the page has chosen (None: the server's own) and, from Gradio, the request: with API keys configured
+    (RAG_API_KEYS), a chat user reads the collections of the key whose `chat_user` is their RAG_UI_AUTH name, and
+    writes only if that key may; a user no key names keeps the server's own collection, as before keys."""
 
-    def __init__(self, assistant: Assistant) -> None:
+    def __init__(self, assistant: Assistant, collections: Collections | None = None, keys: Keys | None = None) -> None:
         self.assistant = assistant
+        self.collections = collections or Collections(assistant)
+        self.keys = keys if keys is not None else Keys([])
+        self.base = assistant.settings.collection
         self.uploads = assistant.uploads_dir  # absolute: the paths the index records hold from any directory
-        self._docs: dict[str, DocumentInfo] | None = None
+        self._docs: dict[str, dict[str, DocumentInfo]] = {}
 
     @property
     def backends(self) -> list[str]:
         llm = self.assistant.settings.llm
         return [EXTRACTIVE] + ([f"LLM: {llm}"] if llm else [])
 
-    def docs(self) -> dict[str, DocumentInfo]:
-        if self._docs is None:
-            self._docs = {d.doc_id: d for d in self.assistant.documents()}
-        return self._docs
+    # -- collections and who may use them
+    def scope(self, request: Any = None) -> tuple[list[str], bool]:
+        """The collections this page's user may read, the server's first, and whether they may write."""
+        names = [self.base] + [n for n in self.collections.names() if n != self.base]
+        if not self.keys.required:
+            return names, True
+        key = self.keys.for_chat_user(getattr(request, "username", None))
+        if key is None:
+            return [self.base], True
+        return [n for n in names if key.reads(n)], key.write
+
+    def target(self, collection: str | None, request: Any = None, write: bool = False) -> Assistant:
+        name = collection or self.base
+        readable, may_write = self.scope(request)
+        if name not in readable:
+            raise RagError(f"No collection {name!r}.")
+        if write and not may_write:
+            raise RagError("This account may read these articles but not add or remove any.")
+        return self.collections.get(name)
+
+    def collection_view(self, request: gr.Request = None) -> Any:
+        names, _ = self.scope(request)
+        return gr.update(choices=names, value=names[0] if names else None, visible=len(names) > 1)
+
+    def docs(self, collection: str | None = None, request: Any = None) -> dict[str, DocumentInfo]:
+        name = collection or self.base
+        if name not in self._docs:
+            self._docs[name] = {d.doc_id: d for d in self.target(name, request).documents()}
+        return self._docs[name]
 
     # -- chat
     def respond(
         self, message: str, chat: Chat | None, turns: list[Answer] | None, k: float = 5,
-        backend: str = EXTRACTIVE, show_scores: bool = False,
+        backend: str = EXTRACTIVE, show_scores: bool = False, collection: str | None = None,
+        request: gr.Request = None,
     ) -> Iterator[tuple[Chat, list[Answer], str, str]]:
         """Stream one answer: yields (chat, turns, sources panel, textbox) as the text grows, then the final."""
         chat, turns = list(chat or []), list(turns or [])
@@ -257,11 +290,12 @@ class WebChat:
         text = ""
         try:
             use_llm = backend != EXTRACTIVE
-            for piece in self.assistant.stream(message, history=turns, k=int(k), use_llm=use_llm):
+            target = self.target(collection, request)
+            for piece in target.stream(message, history=turns, k=int(k), use_llm=use_llm):
                 if isinstance(piece, Answer):
                     turns.append(piece)
                     chat[-1] = {"role": "assistant", "content": answer_html(piece, turn, show_scores)}
-                    yield chat[:], turns, sources_html(turns, self.docs(), show_scores), ""
+                    yield chat[:], turns, sources_html(turns, self.docs(collection, request), show_scores), ""
                     return
                 text += piece
                 chat[-1] = {"role": "assistant", "content": linked(text, turn)}
@@ -275,26 +309,28 @@ class WebChat:
                 f"Something went wrong while answering ({type(exc).__name__}); the server log has the details.")}
             yield chat[:], turns, gr.skip(), ""
 
-    def rerender(self, turns: list[Answer] | None, show_scores: bool) -> tuple[Chat, str]:
+    def rerender(self, turns: list[Answer] | None, show_scores: bool, collection: str | None = None,
+                 request: gr.Request = None) -> tuple[Chat, str]:
         """The whole conversation again (after "show scores" changes)."""
         chat: Chat = []
         for turn, answer in enumerate(turns or [], 1):
             chat.append({"role": "user", "content": esc(answer.question)})
             chat.append({"role": "assistant", "content": answer_html(answer, turn, show_scores)})
-        return chat, sources_html(turns or [], self.docs(), show_scores)
+        return chat, sources_html(turns or [], self.docs(collection, request), show_scores)
 
     # -- articles
-    def documents_view(self) -> tuple[str, Any]:
-        self._docs = None
+    def documents_view(self, collection: str | None = None, request: gr.Request = None) -> tuple[str, Any]:
+        self._docs.pop(collection or self.base, None)
         try:
-            docs = list(self.docs().values())
+            docs = list(self.docs(collection, request).values())
         except RagError as exc:
             return error_html(str(exc)), gr.update(choices=[], value=None)
         docs.sort(key=lambda d: d.label.lower())
         choices = [(f"{d.label} ({d.doc_id[:8]})", d.doc_id) for d in docs]
         return documents_html(docs), gr.update(choices=choices, value=None)
 
-    def _run_adding(self, names: list[str], desc: str, add: Any, progress: Any) -> tuple[list[FileResult], list, str, Any]:
+    def _run_adding(self, names: list[str], desc: str, add: Any, progress: Any, collection: str | None = None,
+                    request: Any = None) -> tuple[list[FileResult], list, str, Any]:
         """Run one upload or fetch (`add()` returns its IndexReport) and tabulate it: one row per file or link."""
         rows: list[tuple[str, str, str]] = []
         outcomes: list[FileResult] = []
@@ -305,8 +341,8 @@ class WebChat:
                 outcomes = add().files
             except RagError as exc:
                 rows.append((", ".join(names), "failed", str(exc)))
-        listing, choices = self.documents_view()
-        docs = self._docs or {}
+        listing, choices = self.documents_view(collection, request)
+        docs = self._docs.get(collection or self.base, {})
         for r in outcomes:
             detail = r.reason or (docs[r.doc_id].label if r.doc_id in docs else "")
             if r.status == "unchanged":
@@ -314,41 +350,51 @@ class WebChat:
             rows.append((r.path, r.status, detail))
         return outcomes, rows, listing, choices
 
-    def add_files(self, files: Sequence[Any] | None, progress: Any = None) -> tuple[str, str, Any, None]:
+    def add_files(self, files: Sequence[Any] | None, progress: Any = None, collection: str | None = None,
+                  request: Any = None) -> tuple[str, str, Any, None]:
         """Keep copies of the uploads and index them incrementally (`Assistant.upload`); one row per file."""
         uploads = [(getattr(f, "orig_name", None) or Path(getattr(f, "name", f)).name, Path(getattr(f, "name", f)))
                    for f in files or []]
         _, rows, listing, choices = self._run_adding(
-            [name for name, _ in uploads], f"Indexing {len(uploads)} file(s)…", lambda: self.assistant.upload(uploads, progress=True),
-            progress)
+            [name for name, _ in uploads], f"Indexing {len(uploads)} file(s)…",
+            lambda: self.target(collection, request, write=True).upload(uploads, progress=True), progress, collection,
+            request)
         return results_html(rows) or '<p class="muted">Choose files first.</p>', listing, choices, None
 
-    def add_links(self, text: str | None, progress: Any = None) -> tuple[str, str, Any, str]:
+    def add_links(self, text: str | None, progress: Any = None, collection: str | None = None,
+                  request: Any = None) -> tuple[str, str, Any, str]:
         """Fetch the links in the box (one per line or separated by spaces) and index them; one row per link.
         Links that fail stay in the box to try again."""
         links = [part for part in (text or "").split() if part]
         outcomes, rows, listing, choices = self._run_adding(
-            links, f"Fetching {len(links)} link(s)…", lambda: self.assistant.add_links(links, progress=True), progress)
+            links, f"Fetching {len(links)} link(s)…",
+            lambda: self.target(collection, request, write=True).add_links(links, progress=True), progress, collection,
+            request)
         left = "\n".join(r.path for r in outcomes if r.status == "skipped") if outcomes else (text or "")
         return results_html(rows) or '<p class="muted">Paste a link first.</p>', listing, choices, left
 
-    def remove(self, doc_id: str | None) -> tuple[str, str, Any]:
+    def remove(self, doc_id: str | None, collection: str | None = None, request: gr.Request = None) -> tuple[str, str, Any]:
         if not doc_id:
-            listing, choices = self.documents_view()
+            listing, choices = self.documents_view(collection, request)
             return '<p class="muted">Nothing removed: choose an article, then confirm.</p>', listing, choices
         try:
-            info = self.assistant.remove(doc_id)  # an uploaded copy goes with its article
+            info = self.target(collection, request, write=True).remove(doc_id)  # its uploaded copy goes with it
         except RagError as exc:
-            listing, choices = self.documents_view()
+            listing, choices = self.documents_view(collection, request)
             return error_html(str(exc)), listing, choices
-        listing, choices = self.documents_view()
+        listing, choices = self.documents_view(collection, request)
         return f"<p>Removed <b>{esc(info.label)}</b> ({esc(info.doc_id[:8])}).</p>", listing, choices
 
 
 # ---------------------------------------------------------------- the page
-def build_app(assistant: Assistant | None = None, examples: Sequence[str] = EXAMPLES) -> gr.Blocks:
+def build_app(assistant: Assistant | None = None, examples: Sequence[str] = EXAMPLES,
+              collections: Collections | None = None, keys: Keys | None = None) -> gr.Blocks:
     """The chat app, not launched. `launch()` below serves it with the safe settings."""
-    ui = WebChat(assistant or Assistant())
+    assistant = assistant or Assistant()
+    if keys is None:
+        s = assistant.settings
+        keys = Keys.from_settings(s.api_key.get_secret_value() if s.api_key else None, s.api_keys)
+    ui = WebChat(assistant, collections, keys)
     settings = ui.assistant.settings
     with gr.Blocks(title="rag — grounded answers from the articles", analytics_enabled=False) as app:
         turns = gr.State([])
@@ -369,7 +415,10 @@ def build_app(assistant: Assistant | None = None, examples: Sequence[str] = EXAM
                         placeholder="Ask a question, then Enter. Follow-ups use the conversation.",
                     )
                     send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
-                clear = gr.Button("New conversation", size="sm")
+                with gr.Row():
+                    clear = gr.Button("New conversation", size="sm")
+                    collection = gr.Dropdown(choices=[ui.base], value=ui.base, label="Collection", visible=False,
+                                             elem_id="collection", interactive=True, scale=2)
                 with gr.Accordion("Settings", open=False):
                     k = gr.Slider(1, 10, value=settings.top_k, step=1, label="Passages to read")
                     backend = gr.Radio(
@@ -401,7 +450,7 @@ def build_app(assistant: Assistant | None = None, examples: Sequence[str] = EXAM
                     drop = gr.Button("Remove", variant="stop", elem_id="remove")
             outcome = gr.HTML(elem_id="outcome")
 
-        ask_inputs = [box, chatbot, turns, k, backend, show_scores]
+        ask_inputs = [box, chatbot, turns, k, backend, show_scores, collection]
         ask_outputs = [chatbot, turns, sources, box]
         answering = dict(concurrency_limit=settings.api_workers, concurrency_id="answer", show_progress="hidden")
         box.submit(ui.respond, ask_inputs, ask_outputs, api_name="ask", **answering)
@@ -411,25 +460,33 @@ def build_app(assistant: Assistant | None = None, examples: Sequence[str] = EXAM
         )
         clear.click(lambda: ([], [], sources_html([], {}), ""), None, [chatbot, turns, sources, box], queue=False,
                     api_visibility="private")
-        show_scores.change(ui.rerender, [turns, show_scores], [chatbot, sources], queue=False, api_visibility="private")
-        articles_tab.select(ui.documents_view, None, [listing, doomed], api_visibility="private")
-        app.load(ui.documents_view, None, [listing, doomed], api_visibility="private")
+        show_scores.change(ui.rerender, [turns, show_scores, collection], [chatbot, sources], queue=False,
+                           api_visibility="private")
+        articles_tab.select(ui.documents_view, collection, [listing, doomed], api_visibility="private")
+        app.load(ui.collection_view, None, collection, api_visibility="private").then(
+            ui.documents_view, collection, [listing, doomed], api_visibility="private")
+        # Another collection: another conversation, and its articles in the Articles tab.
+        collection.input(lambda: ([], [], sources_html([], {}), ""), None, [chatbot, turns, sources, box],
+                         queue=False, api_visibility="private").then(
+            ui.documents_view, collection, [listing, doomed], api_visibility="private")
 
-        def add_files(paths: list[str] | None, progress: gr.Progress = gr.Progress(track_tqdm=True)):
-            return ui.add_files(paths, progress)
+        def add_files(paths: list[str] | None, chosen: str | None, request: gr.Request,
+                      progress: gr.Progress = gr.Progress(track_tqdm=True)):
+            return ui.add_files(paths, progress, chosen, request)
 
-        add.click(add_files, files, [outcome, listing, doomed, files], concurrency_limit=1, concurrency_id="write",
-                  api_name="add_articles")
+        add.click(add_files, [files, collection], [outcome, listing, doomed, files], concurrency_limit=1,
+                  concurrency_id="write", api_name="add_articles")
 
-        def add_links(text: str | None, progress: gr.Progress = gr.Progress(track_tqdm=True)):
-            return ui.add_links(text, progress)
+        def add_links(text: str | None, chosen: str | None, request: gr.Request,
+                      progress: gr.Progress = gr.Progress(track_tqdm=True)):
+            return ui.add_links(text, progress, chosen, request)
 
-        fetch.click(add_links, link, [outcome, listing, doomed, link], concurrency_limit=1, concurrency_id="write",
-                    api_name="add_links")
-        drop.click(ui.remove, doomed, [outcome, listing, doomed], concurrency_limit=1, concurrency_id="write",
-                   api_name="remove_article",
+        fetch.click(add_links, [link, collection], [outcome, listing, doomed, link], concurrency_limit=1,
+                    concurrency_id="write", api_name="add_links")
+        drop.click(ui.remove, [doomed, collection], [outcome, listing, doomed], concurrency_limit=1,
+                   concurrency_id="write", api_name="remove_article",
                    # Cancelling sends no choice (throwing here would leave the page waiting on the event).
-                   js="(d) => (d && confirm('Remove this article from the index?')) ? d : null")
+                   js="(d, c) => [(d && confirm('Remove this article from the index?')) ? d : null, c]")
     app.queue(max_size=settings.chat_queue, default_concurrency_limit=settings.api_workers)
     return app
 
@@ -452,10 +509,11 @@ def launch(app: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, *, 
                       **_safe(max_file_mb, auth))
 
 
-def mount(app: Any, assistant: Assistant, host: str) -> Any:
+def mount(app: Any, assistant: Assistant, host: str, collections: Collections | None = None,
+          keys: Keys | None = None) -> Any:
     """The chat mounted at / of a FastAPI app (`rag serve`), with the same safe settings as `launch`."""
     settings = assistant.settings
-    return gr.mount_gradio_app(app, build_app(assistant), path="", server_name=host,
+    return gr.mount_gradio_app(app, build_app(assistant, collections=collections, keys=keys), path="", server_name=host,
                                **_safe(settings.max_file_mb, auth_of(settings)))
 
 

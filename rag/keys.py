@@ -7,6 +7,7 @@ and whether it may write. `RAG_API_KEY` stays one key for every collection, with
     token = "…"                             # or token_sha256 = "<hex>", so the file need not hold secrets
     collections = ["default", "ukraine"]    # or ["*"]: every collection
     write = false                           # uploads and removals (default false)
+    chat_user = "maria"                     # optional: the web chat user (RAG_UI_AUTH) who gets this scope
 
 A key sees only its collections: the others are absent from /v1/models and answer 404 like a collection that
 does not exist (never 403, which would say it exists). A malformed file is one RagError naming the file, the
@@ -30,7 +31,7 @@ from .settings import COLLECTION_PATTERN, storage_prefix
 if TYPE_CHECKING:
     from .assistant import Assistant
 
-_FIELDS = {"name", "token", "token_sha256", "collections", "write"}
+_FIELDS = {"name", "token", "token_sha256", "collections", "write", "chat_user"}
 _HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -40,6 +41,7 @@ class Key:
     collections: frozenset[str] | None  # None: every collection
     write: bool
     sha256: str = ""  # of the token; empty for the open key (no keys configured)
+    chat_user: str = ""  # the web chat's user (RAG_UI_AUTH) this key's scope applies to
 
     def reads(self, collection: str) -> bool:
         if self.collections is None:
@@ -63,6 +65,10 @@ class Keys:
     @property
     def required(self) -> bool:
         return bool(self.keys)
+
+    def for_chat_user(self, user: str | None) -> Key | None:
+        """The key whose `chat_user` is this web chat user, if any."""
+        return next((k for k in self.keys if user and k.chat_user == user), None)
 
     def match(self, token: str) -> Key | None:
         """The key this bearer token is, compared in constant time with every key; None when it is none."""
@@ -128,8 +134,13 @@ class Keys:
             write = entry.get("write", False)
             if not isinstance(write, bool):
                 raise RagError(f"{where}: write must be true or false.")
+            chat_user = entry.get("chat_user", "")
+            if not isinstance(chat_user, str):
+                raise RagError(f"{where}: chat_user must be a string (a RAG_UI_AUTH user name).")
+            if chat_user and any(k.chat_user == chat_user for k in keys):
+                raise RagError(f"{where}: chat user {chat_user!r} is given to two keys.")
             scope = None if "*" in collections else frozenset(collections)
-            keys.append(Key(name, scope, write, digest))
+            keys.append(Key(name, scope, write, digest, chat_user))
         return cls(keys)
 
 

@@ -393,3 +393,30 @@ def test_add_a_link_then_ask_about_it(watched):
     finally:
         site.shutdown()
         site.server_close()
+
+
+def test_the_collection_picker_answers_from_the_chosen_collection(browser, tmp_path):
+    """With a second collection the chat shows a collection picker; choosing it starts a new conversation that
+    answers from that collection only, and the Articles tab lists its articles."""
+    with tiny_chat(tmp_path) as url:
+        from rag import Assistant, Settings
+
+        from .conftest import fake_embedder
+
+        other = Assistant(settings=Settings(index_dir=tmp_path / "index", quiet=True, abstain_threshold=0.0),
+                          collection="alpha", embedder=fake_embedder(), auto_build=False)
+        other.upload([("memo.txt", b"Alpha memo\n\nThe alpha project shipped 40 widgets to Lisbon in May.\n")])
+        w = Watched(browser, url)
+        try:
+            page = w.page
+            page.locator("#collection input").click()
+            page.get_by_role("option", name="alpha").click()
+            text = w.ask("How many widgets did the alpha project ship to Lisbon?")
+            assert "40 widgets" in text, text
+            page.get_by_role("tab", name="Articles").click()
+            page.wait_for_function("document.querySelector('#documents').innerText.includes('Alpha memo')",
+                                   timeout=30_000)
+            assert "Trade between China" not in page.inner_text("#documents")
+            assert w.off_machine() == []
+        finally:
+            w.context.close()

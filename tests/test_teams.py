@@ -230,3 +230,39 @@ def test_a_shared_server_with_scoped_keys_through_openai_and_mcp(tmp_path):
         start_service(tmp_path / "index", free_port(), env={"RAG_API_KEYS": str(bad)}, output=log)
     text = (tmp_path / "bad.log").read_text()
     assert "at least 16 characters" in text and "Traceback" not in text, text[-2000:]
+
+
+# ---------------------------------------------------------------- the web chat's users
+
+
+def test_chat_users_get_the_scope_of_the_key_that_names_them(tmp_path, corpus):
+    """RAG_UI_AUTH users map to keys by `chat_user`: maria reads alpha only and may not write; a user no key names
+    keeps the server's own collection; without keys every collection is open, as before keys."""
+    from types import SimpleNamespace
+
+    from rag.chat import WebChat
+
+    path = tmp_path / "keys.toml"
+    path.write_text(f'[[key]]\ntoken = "{READER}"\ncollections = ["alpha"]\nchat_user = "maria"\n', encoding="utf-8")
+    base = Assistant(settings=Settings(index_dir=tmp_path / "index"), embedder=fake_embedder(), auto_build=False)
+    base.index([corpus], progress=False)
+    base.sibling("alpha").upload([("a.txt", b"Alpha memo\n\nThe alpha project shipped 40 widgets to Lisbon.\n")])
+    chat = WebChat(base, keys=Keys.load(path))
+    maria, bob = SimpleNamespace(username="maria"), SimpleNamespace(username="bob")
+    assert chat.scope(maria) == (["alpha"], False)
+    assert chat.scope(bob) == (["default"], True)
+    assert WebChat(base).scope(None) == (["default", "alpha"], True)
+    assert [d.title for d in chat.docs("alpha", maria).values()] == ["Alpha memo"]
+    with pytest.raises(RagError, match="No collection 'default'"):
+        chat.target("default", maria)
+    with pytest.raises(RagError, match="No collection 'alpha'"):
+        chat.target("alpha", bob)
+    assert "Choose files first" in chat.add_files([], None, "alpha", maria)[0]  # nothing chosen: nothing to refuse
+    answer = chat.add_links("https://example.org/a", None, "alpha", maria)[0]
+    assert "may read these articles but not add" in answer
+    pages = list(chat.respond("How many widgets?", [], [], 5, collection="alpha", request=maria))
+    assert "40 widgets" in pages[-1][0][-1]["content"]
+    with pytest.raises(RagError, match="given to two keys"):
+        path.write_text(f'[[key]]\ntoken = "{READER}"\ncollections = ["a1b"]\nchat_user = "m1"\n[[key]]\n'
+                        f'token = "{ALPHA}"\ncollections = ["a1b"]\nchat_user = "m1"\n', encoding="utf-8")
+        Keys.load(path)
