@@ -105,6 +105,15 @@ def reconcile_lexical(store: Store, lexical: LexicalIndex, blocking: bool = True
         generation = store.state()
         if lexical.generation == generation:
             return True
+        touched = store.changes_since(lexical.generation, generation) if lexical.generation else None
+        if touched is not None:  # the change log names what changed: read those articles only
+            for doc_id in touched:
+                lexical.remove_prefix(f"{doc_id}:")
+            for i in range(0, len(touched), 200):
+                got = store.chunks.get(where={"doc_id": {"$in": touched[i : i + 200]}}, include=["documents"])
+                lexical.add(list(zip(got["ids"], got["documents"], strict=True)))
+            lexical.set_generation(generation)
+            return True
         in_store = set(store.all_ids(store.chunks))
         in_index = lexical.ids()
         lexical.remove(sorted(in_index - in_store))
@@ -136,6 +145,7 @@ class Indexer:
         `answerer.models_record`; the index does not read the answering models itself)."""
         self.store = store
         self.models = models or {}
+        self._touched: set[str] = set()  # articles written or removed by the current write (the change log)
         self.embedder = embedder
         self.settings = settings
         self._changed = False  # whether the current write changed the index (then its generation is counted)
@@ -207,8 +217,10 @@ class Indexer:
                 if rebuild:
                     self.lexical.clear()
                     self.sentence_store.clear()
-                lexical_current = self.lexical.generation == self.store.state()
+                before = self.store.state()
+                lexical_current = self.lexical.generation == before
                 self.lexical.set_generation(None)
+                self._touched = set()
                 records = {d: m for d, m, _ in self.store.iter_docs()}
                 self.records = records  # kept in step with every write below (read once per run)
                 self._changed = False
@@ -223,6 +235,8 @@ class Indexer:
                 # Only a run that changed something counts a generation (a no-op `rag index` costs no process
                 # its caches).
                 state = self.store.bump_generation() if self._changed or rebuild else self.store.state()
+                if self._changed or rebuild:
+                    self.store.log_change(before, state, None if rebuild else sorted(self._touched))
                 if lexical_current or rebuild:
                     self.lexical.set_generation(state)
             if not (lexical_current or rebuild):
@@ -317,6 +331,7 @@ class Indexer:
 
     def _delete(self, doc_id: str) -> None:
         self._changed = True
+        self._touched.add(doc_id)
         self.records.pop(doc_id, None)
         self.store.docs.delete(ids=[doc_id])
         self.store.vector_store.delete(ref_doc_id=doc_id)
@@ -416,6 +431,7 @@ class Indexer:
         if nodes:
             self.store.vector_store.add(nodes)
             self.lexical.add([(n.node_id, n.text) for n in nodes])
+            self._touched.update(n.node_id.rsplit(":", 1)[0] for n in nodes)
         batch = self.store.max_batch()
         shared: list[tuple[str, Any, str, dict[str, Any]]] = []  # (id, vector, text, metadata) for a server
         for article, _, sentences, _, sentence_vectors in items:

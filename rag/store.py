@@ -129,7 +129,7 @@ class Store:
         client = self._connect(create=True)
         names = self._names()
         if rebuild:
-            for name in names:
+            for name in (*names, self._log_name()):
                 with contextlib.suppress(Exception):  # not there: nothing to drop
                     client.delete_collection(name)
         existing = self.exists()
@@ -171,6 +171,45 @@ class Store:
         one server that both count from the same generation still leave different states."""
         meta = self._client.get_collection(self._names()[0], embedding_function=None).metadata or {}
         return f"{int(meta.get('generation', 0))}:{meta.get('generation_token', '')}"
+
+    # ------------------------------------------------------------ the change log
+    def _log_name(self) -> str:
+        return f"{storage_prefix(self.settings.collection)}-changes"
+
+    def log_change(self, before: str, after: str, doc_ids: list[str] | None) -> None:
+        """Append to the change log: the write that took the index from state `before` to `after` touched these
+        articles (None: a rebuild, or more than CHANGE_DOCS_MAX: a reader must compare everything). A process
+        whose caches reflect `before` then catches up by reading only those articles."""
+        import json
+
+        log = self._client.get_or_create_collection(self._log_name(), embedding_function=None)
+        generation = int(after.split(":", 1)[0])
+        docs = "*" if doc_ids is None or len(doc_ids) > CHANGE_DOCS_MAX else json.dumps(sorted(doc_ids))
+        log.upsert(ids=[after], embeddings=[[0.0]], metadatas=[{"from": before, "docs": docs, "generation": generation}])
+        if generation % 100 == 0:  # the log keeps the last CHANGE_LOG_KEEP changes
+            log.delete(where={"generation": {"$lt": generation - CHANGE_LOG_KEEP}})
+
+    def changes_since(self, state: str, until: str) -> list[str] | None:
+        """The articles written or removed between two states of the index, following the change log one change
+        at a time; None when the log cannot say (a gap: a crashed or older writer; a rebuild; too many articles;
+        two writers from one state)."""
+        import json
+
+        try:
+            log = self._client.get_collection(self._log_name(), embedding_function=None)
+        except Exception:
+            return None
+        touched: set[str] = set()
+        current = state
+        for _ in range(CHANGE_LOG_KEEP):
+            if current == until:
+                return sorted(touched)
+            got = log.get(where={"from": current}, include=["metadatas"])
+            if len(got["ids"]) != 1 or got["metadatas"][0].get("docs") == "*":
+                return None
+            touched.update(json.loads(got["metadatas"][0]["docs"]))
+            current = got["ids"][0]
+        return None
 
     def bump_generation(self) -> str:
         """Count one change of the index (after a write finished); returns the new state."""
@@ -270,6 +309,8 @@ class Store:
             return 1000
 
 
+CHANGE_DOCS_MAX = 2000  # articles one change-log entry names; a larger write is logged as "read everything"
+CHANGE_LOG_KEEP = 1000  # changes the log keeps (a process further behind compares every chunk id)
 LEASE_S = 60.0  # a writer's lease on a server lapses this long after its last renewal (a crashed writer's too)
 LEASE_WAIT_S = 600.0  # how long a writer waits for another's lease before giving up
 
@@ -366,6 +407,7 @@ def delete_collection(settings: Settings) -> None:
     names = [n for n in names_of(settings.collection) if n in present]
     if not names:
         raise IndexNotFound(store._missing())
+    names += [n for n in (store._log_name(),) if n in present]
     for name in names:
         client.delete_collection(name)
     for kind in ("lexical", "sentences"):

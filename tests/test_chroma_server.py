@@ -124,3 +124,37 @@ def test_two_rag_add_at_once_through_one_server_lose_nothing(chroma_server, tmp_
     assert all(p.returncode == 0 for p in same), outputs
     a = Assistant(settings=Settings(chroma_url=chroma_server, index_dir=tmp_path / "check"), auto_build=False)
     assert sorted(d.title for d in a.documents()) == ["Memo 0", "Memo 1"]
+
+
+@pytest.mark.integration
+def test_another_process_catches_up_from_the_change_log_not_the_whole_index(chroma_server, corpus, tmp_path,
+                                                                             monkeypatch):
+    """Two app processes on one server (each with its own BM25 cache): after one adds or removes an article, the
+    other brings its BM25 index up to date by reading the change log and those articles only — never every chunk
+    id — and finds the new article by its words alone; a gap in the log falls back to comparing every id."""
+    from rag.store import Store
+
+    writer = Assistant(settings=Settings(chroma_url=chroma_server, index_dir=tmp_path / "w"), embedder=fake_embedder(),
+                       auto_build=False)
+    writer.index([corpus], progress=False)
+    reader = Assistant(settings=Settings(chroma_url=chroma_server, index_dir=tmp_path / "r", retrieval="bm25"),
+                       embedder=fake_embedder(), auto_build=False)
+    assert reader.search("record trade between China and Russia", k=3)
+    new = tmp_path / "new"
+    new.mkdir()
+    (new / "n.txt").write_text("Zanzibar memo\n\nThe zanzibar spice quota rose to 812 tonnes.\n", encoding="utf-8")
+    writer.add([new], progress=False)
+
+    def no_full_diff(*_args: object) -> list[str]:
+        raise AssertionError("compared every chunk id")
+
+    monkeypatch.setattr(Store, "all_ids", no_full_diff)
+    hits = reader.search("zanzibar spice quota tonnes", k=3)
+    assert hits and hits[0].title == "Zanzibar memo"
+    writer.remove(hits[0].doc_id)
+    assert all(p.title != "Zanzibar memo" for p in reader.search("zanzibar spice quota tonnes", k=3))
+    monkeypatch.undo()
+
+    writer.add([new], progress=False)
+    Store(writer.settings)._connect(create=False).delete_collection("articles-changes")  # a gap: no log
+    assert reader.search("zanzibar spice quota tonnes", k=3)[0].title == "Zanzibar memo"  # the full comparison

@@ -100,7 +100,7 @@ def test_an_index_built_before_collections_is_the_default_collection(tmp_path):
     Assistant(index_dir=index, embedder=fake_embedder(), auto_build=False).index(progress=False)
     client = chromadb.PersistentClient(path=str(index))
     names = {c if isinstance(c, str) else c.name for c in client.list_collections()}
-    assert names == {"articles-chunks", "articles-sentences", "articles-docs"}
+    assert names == {"articles-chunks", "articles-sentences", "articles-docs", "articles-changes"}  # + the change log
     same = Assistant(index_dir=index, collection="articles", embedder=fake_embedder(), auto_build=False)
     assert len(same.documents()) == 5 and same.uploads_dir == (index / "uploads").resolve()
 
