@@ -29,7 +29,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from evals.make_scale_corpus import CACHE, CachedEmbedder, EmbeddingCache, build, source_articles, synthetic
+from evals.make_scale_corpus import (
+    CACHE,
+    ROOT,
+    CachedEmbedder,
+    EmbeddingCache,
+    build,
+    source_articles,
+    synthetic,
+)
 from evals.results import save
 
 QUESTIONS = [
@@ -266,10 +274,13 @@ def measure(size: int, mode: str, rounds: int, cold_repeat: int) -> dict[str, An
         row |= build_index(size, index_dir, url)
         row["disk_mb"] = round((du(index_dir) + (du(work / "chroma") if server else 0)) / 2**20, 1)
         row["cold_rag_ask_s"] = round(cold_ask(index_dir, url, cold_repeat), 2)
-        cmd = [sys.executable, __file__, "--child", str(index_dir), "--size", str(size), "--rounds", str(rounds)]
+        cmd = [sys.executable, "-m", "evals.bench_scale", "--child", str(index_dir), "--size", str(size),
+               "--rounds", str(rounds)]
         if url:
             cmd += ["--chroma-url", url]
-        out = subprocess.run(cmd, env=ENV, check=True, capture_output=True, text=True)
+        out = subprocess.run(cmd, env=ENV, cwd=ROOT, capture_output=True, text=True)
+        if out.returncode != 0:
+            raise RuntimeError(f"the measuring process failed ({out.returncode}):\n{out.stderr[-3000:]}")
         row |= json.loads(out.stdout.strip().splitlines()[-1])
         if server:
             row["server_peak_rss_mb"] = round(server.peak_rss_mb())
