@@ -365,3 +365,14 @@ def fts5_table(folder: Path | None = None) -> str:
     body = markdown(["index", "chunks", "top-1 agree", "top-20 overlap", "identical answers", "accuracy ours",
                      "accuracy FTS5", "query p50 ms ours", "FTS5"], rows)
     return body + f"\n\nVerdict: **{fig['verdict']}**.\n\n" + provenance(record)
+
+
+def scale_table(folder: Path | None = None) -> str:
+    record = load("bench_scale", folder)
+    keys = [("size", "size ×"), ("mode", "mode"), ("chunks", "chunks"), ("ask_p50_ms", "ask p50 ms"),
+            ("ask_p95_ms", "ask p95 ms"), ("cold_rag_ask_s", "cold `rag ask` s"),
+            ("first_answer_in_process_s", "first answer s"), ("add_s", "add s"),
+            ("lexical_catch_up_s", "BM25 catch-up s"), ("peak_rss_answering_mb", "RSS answering MB")]
+    rows = [[fmt(r.get(k), 2) if isinstance(r.get(k), float) else fmt(r.get(k)) for k, _ in keys]
+            for r in record["figures"]["rows"]]
+    return markdown([label for _, label in keys], rows) + "\n\n" + provenance(record)
