@@ -149,6 +149,14 @@ def test_collections_from_the_command_line(tmp_path):
     assert hits.returncode == 0 and "Lisbon" in hits.stdout
     docs = rag("docs", "--collection", "alpha", "--json")
     doc_id = json.loads(docs.stdout.splitlines()[0])["doc_id"]
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(json.dumps({"id": "w1", "question": "How many widgets did the alpha project ship?",
+                                     "answers": [["40"]], "evidence": [{"doc_id": doc_id, "quote": "40 widgets"}]})
+                         + "\n", encoding="utf-8")
+    scored = rag("eval", "--collection", "alpha", "--questions", str(questions), "--report", str(tmp_path / "r"),
+                 "--quiet", "--json")
+    assert scored.returncode == 0, scored.stderr
+    assert json.loads(scored.stdout.splitlines()[-1])["answer_accuracy"] == 1.0  # asked of alpha, not of default
     assert rag("remove", "--collection", "alpha", doc_id[:8]).returncode == 0
     assert rag("docs", "--collection", "alpha", "--json").stdout.strip() == ""
     refused = rag("collections", "remove", "alpha", stdin="n\n")
