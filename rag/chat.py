@@ -417,8 +417,10 @@ def build_app(assistant: Assistant | None = None, examples: Sequence[str] = EXAM
                     send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
                 with gr.Row():
                     clear = gr.Button("New conversation", size="sm")
+                    # Any name may come in (API clients skip the page's load); WebChat.target checks the user may
+                    # read it, and answers "no collection" otherwise.
                     collection = gr.Dropdown(choices=[ui.base], value=ui.base, label="Collection", visible=False,
-                                             elem_id="collection", interactive=True, scale=2)
+                                             elem_id="collection", interactive=True, scale=2, allow_custom_value=True)
                 with gr.Accordion("Settings", open=False):
                     k = gr.Slider(1, 10, value=settings.top_k, step=1, label="Passages to read")
                     backend = gr.Radio(
@@ -495,7 +497,7 @@ def _example_text(evt: gr.SelectData) -> str:
     return evt.value["text"] if isinstance(evt.value, dict) else str(evt.value)
 
 
-def _safe(max_file_mb: float, auth: tuple[str, str] | None) -> dict[str, Any]:
+def _safe(max_file_mb: float, auth: Any) -> dict[str, Any]:
     """The options every way of serving the chat passes to Gradio: no files outside the upload cache, uploads
     size-limited, no server-side rendering (no Node), no MCP server, no progressive web app, no tracebacks."""
     return dict(auth=auth, max_file_size=f"{max_file_mb:g}mb", allowed_paths=[], ssr_mode=False, mcp_server=False,
@@ -503,7 +505,7 @@ def _safe(max_file_mb: float, auth: tuple[str, str] | None) -> dict[str, Any]:
 
 
 def launch(app: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, *, max_file_mb: float = 10.0,
-           auth: tuple[str, str] | None = None, block: bool = True, quiet: bool = False) -> Any:
+           auth: Any = None, block: bool = True, quiet: bool = False) -> Any:
     """Serve the app on its own with the safe settings: loopback by default, never shared."""
     return app.launch(server_name=host, server_port=port, share=False, quiet=quiet, prevent_thread_lock=not block,
                       **_safe(max_file_mb, auth))

@@ -155,7 +155,7 @@ def chat(index_dir: Path | None, chroma_url: str | None, host: str, port: int) -
     assistant = _assistant(index_dir, chroma_url, auto_build=True)  # the chat builds the bundled index on first run
     try:
         web_chat.auth_of(assistant.settings)
-    except ValueError as exc:
+    except (ValueError, RagError) as exc:
         raise click.ClickException(str(exc)) from None
     _run(lambda: web_chat.serve(assistant, host, port))
 
@@ -193,7 +193,7 @@ def serve(index_dir: Path | None, chroma_url: str | None, host: str, port: int, 
     if not no_chat:
         try:
             auth_of(assistant.settings)
-        except ValueError as exc:
+        except (ValueError, RagError) as exc:
             raise click.ClickException(str(exc)) from None
     _run(lambda: prepare(assistant, build=not no_build, strict=False))
     if host not in ("127.0.0.1", "localhost", "::1") and assistant.settings.api_key is None \

@@ -7,7 +7,8 @@ and whether it may write. `RAG_API_KEY` stays one key for every collection, with
     token = "…"                             # or token_sha256 = "<hex>", so the file need not hold secrets
     collections = ["default", "ukraine"]    # or ["*"]: every collection
     write = false                           # uploads and removals (default false)
-    chat_user = "maria"                     # optional: the web chat user (RAG_UI_AUTH) who gets this scope
+    chat_user = "maria"                     # optional: the web chat user who gets this scope
+    chat_password_sha256 = "…"              # optional: her chat password (sha256), so the chat logs her in
 
 A key sees only its collections: the others are absent from /v1/models and answer 404 like a collection that
 does not exist (never 403, which would say it exists). A malformed file is one RagError naming the file, the
@@ -31,7 +32,7 @@ from .settings import COLLECTION_PATTERN, storage_prefix
 if TYPE_CHECKING:
     from .assistant import Assistant
 
-_FIELDS = {"name", "token", "token_sha256", "collections", "write", "chat_user"}
+_FIELDS = {"name", "token", "token_sha256", "collections", "write", "chat_user", "chat_password_sha256"}
 _HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -41,7 +42,8 @@ class Key:
     collections: frozenset[str] | None  # None: every collection
     write: bool
     sha256: str = ""  # of the token; empty for the open key (no keys configured)
-    chat_user: str = ""  # the web chat's user (RAG_UI_AUTH) this key's scope applies to
+    chat_user: str = ""  # the web chat's user this key's scope applies to
+    chat_password_sha256: str = ""  # that user's password for the chat (sha256), when the keys file logs them in
 
     def reads(self, collection: str) -> bool:
         if self.collections is None:
@@ -65,6 +67,16 @@ class Keys:
     @property
     def required(self) -> bool:
         return bool(self.keys)
+
+    def chat_login(self, user: str, password: str) -> bool:
+        """Whether a key of this file logs this chat user in with this password (its chat_password_sha256)."""
+        key = self.for_chat_user(user)
+        return bool(key and key.chat_password_sha256) and hmac.compare_digest(
+            _digest(password or ""), key.chat_password_sha256)
+
+    @property
+    def chat_logins(self) -> bool:
+        return any(k.chat_password_sha256 for k in self.keys)
 
     def for_chat_user(self, user: str | None) -> Key | None:
         """The key whose `chat_user` is this web chat user, if any."""
@@ -139,8 +151,11 @@ class Keys:
                 raise RagError(f"{where}: chat_user must be a string (a RAG_UI_AUTH user name).")
             if chat_user and any(k.chat_user == chat_user for k in keys):
                 raise RagError(f"{where}: chat user {chat_user!r} is given to two keys.")
+            password = entry.get("chat_password_sha256", "")
+            if password and (not chat_user or not isinstance(password, str) or not _HEX.match(password.lower())):
+                raise RagError(f"{where}: chat_password_sha256 needs a chat_user and 64 hexadecimal digits.")
             scope = None if "*" in collections else frozenset(collections)
-            keys.append(Key(name, scope, write, digest, chat_user))
+            keys.append(Key(name, scope, write, digest, chat_user, password.lower() if password else ""))
         return cls(keys)
 
 

@@ -3,11 +3,14 @@ read the chat's password setting and prepare the index and the model. Imports no
 
 from __future__ import annotations
 
+import hmac
 import sys
 from pathlib import Path
+from typing import Any
 
 from .assistant import Assistant
 from .errors import RagError
+from .keys import Keys
 from .settings import Settings
 from .types import DocumentInfo
 
@@ -22,9 +25,21 @@ def parse_auth(value: str | None) -> tuple[str, str] | None:
     return user, password
 
 
-def auth_of(settings: Settings) -> tuple[str, str] | None:
-    """The chat's user and password from Settings.ui_auth (RAG_UI_AUTH); ValueError when it is malformed."""
-    return parse_auth(settings.ui_auth.get_secret_value() if settings.ui_auth else None)
+def auth_of(settings: Settings) -> Any:
+    """Who may log in to the chat: the user and password of Settings.ui_auth (RAG_UI_AUTH), and the chat users of
+    the API keys file (RAG_API_KEYS: chat_user with chat_password_sha256), each then seeing their key's
+    collections. None: no login asked. ValueError when RAG_UI_AUTH is malformed; RagError for a bad keys file."""
+    single = parse_auth(settings.ui_auth.get_secret_value() if settings.ui_auth else None)
+    keys = Keys.load(settings.api_keys) if settings.api_keys else None
+    if keys is None or not keys.chat_logins:
+        return single
+
+    def login(user: str, password: str) -> bool:
+        if single is not None and hmac.compare_digest(f"{user}\0{password}".encode(), "\0".join(single).encode()):
+            return True
+        return keys.chat_login(user, password)
+
+    return login
 
 
 def prepare(assistant: Assistant, *, build: bool = True, progress: bool = False,

@@ -249,7 +249,7 @@ def test_eight_concurrent_clients_are_all_answered(server):
 
 
 @contextlib.contextmanager
-def tiny_chat(tmp_path, assistant_class=None, auth=None):
+def tiny_chat(tmp_path, assistant_class=None, auth=None, **extra):
     """The chat served in this process on a one-article index with the fake embedder; yields its URL."""
     from rag import Assistant, Settings
     from rag import chat as ui
@@ -259,7 +259,7 @@ def tiny_chat(tmp_path, assistant_class=None, auth=None):
     folder = tmp_path / "articles"
     folder.mkdir()
     (folder / "a.txt").write_text("Trade between China and Russia reached a record level last year.", encoding="utf-8")
-    settings = Settings(index_dir=tmp_path / "index", quiet=True, abstain_threshold=0.0)
+    settings = Settings(index_dir=tmp_path / "index", quiet=True, abstain_threshold=0.0, **extra)
     a = (assistant_class or Assistant)(settings=settings, embedder=fake_embedder(), auto_build=False)
     a.index([folder], progress=False)
     app = ui.build_app(a)
@@ -420,3 +420,36 @@ def test_the_collection_picker_answers_from_the_chosen_collection(browser, tmp_p
             assert w.off_machine() == []
         finally:
             w.context.close()
+
+
+def test_chat_users_of_the_keys_file_log_in_to_their_own_collections(tmp_path):
+    """A chat user named by a key (chat_user, chat_password_sha256) logs in with their password and reads only
+    that key's collections: asked of their collection, the chat answers; asked of another, it says there is no
+    such collection. A wrong password does not log in."""
+    import hashlib
+
+    from gradio_client import Client
+
+    from rag import Assistant, Settings
+    from rag import chat as ui
+    from rag.launch import auth_of
+
+    from .conftest import fake_embedder
+
+    keys = tmp_path / "keys.toml"
+    digest = hashlib.sha256(b"maria-pass").hexdigest()
+    keys.write_text('[[key]]\ntoken = "maria-token-0123456789"\ncollections = ["alpha"]\nchat_user = "maria"\n'
+                    f'chat_password_sha256 = "{digest}"\n', encoding="utf-8")
+    Assistant(settings=Settings(index_dir=tmp_path / "index"), collection="alpha", embedder=fake_embedder(),
+              auto_build=False).upload([("memo.txt", b"Alpha memo\n\nThe alpha project shipped 40 widgets.\n")])
+    login = auth_of(Settings(api_keys=keys))
+    with tiny_chat(tmp_path, auth=login, api_keys=keys) as url:
+        with pytest.raises(ValueError, match="Could not login"):
+            Client(url, auth=("maria", "wrong"), verbose=False)
+        client = Client(url, auth=("maria", "maria-pass"), verbose=False)
+        chat, _, _ = client.predict("How many widgets did the alpha project ship?", [], 5, ui.EXTRACTIVE,
+                                    False, "alpha", api_name="/ask")
+        assert "40 widgets" in chat[-1]["content"][0]["text"]
+        chat, _, _ = client.predict("How much trade?", [], 5, ui.EXTRACTIVE, False, "default",
+                                    api_name="/ask")
+        assert "No collection" in chat[-1]["content"][0]["text"]

@@ -266,3 +266,24 @@ def test_chat_users_get_the_scope_of_the_key_that_names_them(tmp_path, corpus):
         path.write_text(f'[[key]]\ntoken = "{READER}"\ncollections = ["a1b"]\nchat_user = "m1"\n[[key]]\n'
                         f'token = "{ALPHA}"\ncollections = ["a1b"]\nchat_user = "m1"\n', encoding="utf-8")
         Keys.load(path)
+
+
+def test_the_keys_file_logs_chat_users_in_each_to_their_collections(tmp_path):
+    """Several chat users: each key with chat_user and chat_password_sha256 is a chat login; RAG_UI_AUTH's user
+    still logs in; a wrong password or an unknown user does not."""
+    from rag.launch import auth_of
+
+    digest = hashlib.sha256(b"maria-pass").hexdigest()
+    path = tmp_path / "keys.toml"
+    path.write_text(f'[[key]]\ntoken = "{READER}"\ncollections = ["alpha"]\nchat_user = "maria"\n'
+                    f'chat_password_sha256 = "{digest}"\n[[key]]\ntoken = "{ALPHA}"\ncollections = ["*"]\n'
+                    f'chat_user = "bob"\n', encoding="utf-8")
+    login = auth_of(Settings(api_keys=path, ui_auth="admin:admin-pass"))
+    assert callable(login)
+    assert login("maria", "maria-pass") and login("admin", "admin-pass")
+    assert not login("maria", "wrong") and not login("bob", "") and not login("eve", "maria-pass")
+    assert auth_of(Settings(ui_auth="admin:admin-pass")) == ("admin", "admin-pass")  # no keys file: as before
+    path.write_text(f'[[key]]\ntoken = "{READER}"\ncollections = ["alpha"]\nchat_password_sha256 = "{digest}"\n',
+                    encoding="utf-8")
+    with pytest.raises(RagError, match="needs a chat_user"):
+        auth_of(Settings(api_keys=path))
