@@ -30,10 +30,10 @@ import gradio as gr  # noqa: E402
 
 from .assistant import Assistant  # noqa: E402
 from .errors import RagError  # noqa: E402
-from .keys import Collections, Keys  # noqa: E402
+from .keys import OPEN, Collections, Keys  # noqa: E402
 from .launch import auth_of, prepare  # noqa: E402
 from .prompts import ABSTAIN_TEXT  # noqa: E402
-from .settings import Settings  # noqa: E402
+from .settings import Settings, storage_prefix  # noqa: E402
 from .types import Answer, Citation, DocumentInfo, FileResult  # noqa: E402
 
 log = logging.getLogger("rag.ui")
@@ -245,18 +245,24 @@ class WebChat:
     # -- collections and who may use them
     def scope(self, request: Any = None) -> tuple[list[str], bool]:
         """The collections this page's user may read, the server's first, and whether they may write."""
-        names = [self.base] + [n for n in self.collections.names() if n != self.base]
-        if not self.keys.required:
-            return names, True
-        key = self.keys.for_chat_user(getattr(request, "username", None))
+        key, may_write = self.access(request)
         if key is None:
-            return [self.base], True
-        return [n for n in names if key.reads(n)], key.write
+            return [self.base], may_write
+        names = [self.base] + [n for n in self.collections.names() if n != self.base]
+        return [n for n in names if key.reads(n)], may_write
+
+    def access(self, request: Any = None) -> tuple[Any, bool]:
+        """Who the user reads as (a Key; None: the server's own collection only) and whether they may write."""
+        if not self.keys.required:
+            return OPEN, True
+        key = self.keys.for_chat_user(getattr(request, "username", None))
+        return (None, True) if key is None else (key, key.write)
 
     def target(self, collection: str | None, request: Any = None, write: bool = False) -> Assistant:
+        """The collection's assistant, when this user may read it (no listing of the index: it runs per question)."""
         name = collection or self.base
-        readable, may_write = self.scope(request)
-        if name not in readable:
+        key, may_write = self.access(request)
+        if not (key.reads(name) if key is not None else storage_prefix(name) == storage_prefix(self.base)):
             raise RagError(f"No collection {name!r}.")
         if write and not may_write:
             raise RagError("This account may read these articles but not add or remove any.")
