@@ -25,11 +25,11 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
+from evals.results import save
+from tests.helpers.service import health, proc_stats, start_service, stop
+from tests.helpers.web import free_port
 
-from evals.results import save  # noqa: E402
-from tests.helpers.service import health, proc_stats, start_service, stop  # noqa: E402
-from tests.helpers.web import free_port  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 QUESTIONS = [
     "How much did trade between China and Russia reach last year?",

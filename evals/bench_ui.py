@@ -20,11 +20,11 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from evals.results import save
+from rag import Answer, Assistant, Settings
+from tests.helpers.web import CHROMIUM_FLAGS, chromium, free_port, start_ui, stop
 
-from evals.results import save  # noqa: E402
-from rag import Answer, Assistant, Settings  # noqa: E402
-from tests.helpers.web import CHROMIUM_FLAGS, chromium, free_port, start_ui, stop  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 QUESTIONS = [
     "How much did trade between China and Russia reach last year?",

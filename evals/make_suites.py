@@ -19,9 +19,9 @@ import random
 import shutil
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from evals.train_scorer import HELD_OUT
 
-from evals.train_scorer import HELD_OUT  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 DATA = ROOT / "evals" / "data"
 SEED = 13

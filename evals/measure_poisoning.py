@@ -28,12 +28,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from evals.results import save
+from rag import Assistant, Settings
+from rag.api import sources_block
+from rag.prompts import DISAGREE_NOTE
 
-from evals.results import save  # noqa: E402
-from rag import Assistant, Settings  # noqa: E402
-from rag.api import sources_block  # noqa: E402
-from rag.prompts import DISAGREE_NOTE  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 TITLE = "The Real Story"
 STOP = {"a", "an", "the", "of", "to", "in", "on", "and", "or", "is", "are", "was", "were", "be", "been", "what", "which",
