@@ -56,13 +56,9 @@ def search(
     """The k best passages for `query`. `vector` is the query embedding when the caller already has it."""
     query = check_query(query, k)
     n = max(candidates, 2 * k)
-    dense: list[str] = []
-    bm25: list[str] = []
     if mode in ("hybrid", "dense"):
         vector = embedder.embed_query(query) if vector is None else vector
-        dense = snap.dense(vector, n)
-    if mode in ("hybrid", "bm25"):
-        bm25 = snap.bm25(query, n)
+    dense, bm25 = snap.candidates(vector if mode != "bm25" else None, query if mode != "dense" else None, n)
     fused = rrf([r for r in (dense, bm25) if r])
     order = sorted(fused, key=lambda row: -fused[row])
     kept = _collapse(snap, order, collapse_threshold)

@@ -233,23 +233,36 @@ class Snapshot:
                 tuple(tuple(s) for s in json.loads(meta["sentences"])), np.asarray(emb, dtype=np.float32),
             ))
 
+    def candidates(self, vector: np.ndarray | None, query: str | None, n: int) -> tuple[list[str], list[str]]:
+        """Chunk ids, best first, from Chroma's nearest-neighbour query for `vector` and from BM25 for `query`
+        (either may be None). Their records come with them: the dense hits' with the query, BM25's not cached
+        yet in one fetch, and the articles' records of both in one more, so a question costs the same few round
+        trips to a Chroma server however many articles its passages come from."""
+        with self._lock:  # (Chroma returns fewer than n when it holds fewer)
+            ids: list[str] = []
+            embeddings: list[Any] = []
+            metas: list[dict[str, Any]] = []
+            if vector is not None and self.store is not None:
+                got = self.store.chunks.query(query_embeddings=[vector.tolist()], n_results=n,
+                                              include=["embeddings", "metadatas"])
+                ids, embeddings, metas = list(got["ids"][0]), list(got["embeddings"][0]), list(got["metadatas"][0])
+            dense = list(ids)
+            top = [cid for cid, _ in self.lexical.top(query, n + 10)] if query and self.lexical is not None else []
+            todo = [c for c in dict.fromkeys(top) if c not in self._chunks and c not in set(dense)]
+            if todo and self.store is not None:
+                got = self.store.chunks.get(ids=todo, include=["embeddings", "metadatas"])
+                ids += got["ids"]
+                embeddings += list(got["embeddings"])
+                metas += got["metadatas"]
+            self._remember(ids, embeddings, metas)
+            return [c for c in dense if c in self._chunks], [c for c in top if c in self._chunks][:n]
+
     def dense(self, vector: np.ndarray, n: int) -> list[str]:
         """Chunk ids, best first, from Chroma's nearest-neighbour query; their records are cached on the way."""
-        if self.store is None:
-            return []
-        with self._lock:  # (Chroma returns fewer than n when it holds fewer)
-            got = self.store.chunks.query(query_embeddings=[vector.tolist()], n_results=n,
-                                          include=["embeddings", "metadatas"])
-            ids, embeddings, metas = got["ids"][0], got["embeddings"][0], got["metadatas"][0]
-            self._remember(ids, embeddings, metas)
-            return [cid for cid in ids if cid in self._chunks]
+        return self.candidates(vector, None, n)[0]
 
     def bm25(self, query: str, n: int) -> list[str]:
-        if self.lexical is None:
-            return []
-        top = [cid for cid, _ in self.lexical.top(query, n + 10)]
-        self.fetch_chunks(top)
-        return [cid for cid in top if cid in self._chunks][:n]
+        return self.candidates(None, query, n)[1]
 
     def prefetch(self, chunk_ids: list[str]) -> None:
         """Texts and sentence vectors of the articles of these chunks, each kind in one call."""

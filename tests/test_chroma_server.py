@@ -158,3 +158,41 @@ def test_another_process_catches_up_from_the_change_log_not_the_whole_index(chro
     writer.add([new], progress=False)
     Store(writer.settings)._connect(create=False).delete_collection("articles-changes")  # a gap: no log
     assert reader.search("zanzibar spice quota tonnes", k=3)[0].title == "Zanzibar memo"  # the full comparison
+
+
+@pytest.mark.integration
+def test_a_question_costs_one_round_trip_per_kind_however_many_articles_it_reads(chroma_server, tmp_path, monkeypatch):
+    """Through a server, the records a question needs (chunk records, articles' records, their texts, their sentence
+    vectors) come in one batched request per kind, not one per article: the requests of a search whose passages
+    come from ten articles are counted on the wire (the real HTTP requests, passed on unchanged)."""
+    import json
+    from collections import Counter
+
+    import httpx
+
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    for i in range(30):
+        (folder / f"a{i:02d}.txt").write_text(
+            f"Harbour report {i}\n\nThe harbour of town {i} handled grain and timber shipments this spring. "
+            f"Its mayor number {i} praised the dock workers of district {i}.\n", encoding="utf-8")
+    settings = Settings(chroma_url=chroma_server, index_dir=tmp_path / "local")
+    Assistant(settings=settings, embedder=fake_embedder(), auto_build=False).index([folder], progress=False)
+    reader = Assistant(settings=settings, embedder=fake_embedder(), auto_build=False)
+    reader.search("warm-up", k=1)  # connecting and opening the collections is not the question's cost
+
+    requests: Counter = Counter()
+    send = httpx.Client.send
+
+    def counting(self, request, *args, **kwargs):
+        if request.method == "POST":
+            body = json.loads(request.content or b"{}")
+            requests[(request.url.path.split("/")[-2], request.url.path.rsplit("/", 1)[-1],
+                      tuple(body.get("include") or ()))] += 1
+        return send(self, request, *args, **kwargs)
+
+    monkeypatch.setattr(httpx.Client, "send", counting)
+    passages = reader.search("harbour grain timber shipments mayor dock workers", k=10)
+    assert len({p.doc_id for p in passages}) == 10
+    assert requests and max(requests.values()) == 1, requests
+    assert sum(requests.values()) <= 5, requests  # nearest chunks, chunk records, article records, texts, sentences
