@@ -1,6 +1,6 @@
 # Two commands do everything on a fresh machine:
 #   make run    installs into .venv and opens the web chat on the bundled articles (index built on first run)
-#   make test   installs into .venv (with the dev extras) and Debian's chromium, and runs the whole test suite
+#   make test   installs into .venv (with the dev extras), Debian's chromium and tesseract-ocr, and runs the whole test suite
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -44,12 +44,13 @@ serve: install
 ask: index
 	$(BIN)/rag ask "$(Q)"
 
-# Debian's chromium for the browser tests: Playwright drives it (its own browser download fails offline); and the
-# DejaVu font the PDF tests write their PDFs with.
+# Debian's chromium for the browser tests: Playwright drives it (its own browser download fails offline); the
+# DejaVu font the PDF tests write their PDFs with; tesseract-ocr for the OCR tests (optional for `make run`:
+# without it scanned PDFs and page images are skipped with the command that installs it).
 browser:
-	@{ command -v chromium >/dev/null && [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]; } || { \
-	  echo "Installing Debian's chromium and fonts-dejavu-core for the tests"; \
-	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core; }
+	@{ command -v chromium >/dev/null && command -v tesseract >/dev/null && [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]; } || { \
+	  echo "Installing Debian's chromium, tesseract-ocr and fonts-dejavu-core for the tests"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium tesseract-ocr fonts-dejavu-core; }
 
 test: install-dev browser
 	$(BIN)/python -m pytest

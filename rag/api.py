@@ -319,7 +319,7 @@ def markdown_safe(text: str) -> str:
 def citation_dict(c: Citation) -> dict[str, Any]:
     return {"number": c.number, "doc_id": c.doc_id, "title": c.title, "author": c.author, "date": c.date,
             "quote": c.quote, "start": c.start, "end": c.end, "passage": c.passage, "score": c.score,
-            "also_in": list(c.also_in), "not_answer": c.not_answer, "page": c.page}
+            "also_in": list(c.also_in), "not_answer": c.not_answer, "page": c.page, "ocr": c.ocr}
 
 
 def sources_block(answer: Answer, fmt: str) -> str:
@@ -329,7 +329,7 @@ def sources_block(answer: Answer, fmt: str) -> str:
         return ""
     lines = ["", "", "Closest passage (not an answer):" if answer.abstained else "Sources:"]
     for c in answer.citations:
-        byline = ", ".join(x for x in (c.author, c.date, f"p. {c.page}" if c.page else "") if x)
+        byline = ", ".join(x for x in (c.author, c.date, c.page_label) if x)
         head = f"{c.title}{' — ' + byline if byline else ''}"
         quote = f"\u201c{c.quote}\u201d"
         if fmt == "markdown":

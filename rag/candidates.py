@@ -225,7 +225,8 @@ def cite(snap: Snapshot, chosen: list[Candidate]) -> tuple[str, list[Citation]]:
                 end=c.end,
                 score=round(c.score, 4),
                 also_in=also_in(snap, c),
-                page=page_of(meta.get("pages", ""), c.start),
+                page=(page := page_of(meta.get("pages", ""), c.start)),
+                ocr=page in json.loads(meta.get("ocr_pages") or "[]"),
             )
         )
         parts.append(f"{c.text} [{number}]")

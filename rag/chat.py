@@ -32,6 +32,7 @@ from .assistant import Assistant  # noqa: E402
 from .errors import RagError  # noqa: E402
 from .keys import OPEN, Collections, Keys  # noqa: E402
 from .launch import auth_of, prepare  # noqa: E402
+from .load import SUPPORTED_SUFFIXES  # noqa: E402
 from .prompts import ABSTAIN_TEXT  # noqa: E402
 from .settings import Settings, storage_prefix  # noqa: E402
 from .types import Answer, Citation, DocumentInfo, FileResult  # noqa: E402
@@ -149,8 +150,8 @@ def source_html(c: Citation, turn: int, docs: dict[str, DocumentInfo], show_scor
     byline = [c.author or (info.author if info else ""), c.date or (info.date if info else "")]
     if info and info.publication:
         byline.append(info.publication)
-    if c.page:
-        byline.append(f"p. {c.page}")
+    if c.page_label:
+        byline.append(c.page_label)
     if show_scores:
         byline.append(f"score {c.score:.3f}")
     closest = '<div class="notanswer">closest passage — not an answer</div>' if c.not_answer else ""
@@ -442,8 +443,8 @@ def build_app(assistant: Assistant | None = None, examples: Sequence[str] = EXAM
             with gr.Row():
                 with gr.Column():
                     files = gr.File(
-                        label="Add articles (.txt, .md, .html, .pdf, .docx)", file_count="multiple",
-                        file_types=[".txt", ".md", ".html", ".pdf", ".docx"], elem_id="upload",
+                        label="Add articles (.txt, .md, .html, .pdf, .docx; scans and page images are read by OCR)",
+                        file_count="multiple", file_types=list(SUPPORTED_SUFFIXES), elem_id="upload",
                     )
                     add = gr.Button("Add to the index", elem_id="add")
                     link = gr.Textbox(

@@ -120,7 +120,7 @@ def cli() -> None:
 @cli.command()
 @click.option(
     "--corpus", "corpus", multiple=True, type=click.Path(path_type=Path), metavar="PATH",
-    help="Folder or file of articles (.txt, .md, .html, .pdf, .docx); repeat for more. [default: the bundled articles and the web chat's uploads]",
+    help="Folder or file of articles (.txt, .md, .html, .pdf, .docx; scans and .png/.jpg/.tiff pages by OCR); repeat for more. [default: the bundled articles and the web chat's uploads]",
 )
 @_store_options
 @click.option("--rebuild", is_flag=True, help="Drop the index and build it again (needed after a model or setting change).")
@@ -288,6 +288,7 @@ def docs(index_dir: Path | None, chroma_url: str | None, as_json: bool) -> None:
                 f" [near-duplicate of {info.duplicate_group}, score {info.duplicate_score:.2f}]")
         kind = f"{info.format}, " if info.format else ""
         pages = f"{info.pages} pages, " if info.pages else ""
+        pages += "read by OCR, " if info.ocr else ""
         click.echo(f"{info.doc_id}  {info.label}{' — ' + byline if byline else ''}  ({kind}{pages}{info.chunks} chunks){dup}")
         if info.url:
             click.echo(f"    from {info.url}")
@@ -307,7 +308,7 @@ def print_answer(answer: Any) -> None:
     for c in answer.citations:
         byline = ", ".join(x for x in (c.author, c.date) if x)
         closest = "  (closest passage, not an answer)" if c.not_answer else ""
-        where = f"{c.doc_id} @{c.start}-{c.end}" + (f", p. {c.page}" if c.page else "")
+        where = f"{c.doc_id} @{c.start}-{c.end}" + (f", {c.page_label}" if c.page_label else "")
         click.echo(f"[{c.number}] {c.title}{' — ' + byline if byline else ''}  ({where}){closest}")
         click.echo(textwrap.indent(textwrap.fill(f"\u201c{c.quote}\u201d", width=96), "    "))
         if c.also_in:

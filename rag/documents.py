@@ -1,7 +1,7 @@
 """Reading PDF (pypdf) and Word .docx (python-docx) files into plain text and metadata, for rag/load.py.
 
 Every failure is an `UnsupportedFile` with a one-line reason: an encrypted or truncated PDF, a PDF without a
-text layer (a scan: OCR is not done), a .docx that is not a zip, or one whose parts would unpack to more than
+text layer when OCR is not installed (`rag/ocr.py` reads pages without text), a .docx that is not a zip, or one whose parts would unpack to more than
 MAX_UNPACKED bytes or at more than MAX_RATIO times their packed size (a zip bomb: checked before anything is
 unpacked).
 """
@@ -14,6 +14,7 @@ import zipfile
 from typing import Any
 
 from .errors import UnsupportedFile
+from .ocr import OcrOptions, missing, ocr_pdf_pages
 
 MAX_UNPACKED = 200 * 2**20  # bytes a .docx may unpack to
 MAX_RATIO = 100  # unpacked / packed size of a .docx part above which it is refused as a zip bomb
@@ -28,8 +29,10 @@ def _pdf_date(value: Any) -> str:
     return "-".join(p for p in (year, month, day) if p)
 
 
-def read_pdf(data: bytes) -> tuple[list[tuple[int, str]], dict[str, str]]:
-    """(page number, text) for every page that has text, and the document info's title, author and date."""
+def read_pdf(data: bytes, ocr: OcrOptions | None = None) -> tuple[list[tuple[int, str]], dict[str, str], list[int]]:
+    """(page number, text) for every page that has text, the document info's title, author and date, and the
+    pages read by OCR. With `ocr`, pages without a text layer are read by OCR (only those pages); without it, or
+    with no OCR installed, they are left out, and a PDF with no page of text at all is refused."""
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
@@ -43,6 +46,7 @@ def read_pdf(data: bytes) -> tuple[list[tuple[int, str]], dict[str, str]]:
             if not opened:
                 raise UnsupportedFile("encrypted PDF: it needs a password")
         pages = []
+        blank = []
         for number, page in enumerate(reader.pages, 1):
             try:  # layout mode keeps the blank line between paragraphs
                 text = page.extract_text(extraction_mode="layout") or ""
@@ -50,16 +54,29 @@ def read_pdf(data: bytes) -> tuple[list[tuple[int, str]], dict[str, str]]:
                 text = page.extract_text() or ""
             if text.strip():
                 pages.append((number, text))
+            else:
+                blank.append(number)
         info = reader.metadata or {}
     except UnsupportedFile:
         raise
     except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, OSError, RecursionError) as exc:
         raise UnsupportedFile(f"unreadable PDF ({type(exc).__name__}: {str(exc)[:120]})") from None
+    read_by_ocr: list[int] = []
+    if blank and ocr is not None:
+        try:
+            scanned = ocr_pdf_pages(data, blank, ocr)
+        except UnsupportedFile as exc:
+            if not pages:
+                raise UnsupportedFile(f"PDF without a text layer (a scan?): {exc}") from None
+            scanned = []  # pages of text stay readable; the others may be blank or pictures
+        read_by_ocr = [n for n, text in scanned if text.strip()]
+        pages = sorted(pages + [(n, text) for n, text in scanned if text.strip()])
     if not pages:
-        raise UnsupportedFile("PDF without a text layer (a scan?): there is no text to read, and OCR is not done")
+        why = (missing() or "OCR read no text on its pages") if ocr is not None else "OCR is off"
+        raise UnsupportedFile(f"PDF without a text layer (a scan?): {why}")
     meta = {"title": str(info.get("/Title") or "").strip(), "author": str(info.get("/Author") or "").strip(),
             "date": _pdf_date(info.get("/CreationDate"))}
-    return pages, {k: v for k, v in meta.items() if v}
+    return pages, {k: v for k, v in meta.items() if v}, read_by_ocr
 
 
 _LINE_END = re.compile(r"[.!?:\"”’)\]]$")

@@ -11,7 +11,6 @@ Question file (JSON Lines, one object a line):
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -101,7 +100,7 @@ def variant(assistant: Any, **settings: Any) -> Any:
 def run_questions(assistant: Any, questions: list[dict[str, Any]], progress: bool = True, label: str = "eval") -> tuple[list[Row], dict[str, Any]]:
     """Ask every question (at threshold 0, so the abstention curve can be drawn; the configured threshold is
     applied afterwards) and score retrieval on the query each answer was searched with."""
-    from tqdm import tqdm
+    from .progress import Bar
 
     threshold = assistant.threshold
     runner = variant(assistant, abstain_threshold=0.0)
@@ -109,28 +108,34 @@ def run_questions(assistant: Any, questions: list[dict[str, Any]], progress: boo
     judge = Judge(runner.embedder)
     runner.ask(questions[0]["question"])  # warm-up: latency figures are for a warm assistant
     rows = []
-    for item in tqdm(questions, desc=label, unit="q", file=sys.stderr, disable=not progress, leave=False):
-        started = time.perf_counter()
-        runner.embedder.embed_query(item["question"])
-        embed_ms = (time.perf_counter() - started) * 1000
-        answer = runner.ask(item["question"], item.get("history"))
-        # An answer that abstains whatever the threshold (the best sentence lacks the number, date or byline
-        # asked for) counts as confidence 0: no threshold makes it an answer.
-        row = Row(item, answer, 0.0 if answer.abstained else answer.confidence, embed_ms=embed_ms)
-        if not item.get("unanswerable"):
-            spans = gold_spans(item, snap.texts, snap.docs)
-            passages = runner.search(answer.query, k=5)
-            relevant = relevant_chunks(snap, spans)
-            row.retrieval = retrieval_scores([is_hit(p.doc_id, p.start, p.end, spans) for p in passages], relevant)
-            row.correct = answer_correct(answer.text, item["answers"])
-            row.f1 = token_f1(answer.text, item["answers"])
-            row.recalls, row.precisions = citation_scores(judge, answer) if not answer.abstained else ([], [])
-            row.gold_cited = [float(cites_gold(c, item, spans)) for c in answer.citations]
-            if answer.short:
-                row.short_em = float(any(normalize(answer.short) == normalize(a) for g in item["answers"] for a in g))
-                row.short_f1 = token_f1(answer.short, item["answers"][:1])
-        rows.append(row)
+    with Bar(len(questions), label, "question", progress) as bar:
+        for item in questions:
+            rows.append(_score(runner, judge, snap, item))
+            bar.update()
     return rows, {"threshold": threshold, "judge": judge}
+
+
+def _score(runner: Any, judge: Judge, snap: Any, item: dict[str, Any]) -> Row:
+    started = time.perf_counter()
+    runner.embedder.embed_query(item["question"])
+    embed_ms = (time.perf_counter() - started) * 1000
+    answer = runner.ask(item["question"], item.get("history"))
+    # An answer that abstains whatever the threshold (the best sentence lacks the number, date or byline
+    # asked for) counts as confidence 0: no threshold makes it an answer.
+    row = Row(item, answer, 0.0 if answer.abstained else answer.confidence, embed_ms=embed_ms)
+    if not item.get("unanswerable"):
+        spans = gold_spans(item, snap.texts, snap.docs)
+        passages = runner.search(answer.query, k=5)
+        relevant = relevant_chunks(snap, spans)
+        row.retrieval = retrieval_scores([is_hit(p.doc_id, p.start, p.end, spans) for p in passages], relevant)
+        row.correct = answer_correct(answer.text, item["answers"])
+        row.f1 = token_f1(answer.text, item["answers"])
+        row.recalls, row.precisions = citation_scores(judge, answer) if not answer.abstained else ([], [])
+        row.gold_cited = [float(cites_gold(c, item, spans)) for c in answer.citations]
+        if answer.short:
+            row.short_em = float(any(normalize(answer.short) == normalize(a) for g in item["answers"] for a in g))
+            row.short_f1 = token_f1(answer.short, item["answers"][:1])
+    return row
 
 
 def baseline_llamaindex(assistant: Any, questions: list[dict[str, Any]]) -> dict[str, float]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -32,8 +31,10 @@ from .embed import Embedder
 from .errors import CorpusError, DocumentNotFound
 from .lexical import LexicalIndex
 from .load import Loaded, load_articles
+from .ocr import OcrOptions
+from .progress import Bar, say
 from .sentences import SentenceStore, sentence_rows
-from .settings import Settings
+from .settings import Settings, default_cache_dir
 from .store import FORMAT_VERSION, SPACE, Store, server_lease
 from .types import Article, Chunk, DocumentInfo, FileResult, IndexReport
 
@@ -71,7 +72,42 @@ def doc_info(doc_id: str, meta: dict[str, Any]) -> DocumentInfo:
         format=meta.get("format", ""),
         pages=int(meta.get("n_pages", 0) or 0),
         url=meta.get("url", "") or "",
+        ocr=bool(meta.get("ocr_pages")),
     )
+
+
+class Reading:
+    """Reading the files of a sync: how pages without text are read (OCR options from the settings), and the
+    progress of a file read by OCR, a bar of its pages (a line when it starts and one when it ends in a log)."""
+
+    def __init__(self, settings: Settings, progress: bool) -> None:
+        self.show = progress and not settings.quiet
+        self.bar: Bar | None = None
+        self.path: Path | None = None
+        self.ocr = OcrOptions(languages=settings.ocr_languages, max_pages=settings.ocr_max_pages,
+                              cache_dir=settings.model_cache_dir or default_cache_dir(),
+                              progress=self.page) if settings.ocr else None
+
+    def file(self, path: Path) -> None:
+        self.close()
+        self.path = path
+
+    def page(self, done: int, total: int) -> None:
+        if self.bar is None:
+            name = self.path.name if self.path else "file"
+            self.bar = Bar(total, f"OCR of {name}", "page", self.show)
+        self.bar.update(done - self.bar.done)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def __enter__(self) -> Reading:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 @contextlib.contextmanager
@@ -161,7 +197,9 @@ class Indexer:
         updates. A file that exists but cannot be read this time keeps its previous version in the index."""
         started = time.perf_counter()
         paths = [Path(p) for p in paths]
-        loaded = load_articles(paths, max_bytes=int(self.settings.max_file_mb * 2**20))
+        with Reading(self.settings, progress) as reading:
+            loaded = load_articles(paths, max_bytes=int(self.settings.max_file_mb * 2**20), ocr=reading.ocr,
+                                   on_file=reading.file)
         if not loaded.articles and not loaded.skipped:
             raise CorpusError(
                 f"No articles found in {', '.join(map(str, paths))} (looked for .txt, .md and .html files)."
@@ -350,23 +388,16 @@ class Indexer:
         return touched
 
     def _embed_and_write(self, articles: list[Article], report: IndexReport, progress: bool) -> None:
-        from tqdm import tqdm
-
         work = []
         for article in articles:
             chunks = chunk_article(article, self.settings.chunk_size, self.settings.chunk_overlap)
             work.append((article, chunks, article_sentences(article)))
         total = sum(len(c) + len(s) for _, c, s in work)
         show = progress and not self.settings.quiet and total > 0
-        if show:
-            print(f"Loading the embedding model ({self.embedder.model_id})…", file=sys.stderr, flush=True)
+        say(f"Loading the embedding model ({self.embedder.model_id})…", show)
         if total:
             self.embedder.model  # noqa: B018 -- load now, so the bar measures embedding only
-        bar = tqdm(
-            total=total, unit="text", desc="Embedding", file=sys.stderr,
-            disable=not show, leave=False,
-        )
-        with bar:
+        with Bar(total, "Embedding", "text", show) as bar:
             # Articles are embedded a group at a time (EMBED_GROUP texts or more, each distinct text once, sorted
             # by length in Embedder.embed): short articles then fill whole batches. Each is still written whole,
             # chunks -> sentences -> record, before the next.
@@ -467,6 +498,7 @@ class Indexer:
                 "format": article.format,
                 "pages": json.dumps(article.pages) if article.pages else "",
                 "n_pages": len(article.pages),
+                "ocr_pages": json.dumps(article.ocr_pages) if article.ocr_pages else "",
                 "url": article.url,
                 "n_chunks": len(chunks),
                 "n_sentences": len(sentences),

@@ -7,7 +7,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -15,10 +15,11 @@ from pathlib import Path
 from .clean import Cleaned, clean_text
 from .errors import CorpusError, UnsupportedFile
 from .metadata import Metadata, extract_metadata
+from .ocr import IMAGE_SUFFIXES, OcrOptions
 from .types import Article, SkippedFile
 
-SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
-SUPPORTED_TEXT = ".txt, .md, .html, .pdf, .docx"
+SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx", *IMAGE_SUFFIXES)
+SUPPORTED_TEXT = ".txt, .md, .html, .pdf, .docx, and page images (.png, .jpg, .tiff: read by OCR)"
 SIDECAR_NAME = "corpus.json"
 
 
@@ -255,8 +256,10 @@ def file_properties(meta: dict[str, str]) -> dict[str, str]:
     return out
 
 
-def read_article(path: Path, sidecar: dict[str, str] | None = None, max_bytes: int = 10 * 2**20) -> Article:
-    """Read, decode, clean one file and take its metadata. Raises `UnsupportedFile` with the reason."""
+def read_article(path: Path, sidecar: dict[str, str] | None = None, max_bytes: int = 10 * 2**20,
+                 ocr: OcrOptions | None = OcrOptions()) -> Article:
+    """Read, decode, clean one file and take its metadata. Raises `UnsupportedFile` with the reason. `ocr`: how
+    pages without text are read (None: they are not)."""
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise UnsupportedFile(f"unsupported file type {suffix or '(none)'} (supported: {SUPPORTED_TEXT})")
@@ -271,8 +274,9 @@ def read_article(path: Path, sidecar: dict[str, str] | None = None, max_bytes: i
         raise UnsupportedFile("empty file")
     file_meta: dict[str, str] = {}
     pages: tuple[tuple[int, int], ...] = ()
-    if suffix == ".pdf":
-        cleaned, pages, file_meta = _read_pdf(data)
+    by_ocr: tuple[int, ...] = ()
+    if suffix == ".pdf" or suffix in IMAGE_SUFFIXES:
+        cleaned, pages, file_meta, by_ocr = _read_pages(data, suffix, ocr)
     else:
         if suffix == ".docx":
             from .documents import read_docx
@@ -297,6 +301,8 @@ def read_article(path: Path, sidecar: dict[str, str] | None = None, max_bytes: i
         # The document info / core properties name whoever made the file (often a tool's or an account's name):
         # their title goes first, their author and date only where the text names none.
         file_meta = file_properties(file_meta)
+        if file_meta.get("title", "").strip().lower() in (path.stem.lower(), path.name.lower()):
+            file_meta.pop("title")  # the file's own name (scanners and image tools write it): the text says more
         meta.fill_from({"title": file_meta.get("title", "")})
     from_text = extract_metadata(cleaned.text, cleaned.source)
     if from_text.author and from_text.author == file_meta.get("title", "").strip():
@@ -314,18 +320,30 @@ def read_article(path: Path, sidecar: dict[str, str] | None = None, max_bytes: i
         date=meta.date,
         source=meta.source,
         derived_hint=meta.derived_hint,
-        format={"htm": "html", "markdown": "md"}.get(suffix.lstrip("."), suffix.lstrip(".")),
+        format={"htm": "html", "markdown": "md", "jpeg": "jpg", "tif": "tiff"}.get(suffix.lstrip("."), suffix.lstrip(".")),
         pages=pages,
+        ocr_pages=by_ocr,
         url=(sidecar or {}).get("url", ""),
     )
 
 
-def _read_pdf(data: bytes) -> tuple[Cleaned, tuple[tuple[int, int], ...], dict[str, str]]:
-    """A PDF's text, its lines joined back into paragraphs (across page breaks too) and cleaned, with where each
-    page starts in it: ((offset, page number), ...), so that a quote's offset names its page."""
+def _read_pages(data: bytes, suffix: str, ocr: OcrOptions | None
+                ) -> tuple[Cleaned, tuple[tuple[int, int], ...], dict[str, str], tuple[int, ...]]:
+    """A PDF's or a page image's text, its lines joined back into paragraphs (across page breaks too) and
+    cleaned, with where each page starts in it: ((offset, page number), ...), so that a quote's offset names its
+    page; and the pages read by OCR."""
     from .documents import read_pdf, unwrap
+    from .ocr import missing, read_image_file
 
-    pages, meta = read_pdf(data)
+    if suffix == ".pdf":
+        pages, meta, by_ocr = read_pdf(data, ocr)
+    else:
+        if ocr is None:
+            raise UnsupportedFile("page image: OCR is off")
+        pages, meta = [(n, t) for n, t in read_image_file(data, ocr) if t.strip()], {}
+        by_ocr = [n for n, _ in pages]
+        if not pages:
+            raise UnsupportedFile(f"page image without text{': ' + missing() if missing() else ' read by OCR'}")
     text, firsts = unwrap(pages)
     cleaned = clean_text(text)
     starts: list[tuple[int, int]] = []
@@ -336,7 +354,7 @@ def _read_pdf(data: bytes) -> tuple[Cleaned, tuple[tuple[int, int], ...], dict[s
         if found >= 0:
             at = found
         starts.append((at if starts else 0, number))
-    return cleaned, tuple(starts), meta
+    return cleaned, tuple(starts), meta, tuple(by_ocr)
 
 
 @dataclass
@@ -366,8 +384,10 @@ def discover(paths: Iterable[Path]) -> list[Path]:
     return [Path(os.path.abspath(p)) for p in found]
 
 
-def load_articles(paths: Iterable[Path], max_bytes: int = 10 * 2**20) -> Loaded:
-    """Load every article under `paths`. Exact duplicates (same cleaned text) are skipped after the first."""
+def load_articles(paths: Iterable[Path], max_bytes: int = 10 * 2**20, ocr: OcrOptions | None = OcrOptions(),
+                  on_file: Callable[[Path], object] | None = None) -> Loaded:
+    """Load every article under `paths`. Exact duplicates (same cleaned text) are skipped after the first.
+    `on_file(path)` is called before each file is read (progress)."""
     out = Loaded()
     sidecars: dict[Path, dict[str, dict[str, str]]] = {}
     seen: dict[str, str] = {}
@@ -380,7 +400,9 @@ def load_articles(paths: Iterable[Path], max_bytes: int = 10 * 2**20) -> Loaded:
                 sidecars[folder] = {}
                 out.skipped.append(SkippedFile(str(folder / SIDECAR_NAME), str(exc)))
         try:
-            article = read_article(path, sidecars[folder].get(path.name), max_bytes=max_bytes)
+            if on_file is not None:
+                on_file(path)
+            article = read_article(path, sidecars[folder].get(path.name), max_bytes=max_bytes, ocr=ocr)
         except UnsupportedFile as exc:
             out.skipped.append(SkippedFile(str(path), str(exc)))
             if path.suffix.lower() in SUPPORTED_SUFFIXES:

@@ -50,6 +50,7 @@ class CitationOut(BaseModel):
     end: int
     not_answer: bool = Field(description="True for the closest passage shown with an abstention.")
     page: int = Field(description="The page the quote starts on (PDFs), else 0.")
+    ocr: bool = Field(default=False, description="The quote's page was read by OCR: it may hold recognition errors.")
 
 
 class AskResult(BaseModel):
@@ -151,7 +152,8 @@ def build_server(assistant: Assistant, gate: Gate | None = None, collections: Co
         return AskResult(
             answer=a.text, abstained=a.abstained, confidence=a.confidence, short_answer=a.short,
             citations=[CitationOut(number=c.number, doc_id=c.doc_id, title=c.title, author=c.author, date=c.date,
-                                   quote=c.quote, start=c.start, end=c.end, not_answer=c.not_answer, page=c.page)
+                                   quote=c.quote, start=c.start, end=c.end, not_answer=c.not_answer, page=c.page,
+                                   ocr=c.ocr)
                        for c in a.citations],
         )
 

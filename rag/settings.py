@@ -65,7 +65,8 @@ class Settings(BaseSettings):
     )
     model_cache_dir: Path | None = Field(
         default=None,
-        description="Where the ONNX export of the embedding model is kept. Unset: $XDG_CACHE_HOME/rag or ~/.cache/rag.",
+        description="Where the ONNX export of the embedding model and the text OCR read from scanned pages are kept. "
+        "Unset: $XDG_CACHE_HOME/rag or ~/.cache/rag.",
     )
     chunk_size: int = Field(
         default=CHUNK_SIZE,
@@ -89,6 +90,13 @@ class Settings(BaseSettings):
         "articles on the same topic <= 0.54.",
     )
     max_file_mb: float = Field(default=10.0, gt=0, description="Files larger than this are skipped.")
+    ocr: bool = Field(default=True, description="Read PDF pages without a text layer and page images (.png, .jpg, "
+                      ".tiff) by OCR (Debian's tesseract-ocr, when installed). Off: such files are skipped.")
+    ocr_languages: str = Field(default="eng", pattern=r"^[a-z_]{3,8}(\+[a-z_]{3,8})*$",
+                               description="tesseract's languages, e.g. 'eng' or 'eng+deu' (each needs its "
+                               "tesseract-ocr-<lang> package).")
+    ocr_max_pages: int = Field(default=1000, ge=1, description="Pages a file may have read by OCR; a longer scan "
+                               "is skipped with its reason.")
     top_k: int = Field(default=TOP_K, ge=1, le=MAX_READ_K, description="Passages retrieved to answer a question.")
     retrieval: Literal["hybrid", "dense", "bm25"] = Field(
         default="hybrid", description="Dense (Chroma), BM25, or both fused by reciprocal rank fusion."

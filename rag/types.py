@@ -25,6 +25,7 @@ class Article:
     format: str = ""  # txt, md, html, pdf or docx
     pages: tuple[tuple[int, int], ...] = ()  # PDFs: (offset in text where a page starts, its page number)
     url: str = ""  # the link it was fetched from (`rag add https://…`), else ""
+    ocr_pages: tuple[int, ...] = ()  # pages whose text was read by OCR (its quotes may hold recognition errors)
 
     @property
     def label(self) -> str:
@@ -86,6 +87,13 @@ class Citation:
     also_in: tuple[str, ...] = ()  # doc_ids of near-duplicate articles that say the same
     not_answer: bool = False  # shown with an abstention as the closest passage, not as support for an answer
     page: int = 0  # the page the quote starts on (PDFs), else 0
+    ocr: bool = False  # the quote's page was read by OCR: it may hold recognition errors
+
+    @property
+    def page_label(self) -> str:
+        """"p. 3", "p. 3, read by OCR", or "" (an article without pages)."""
+        label = f"p. {self.page}" if self.page else ""
+        return f"{label}, read by OCR" if self.ocr and label else ("read by OCR" if self.ocr else label)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -133,6 +141,7 @@ class DocumentInfo:
     format: str = ""  # txt, md, html, pdf or docx ("" for indexes built before formats were recorded)
     pages: int = 0  # pages with text (PDFs), else 0
     url: str = ""  # the link it was fetched from, else ""
+    ocr: bool = False  # some of its text was read by OCR (scanned pages, page images)
 
     @property
     def label(self) -> str:

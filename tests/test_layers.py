@@ -16,9 +16,9 @@ RAG = ROOT / "rag"
 
 # Lowest first. Layers of the same rank are siblings: neither imports the other.
 LAYERS: dict[str, tuple[int, set[str]]] = {
-    "base": (0, {"errors", "types", "settings", "prompts", "version", "tuning"}),
-    "ingest": (1, {"clean", "documents", "metadata", "load", "web", "chunk", "dedup"}),
-    "index": (2, {"embed", "store", "localdb", "lexical", "sentences", "snapshot", "retrieve", "indexer"}),
+    "base": (0, {"errors", "types", "settings", "prompts", "version", "tuning", "localdb", "progress"}),
+    "ingest": (1, {"clean", "documents", "ocr", "metadata", "load", "web", "chunk", "dedup"}),
+    "index": (2, {"embed", "store", "lexical", "sentences", "snapshot", "retrieve", "indexer"}),
     "answer": (3, {"question", "followup", "features", "scorer", "reader", "candidates", "answerer", "generate"}),
     "facade": (4, {"assistant", "uploads"}),
     "serve": (5, {"gate", "keys", "launch", "chat", "mcp_server", "api"}),
