@@ -203,7 +203,7 @@ def documents_html(docs: Sequence[DocumentInfo]) -> str:
         rows.append(
             "<tr>"
             f"<td><b>{esc(d.label)}</b><br><span class='muted'>{link_html(d.url) if d.url else esc(Path(d.path).name)}"
-            f"{esc(f' · {d.format}') if d.format else ''}{esc(f' · {d.pages} pages') if d.pages else ''}</span></td>"
+            f"{esc(f' · {d.format}') if d.format else ''}{esc(f' · {d.pages} pages') if d.pages else ''}{esc(' · read by OCR') if d.ocr else ''}</span></td>"
             f"<td>{esc(d.author)}</td><td>{esc(d.publication)}</td><td>{esc(d.date)}</td>"
             f"<td>{d.chunks}</td><td><code>{esc(d.doc_id[:8])}</code></td><td>{esc(dup)}</td>"
             "</tr>"
