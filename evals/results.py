@@ -311,6 +311,27 @@ def formats_table(folder: Path | None = None) -> str:
               f"{fig['pdf_pages_right']}/{fig['pdf_pages_checked']}.\n\n" + provenance(record))
 
 
+def ocr_table(folder: Path | None = None) -> str:
+    record = load("measure_ocr", folder)
+    fig = record["figures"]
+    engines = markdown(["engine", "pages", "character error rate", "worst page", "s per page"],
+                       [(r["engine"], r["pages"], fmt(r["cer"], 4), fmt(r["cer_worst_page"], 4), fmt(r["s_per_page"], 2))
+                        for r in fig["engines"]])
+    out = f"Engines on the same scanned pages ({fig['engine']}; scans at {fig['scan_dpi']} dpi):\n\n{engines}"
+    if "suite" in fig:
+        out += "\n\nThe bundled suite answered from the scans and from the `.txt` originals, same run:\n\n" + markdown(
+            ["corpus", "answer accuracy", "false refusals", "articles read by OCR", "index s"],
+            [(f"`{kind}`", s["answer_accuracy"], s["false_refusal_rate"], s["ocr_articles"], fmt(s["index_s"], 1))
+             for kind, s in fig["suite"].items()])
+        out += f"\n\nDifference, scans − `.txt`: {fig['accuracy_difference']:+.3f} (target: within 0.03)."
+    if "bad_files" in fig:
+        out += "\n\nBad files (this process's peak RSS after each):\n\n" + markdown(
+            ["file", "outcome", "s", "peak RSS MB"],
+            [(f"`{r['file']}`", r["outcome"].replace("|", "/"), fmt(r["s"], 2), fmt(r["peak_rss_mb"], 0))
+             for r in fig["bad_files"]])
+    return out + "\n\n" + provenance(record)
+
+
 def support_table(folder: Path | None = None) -> str:
     record = load("tune_support", folder)
     fig = record["figures"]

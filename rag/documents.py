@@ -72,7 +72,7 @@ def read_pdf(data: bytes, ocr: OcrOptions | None = None) -> tuple[list[tuple[int
         read_by_ocr = [n for n, text in scanned if text.strip()]
         pages = sorted(pages + [(n, text) for n, text in scanned if text.strip()])
     if not pages:
-        why = (missing() or "OCR read no text on its pages") if ocr is not None else "OCR is off"
+        why = (missing(ocr.languages) or "OCR read no text on its pages") if ocr is not None else "OCR is off"
         raise UnsupportedFile(f"PDF without a text layer (a scan?): {why}")
     meta = {"title": str(info.get("/Title") or "").strip(), "author": str(info.get("/Author") or "").strip(),
             "date": _pdf_date(info.get("/CreationDate"))}

@@ -343,7 +343,8 @@ def _read_pages(data: bytes, suffix: str, ocr: OcrOptions | None
         pages, meta = [(n, t) for n, t in read_image_file(data, ocr) if t.strip()], {}
         by_ocr = [n for n, _ in pages]
         if not pages:
-            raise UnsupportedFile(f"page image without text{': ' + missing() if missing() else ' read by OCR'}")
+            why = missing(ocr.languages)
+            raise UnsupportedFile(f"page image without text{': ' + why if why else ' read by OCR'}")
     text, firsts = unwrap(pages)
     cleaned = clean_text(text)
     starts: list[tuple[int, int]] = []

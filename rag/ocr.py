@@ -50,11 +50,31 @@ class OcrOptions:
     progress: Progress | None = None  # called after each page of a file that needs OCR
 
 
-def missing() -> str:
-    """Why OCR cannot run here ('' when it can): the one-line reason and the command that installs it."""
+def missing(languages: str = "eng") -> str:
+    """Why OCR cannot run here ('' when it can): the one-line reason and the command that installs what is
+    missing (tesseract, or one of the languages asked for)."""
     if shutil.which("tesseract") is None:
         return f"OCR is not installed (install Debian's tesseract: {INSTALL})"
+    absent = [lang for lang in languages.split("+") if lang not in installed_languages()]
+    if absent and installed_languages():
+        return (f"OCR language {', '.join(absent)} is not installed (sudo apt-get install "
+                f"{' '.join('tesseract-ocr-' + lang.replace('_', '-') for lang in absent)})")
     return ""
+
+
+_LANGUAGES: dict[str, set[str]] = {}
+
+
+def installed_languages() -> set[str]:
+    """tesseract's installed languages (empty when it cannot say)."""
+    if "l" not in _LANGUAGES:
+        try:
+            out = subprocess.run(["tesseract", "--list-langs"], capture_output=True, timeout=30, check=False)
+            lines = (out.stdout or b"").decode(errors="replace").splitlines()
+            _LANGUAGES["l"] = {line.strip() for line in lines[1:] if line.strip()}
+        except (OSError, subprocess.SubprocessError):
+            return set()
+    return _LANGUAGES["l"]
 
 
 def _version() -> str:
@@ -108,8 +128,8 @@ def _cache(options: OcrOptions) -> OcrCache | None:
 
 def read_image(image: Any, languages: str = "eng") -> str:
     """The text of one page image (a PIL image), by tesseract."""
-    if missing():
-        raise UnsupportedFile(missing())
+    if why := missing(languages):
+        raise UnsupportedFile(why)
     buffer = io.BytesIO()
     image.convert("L").save(buffer, format="PNG")
     env = os.environ | {"OMP_THREAD_LIMIT": "1"}  # measured: one thread a page is faster on 2 cores
@@ -137,8 +157,8 @@ def _pages_of(data: bytes, numbers: list[int], options: OcrOptions,
     key = {n: f"{digest}:{n}:{engine_version()}:{options.languages}" for n in numbers}
     found = {n: text for n in numbers if cache is not None and (text := cache.get(key[n])) is not None}
     todo = [n for n in numbers if n not in found]
-    if todo and missing():
-        raise UnsupportedFile(missing())
+    if todo and (why := missing(options.languages)):
+        raise UnsupportedFile(why)
     done = len(found)
     if todo and options.progress is not None:
         options.progress(done, len(numbers))

@@ -92,7 +92,7 @@ class Settings(BaseSettings):
     max_file_mb: float = Field(default=10.0, gt=0, description="Files larger than this are skipped.")
     ocr: bool = Field(default=True, description="Read PDF pages without a text layer and page images (.png, .jpg, "
                       ".tiff) by OCR (Debian's tesseract-ocr, when installed). Off: such files are skipped.")
-    ocr_languages: str = Field(default="eng", pattern=r"^[a-z_]{3,8}(\+[a-z_]{3,8})*$",
+    ocr_languages: str = Field(default="eng", pattern=r"^[a-z_]{3,16}(\+[a-z_]{3,16})*$",
                                description="tesseract's languages, e.g. 'eng' or 'eng+deu' (each needs its "
                                "tesseract-ocr-<lang> package).")
     ocr_max_pages: int = Field(default=1000, ge=1, description="Pages a file may have read by OCR; a longer scan "

@@ -112,6 +112,14 @@ def test_without_tesseract_scans_are_skipped_with_the_command_that_installs_it(t
     assert all("apt-get install tesseract-ocr" in r and "\n" not in r for r in reasons.values()), reasons
 
 
+def test_a_language_that_is_not_installed_is_named_with_its_package(tmp_path):
+    from rag.errors import UnsupportedFile
+
+    to_image("Grain shipments rose.", tmp_path / "page.png")
+    with pytest.raises(UnsupportedFile, match=r"OCR language zzz is not installed \(sudo apt-get install tesseract-ocr-zzz\)"):
+        read_article(tmp_path / "page.png", ocr=no_cache(languages="eng+zzz"))
+
+
 def test_bad_scans_get_one_line_reasons_and_the_run_completes(tmp_path):
     from PIL import Image
     from pypdf import PdfWriter
