@@ -94,7 +94,6 @@ def measure_suite(name: str, suite: dict[str, Any], cache: Path) -> dict[str, An
     from rag import Assistant, Settings
     from rag.evaluate import load_questions
     from rag.metrics import answer_correct
-    from rag.snapshot import Snapshot
 
     index = cache / f"index-{name}"
     if not (index / "chroma.sqlite3").is_file():
@@ -112,20 +111,20 @@ def measure_suite(name: str, suite: dict[str, Any], cache: Path) -> dict[str, An
         overlap += len(set(ours) & set(theirs)) / max(len(ours), len(theirs), 1)
     figures: dict[str, Any] = {"suite": name, "chunks": fts.size, "questions": len(items),
                                "top1_agreement": top1 / len(items), f"top{TOP}_overlap": overlap / len(items)}
-    original = Snapshot.bm25
+    # BM25 retrieval ranks with LexicalIndex.top (Snapshot.candidates); FTS5's ranking takes its place for the
+    # second pass, every other use of the lexical index (idf of the scorer's features) unchanged.
+    original = LexicalIndex.top
 
-    def fts_bm25(self: Snapshot, query: str, n: int) -> list[str]:
-        top = [cid for cid, _ in fts.top(query, n + 10)]
-        self.fetch_chunks(top)
-        return [cid for cid in top if cid in self._chunks][:n]
+    def fts_top(self: LexicalIndex, query: str, n: int) -> list[tuple[str, float]]:
+        return fts.top(query, n)
 
     answers = {}
-    for label, method in (("ours", original), ("fts5", fts_bm25)):
-        Snapshot.bm25 = method
+    for label, method in (("ours", original), ("fts5", fts_top)):
+        LexicalIndex.top = method  # type: ignore[method-assign]
         try:
             answers[label] = [assistant.ask(i["question"], i.get("history")) for i in items]
         finally:
-            Snapshot.bm25 = original
+            LexicalIndex.top = original  # type: ignore[method-assign]
     answerable = [k for k, i in enumerate(items) if not i.get("unanswerable")]
     same = sum(a.text == b.text for a, b in zip(answers["ours"], answers["fts5"], strict=True))
     figures["identical_answers"] = same / len(items)

@@ -248,7 +248,8 @@ class Snapshot:
                 ids, embeddings, metas = list(got["ids"][0]), list(got["embeddings"][0]), list(got["metadatas"][0])
             dense = list(ids)
             top = [cid for cid, _ in self.lexical.top(query, n + 10)] if query and self.lexical is not None else []
-            todo = [c for c in dict.fromkeys(top) if c not in self._chunks and c not in set(dense)]
+            have = set(dense)
+            todo = [c for c in dict.fromkeys(top) if c not in self._chunks and c not in have]
             if todo and self.store is not None:
                 got = self.store.chunks.get(ids=todo, include=["embeddings", "metadatas"])
                 ids += got["ids"]
@@ -256,13 +257,6 @@ class Snapshot:
                 metas += got["metadatas"]
             self._remember(ids, embeddings, metas)
             return [c for c in dense if c in self._chunks], [c for c in top if c in self._chunks][:n]
-
-    def dense(self, vector: np.ndarray, n: int) -> list[str]:
-        """Chunk ids, best first, from Chroma's nearest-neighbour query; their records are cached on the way."""
-        return self.candidates(vector, None, n)[0]
-
-    def bm25(self, query: str, n: int) -> list[str]:
-        return self.candidates(None, query, n)[1]
 
     def prefetch(self, chunk_ids: list[str]) -> None:
         """Texts and sentence vectors of the articles of these chunks, each kind in one call."""
