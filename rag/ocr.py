@@ -16,6 +16,7 @@ cache folder), so indexing the folder again does not read the scans again.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import os
@@ -77,21 +78,14 @@ def installed_languages() -> set[str]:
     return _LANGUAGES["l"]
 
 
-def _version() -> str:
+@functools.cache
+def engine_version() -> str:
+    """tesseract's first --version line (part of the cache key: another version may read a page otherwise)."""
     try:
         out = subprocess.run(["tesseract", "--version"], capture_output=True, timeout=30, check=False)
         return (out.stdout or out.stderr).decode(errors="replace").splitlines()[0].strip()
     except (OSError, subprocess.SubprocessError, IndexError):
         return "tesseract"
-
-
-_VERSION: dict[str, str] = {}
-
-
-def engine_version() -> str:
-    if "v" not in _VERSION:
-        _VERSION["v"] = _version()
-    return _VERSION["v"]
 
 
 class OcrCache(LocalDB):
