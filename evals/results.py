@@ -190,6 +190,44 @@ def baselines_from_report(report: dict[str, Any]) -> dict[str, Any]:
     return {"rag (hybrid)": _scalars(report["metrics"])} | {k: _scalars(v) for k, v in report["baselines"].items()}
 
 
+def differences(shipped: Any, rebuilt: Any, *, rel: float = 1e-9, printed: dict[str, int] | None = None,
+                path: str = "") -> list[str]:
+    """Where a rebuilt model file differs from the shipped one beyond what another machine may change: the
+    structure, every string, integer and boolean (a tree's split features and shape) exactly; floats to `rel`
+    relative (another CPU, BLAS or scikit-learn release moves the 13th-15th digit of a fitted coefficient);
+    and the keys named in `printed` (a top-level key -> decimal places: the abstention threshold, reported
+    figures) to the precision they are printed at. Empty: the same model."""
+    printed = printed or {}
+    top = path.split(".", 1)[0].split("[", 1)[0]
+    if isinstance(shipped, dict) and isinstance(rebuilt, dict):
+        if set(shipped) != set(rebuilt):
+            return [f"{path or 'the file'}: keys {sorted(set(shipped) ^ set(rebuilt))} on one side only"]
+        return [d for k in sorted(shipped) for d in differences(shipped[k], rebuilt[k], rel=rel, printed=printed,
+                                                                 path=f"{path}.{k}" if path else k)]
+    if isinstance(shipped, list) and isinstance(rebuilt, list):
+        if len(shipped) != len(rebuilt):
+            return [f"{path}: {len(shipped)} items shipped, {len(rebuilt)} rebuilt"]
+        return [d for i, (a, b) in enumerate(zip(shipped, rebuilt, strict=True))
+                for d in differences(a, b, rel=rel, printed=printed, path=f"{path}[{i}]")]
+    if isinstance(shipped, float) or isinstance(rebuilt, float):
+        if isinstance(shipped, bool) or isinstance(rebuilt, bool) or not isinstance(shipped, int | float) \
+                or not isinstance(rebuilt, int | float):
+            return [f"{path}: {shipped!r} shipped, {rebuilt!r} rebuilt"]
+        a, b = float(shipped), float(rebuilt)
+        if a != a and b != b:  # both NaN (a figure not measured)
+            return []
+        if top in printed:
+            digits = printed[top]
+            return [] if round(a, digits) == round(b, digits) else [
+                f"{path}: {a:.{digits}f} shipped, {b:.{digits}f} rebuilt (compared at the {digits} decimals printed)"]
+        if abs(a - b) <= rel * max(abs(a), abs(b), 1e-300) or a == b:
+            return []
+        return [f"{path}: {a!r} shipped, {b!r} rebuilt (relative difference {abs(a - b) / max(abs(a), abs(b)):.1e} > {rel:g})"]
+    if type(shipped) is not type(rebuilt) or shipped != rebuilt:
+        return [f"{path}: {shipped!r} shipped, {rebuilt!r} rebuilt"]
+    return []
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evals.results", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="what", required=True)

@@ -33,7 +33,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
-from evals.results import save  # noqa: E402
+from evals.results import differences, save  # noqa: E402
 from rag.features import FEATURES  # noqa: E402
 from rag.metrics import normalize  # noqa: E402
 
@@ -56,6 +56,9 @@ PARAMS = {
     "seed": SEED, "deterministic": True, "num_threads": 1, "force_row_wise": True, "verbosity": -1,
 }
 ROUNDS = 200
+# What --check compares at the precision it is printed at (top-level key -> decimals); the rest of the file exactly,
+# fitted floats to 1e-9 relative (evals.results.differences).
+CHECK_PRINTED = {"threshold": 4, "metrics": 3}
 
 
 class Unscored:
@@ -299,9 +302,20 @@ def main() -> None:
     save("train_scorer", {"threshold": spec["threshold"], "target_false_refusals": spec["target_false_refusals"],
                           "metrics": spec["metrics"]})
     if args.check:
-        same = args.out.is_file() and args.out.read_text(encoding="utf-8") == text
-        print("identical to the shipped file" if same else "DIFFERS from the shipped file")
-        sys.exit(0 if same else 1)
+        if not args.out.is_file():
+            print(f"DIFFERS from the shipped file: there is no {args.out}")
+            sys.exit(1)
+        # Trees, features and settings exactly; fitted floats to 1e-9 relative (another CPU, BLAS or
+        # scikit-learn release moves the calibrator's 13th-15th digit); the threshold to the 4 decimals and the
+        # held-out figures to the 3 decimals this script prints them at.
+        found = differences(json.loads(args.out.read_text(encoding="utf-8")), json.loads(text),
+                            printed=CHECK_PRINTED)
+        if found:
+            print("DIFFERS from the shipped file:\n  " + "\n  ".join(found[:20]))
+            sys.exit(1)
+        exact = args.out.read_text(encoding="utf-8") == text
+        print("identical to the shipped file" + ("" if exact else " (within the stated tolerance; not byte for byte)"))
+        sys.exit(0)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
     print(f"wrote {args.out} ({len(text) // 1024} KiB)")

@@ -253,7 +253,7 @@ def per_tag(rows: list[Row], threshold: float) -> dict[str, dict[str, float]]:
         if r.item.get("unanswerable"):
             continue
         tags = r.item.get("tags", {})
-        for key in ("kind", "docs", "difficulty"):
+        for key in ("kind", "docs", "difficulty", "source"):
             if tags.get(key):
                 groups.setdefault(f"{key}={tags[key]}", []).append(r)
         if r.item.get("history"):
