@@ -33,14 +33,15 @@ from typing import Any
 import numpy as np
 
 from . import candidates as cands_mod
+from . import features as feats
 from . import question as kinds
 from .candidates import Candidate, Evidence
 from .followup import History, names_nothing, resolve, user_turns
 from .prompts import DISAGREE_NOTE
-from .question import short_answer
+from .question import short_answer, unmet_condition
 from .reader import SPEC_FILE, combine, context_of
 from .retrieve import check_query
-from .scorer import MODEL_FILE, answer_pool
+from .scorer import MODEL_FILE, RULES, answer_pool
 from .settings import Settings
 from .snapshot import Snapshot
 from .store import Store
@@ -91,6 +92,7 @@ class Answerer:
         self.two_hop = two_hop
         self.pieces = pieces
         self.fixed = threshold  # Settings.abstain_threshold: one threshold whatever answers
+        self.rules: frozenset[str] = frozenset(RULES)  # the veto rules in force (rag/scorer.py; evals turn them off)
 
     @property
     def threshold(self) -> float:
@@ -168,14 +170,16 @@ class Answerer:
     def decide(self, ev: Evidence) -> tuple[list[Candidate], float]:
         """The sentences that answer and the confidence. Only sentences that hold the number, date or byline
         asked for may answer such a question (none: confidence 0, the answer abstains)."""
-        idx = answer_pool(ev.features)
+        idx = answer_pool(ev.features, self.rules)
         pool = [ev.candidates[i] for i in idx]
         first = self.scorer.confidence(np.asarray([c.score for c in pool]), ev.features[idx])
+        ev.trace.update(pool=[int(i) for i in idx], first_confidence=first,
+                        ranked_first=sorted(pool, key=lambda c: -c.score)[: self.top_n])
         logits = self.read(ev, pool, reader_question(ev))
         chosen = cands_mod.prefer_originals(ev.snap, cands_mod.select(pool, ev.kind), ev.candidates)
-        if logits is None:
-            return chosen, first
-        return chosen, self.reader.spec.confidence(logits, first)
+        confidence = first if logits is None else self.reader.spec.confidence(logits, first)
+        ev.trace["confidence"] = confidence
+        return chosen, confidence
 
     def second_hop(self, ev: Evidence, first: Candidate, min_score: float = HOP_MIN) -> Any | None:
         """For a question one sentence cannot answer ("Where was the director of film X born?"): search again
@@ -203,12 +207,24 @@ class Answerer:
         short answer; or the abstention with the closest passage."""
         top = max(chosen, key=lambda c: c.score) if chosen else None
         threshold = self.threshold_for(ev)
-        if top is not None and confidence >= threshold and self.two_hop and (
+        unmet = None
+        if top is not None and "year" in self.rules:
+            # the question names a year the answer's sentence, neighbours, passage and title all lack, and they
+            # state another: the answer is about another year (rag/question.py unmet_condition)
+            unmet = unmet_condition(ev.question, top.text, feats.neighbours(ev.snap, top), top.passage.text,
+                                    ev.snap.title(top.doc_id))
+            if unmet is not None:
+                confidence = 0.0
+                ev.trace["unmet"] = unmet
+        if top is not None and unmet is None and confidence >= threshold and self.two_hop and (
             confidence < HOP_BELOW or (ev.kind and not top.typed) or BRIDGE.search(ev.question.split(" ", 1)[-1])
         ):
             extra = self.second_hop(ev, top)
             if extra is not None:
                 chosen = [*chosen, extra]
+        if top is not None and unmet is not None and confidence <= threshold:
+            text, closest = cands_mod.unmet(ev.snap, top, *unmet)
+            return Answer(text, closest, True, ev.question, ev.query, confidence=0.0)
         if top is None or confidence < threshold:
             text, closest = cands_mod.abstention(ev.snap, ev.candidates)
             return Answer(text, closest, True, ev.question, ev.query, confidence=round(confidence, 4))

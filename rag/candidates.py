@@ -14,13 +14,13 @@ Every sentence of an answer is an exact quote of a cleaned article with its offs
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from . import features
-from .prompts import ABSTAIN_TEXT, CLOSEST_TEXT
+from .prompts import ABSTAIN_TEXT, CLOSEST_TEXT, CONDITION_TEXT
 from .question import figures, has_type, name_words, names
 from .snapshot import Snapshot
 from .store import Store
@@ -44,6 +44,9 @@ class Evidence:
     features: np.ndarray
     snap: Snapshot
     store: Store | None = None
+    # what `Answerer.decide` did, for evals (evals/measure_misses.py): the indices of the candidates the veto rules
+    # left (`pool`), the ones the reader read (`ranked_first`), the first pass's and the final confidence
+    trace: dict[str, Any] = field(default_factory=dict)
 
 
 def candidates(snap: Snapshot, passages: list[Passage]) -> list[Candidate]:
@@ -241,3 +244,12 @@ def abstention(snap: Snapshot, cands: list[Candidate]) -> tuple[str, list[Citati
     _, citations = cite(snap, [best])
     closest = replace(citations[0], not_answer=True)
     return f"{ABSTAIN_TEXT} {CLOSEST_TEXT.format(title=closest.title)}", [closest]
+
+
+def unmet(snap: Snapshot, best: Candidate, asked: str, given: str) -> tuple[str, list[Citation]]:
+    """The abstention for an answer about another year than the question names: what the articles give instead,
+    quoted and cited as [1], marked not an answer."""
+    _, citations = cite(snap, [best])
+    closest = replace(citations[0], not_answer=True)
+    return (f"{ABSTAIN_TEXT} " + CONDITION_TEXT.format(asked=asked, given=given, title=closest.title,
+                                                        quote=closest.quote), [closest])

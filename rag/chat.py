@@ -33,7 +33,7 @@ from .errors import RagError  # noqa: E402
 from .keys import OPEN, Collections, Keys  # noqa: E402
 from .launch import auth_of, prepare  # noqa: E402
 from .load import SUPPORTED_SUFFIXES  # noqa: E402
-from .prompts import ABSTAIN_TEXT  # noqa: E402
+from .prompts import ABSTAIN_TEXT, CONDITION_TEXT  # noqa: E402
 from .settings import Settings, storage_prefix  # noqa: E402
 from .types import Answer, Citation, DocumentInfo, FileResult  # noqa: E402
 
@@ -90,7 +90,11 @@ def answer_html(answer: Answer, turn: int, show_scores: bool = False) -> str:
     """One finished answer as chat HTML: abstentions read as such, notes follow the text."""
     if answer.abstained:
         closest = ""
-        if answer.citations:
+        rest = answer.text[len(ABSTAIN_TEXT):].strip() if answer.text.startswith(ABSTAIN_TEXT) else ""
+        if answer.citations and rest.startswith(CONDITION_TEXT.split("{", 1)[0]):
+            # about another year than the question names: what the articles give instead, quoted
+            closest = f'<div class="muted">{linked(rest, turn, [c.number for c in answer.citations])}</div>'
+        elif answer.citations:
             c = answer.citations[0]
             closest = (f'<div class="muted">The closest passage, in “{esc(c.title)}”, is shown as '
                        f'<a class="cite" href="#src-{turn}-{c.number}" title="closest passage">[{c.number}]</a>; '

@@ -220,7 +220,8 @@ def share_found(items: list[list[str]] | list[str], found: set[str], raw: str = 
     return hits / len(items)
 
 
-def _neighbours(snap: Snapshot, c: Candidate) -> str:
+def neighbours(snap: Snapshot, c: Candidate) -> str:
+    """The sentences just before and after a candidate, joined."""
     sents = snap.doc_sentences(c.doc_id)
     i = sents.row.get(c.start)
     if i is None:
@@ -269,7 +270,7 @@ def matrix(snap: Snapshot, cands: list[Candidate], qvec: np.ndarray, qinfo: Ques
     qcount = len(qinfo.qwords)
     for r, c in enumerate(cands):
         sent_words = word_set(c.text)
-        window_words = sent_words | word_set(_neighbours(snap, c))
+        window_words = sent_words | word_set(neighbours(snap, c))
         passage_words = word_set(c.passage.text)
         rec = snap.chunk(c.passage.chunk_id)
         psem = float(rec.vector @ qvec) if rec is not None else 0.0

@@ -3,6 +3,9 @@
 ABSTAIN_TEXT = "The articles don't say."
 # After ABSTAIN_TEXT when some passage came close: it is cited as [1], marked not an answer.
 CLOSEST_TEXT = "The closest passage, in “{title}”, is shown as [1]; it does not answer the question."
+# After ABSTAIN_TEXT when the best answer is about another year than the one the question names
+# (rag/question.py `unmet_condition`): what they give instead, quoted and cited as [1], marked not an answer.
+CONDITION_TEXT = "They give nothing for {asked}; the closest they give is for {given}, in “{title}”: “{quote}” [1]"
 
 # Notes on answers from a generative backend that fell back to the extractive answer.
 BACKEND_FAILED = "the generative backend failed; showing the extractive answer"

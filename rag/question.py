@@ -27,13 +27,6 @@ _QTYPES = [
                         r"college|agency|newspaper|magazine|network|club|label|firm|brand|ship|album|film|movie|"
                         r"book|song|show|station|church|airline|army|institution)\b", re.I)),
 ]
-# Quantities; a bare year ("in 2022") is a date, not an amount.
-_NUMBER_RE = re.compile(
-    r"(\$\s?\d[\d,.]*(?:\s*(?:billion|million|thousand|trillion))?|\b\d[\d,.]*\s*(?:%|percent|billion|million|"
-    r"thousand|trillion)|\b(?!(?:1[89]|20)\d\d\b)\d[\d,.]*\b|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|"
-    r"dozens?|hundreds?|thousands?|millions?|billions?|half|nearly all|almost all)\b)", re.I)
-_DATE_RE = re.compile(rf"\b(1[89]\d\d|20\d\d|{_MONTHS}|yesterday|today|last (year|week|month)|day before|"
-                      r"\d{4}-\d{2}-\d{2})\b", re.I)
 _NAME_RE = re.compile(r"\b[A-Z][a-z]+(?:[ -](?:[A-Z]\.|[A-Z][a-z]+))*")
 _QUESTION_WORDS = {"what", "which", "who", "whom", "whose", "when", "where", "why", "how", "and", "did", "does",
                    "do", "is", "are", "was", "were", "in", "on", "the", "a", "an", "of", "to"}
@@ -44,16 +37,177 @@ _ABOUT_ARTICLE = re.compile(r"\b(article|piece|story|report|column|essay|op-ed|e
 WH_WORD = re.compile(r"\b(what|which|who|whom|whose|when|where|why|how)\b", re.I)
 
 
+# ---------------------------------------------------------------- one grammar of dates, times and amounts
+# Shared by the answer-kind filter (`has_type`, the scorer's `typed` feature) and the short answers (`_spans`):
+# what counts as a date in one counts in the other. Dates: years of any era ("in 821", "1279", "AD 79",
+# "500 BC", "c. 1500"), full dates and month-day ("October 23, 2001", "23 October", "Oct. 23"), decades ("the
+# 1270s", "early 1600s", "the '60s"), centuries and millennia ("the 11th century", "10th and 11th centuries"),
+# ranges ("1271–1368", "from 1405 to 1433"), seasons ("spring of 1943"), eras ("the Tang dynasty"), weekdays,
+# times ("3 p.m.", "noon") and relative dates ("yesterday", "last year", "two years later"). Amounts: figures
+# and number words, fractions, percentages, money and units; a year is a date, not an amount.
+
+_MONTH = (r"(?:January|February|March|April|May|June|July|August|September|October|November|December|"
+          r"Jan\.|Feb\.|Mar\.|Apr\.|Jun\.|Jul\.|Aug\.|Sept?\.|Oct\.|Nov\.|Dec\.)")
+_ORDINAL = (r"(?:\d{1,2}(?:st|nd|rd|th)|first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|"
+            r"twelfth|thirteenth|fourteenth|fifteenth|sixteenth|seventeenth|eighteenth|nineteenth|twentieth|"
+            r"twenty-first)")
+_ERA = r"(?:AD|A\.D\.|BC|B\.C\.|BCE|B\.C\.E\.|CE|C\.E\.)"
+_WEEKDAY = r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
+_SEASON = r"(?i:spring|summer|autumn|winter)"
+_COUNT_WORD = (r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|"
+               r"a few|several|a couple of|many|\d+)")
+# A year of four digits is not followed by a plural noun or a unit ("1500 soldiers", "2000 km") nor preceded by a
+# currency sign.
+_NOT_AMOUNT = (r"(?![,.]?\d)(?!\s*(?:%|percent\b|per cent\b|(?:hundred|thousand|million|billion|trillion)\b|(?:km|kg|m|cm|mm|ft|mi|lb|lbs|GB|MB|TB|MW|GW|kW|kWh|mph|t|"
+               r"sq)\b|(?!(?:was|is|has|as|its|his|this|thus|us|always|whereas|plus|towards|afterwards|series|across|"
+               r"because|less|unless|yes|perhaps|nevertheless|besides|christmas|does|goes)\b)[a-z]+s\b))")
+_DATE_PATTERNS = [
+    # full dates, month-day and month-year: "October 23, 2001", "23 October 2001", "Oct. 23", "May 1998"
+    re.compile(rf"\b{_MONTH}(?:\s+\d{{1,2}}(?:st|nd|rd|th)?\b)?(?:,?\s+\d{{3,4}}\b)?(?:\s*{_ERA})?"),
+    re.compile(rf"\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}(?:,?\s+\d{{3,4}}\b)?"),
+    re.compile(r"\b\d{4}-\d{2}-\d{2}\b|\b\d{1,2}/\d{1,2}/(?:\d{4}|\d{2})\b"),
+    # years: 1000-2099 standing alone, any year with an era, and years of three digits after "in", "since", …
+    re.compile(rf"(?<![$£€¥\d.,])\b(?:1\d{{3}}|20\d\d)\b(?:\s*{_ERA}(?![\w.]))?{_NOT_AMOUNT}"),
+    re.compile(rf"\b(?:AD|A\.D\.)\s?\d{{1,4}}\b|(?<![$£€¥\d.,])\b\d{{1,4}}(?:,\d{{3}})?\s?{_ERA}(?![\w])"),
+    re.compile(rf"(?i:\b(?:in|since|until|till|circa|c\.|ca\.|the year|year|before|after|during|around|by|from)\s+)"
+               rf"(?P<d>\d{{3}})\b{_NOT_AMOUNT}"),
+    # decades and centuries
+    re.compile(r"\b(?:(?i:early|mid|late)[\s-]+|mid-)?(?:1\d|20)\d0s\b|'\d0s\b"),
+    re.compile(rf"(?i:\b(?:(?:early|mid|late)[\s-]+)?{_ORDINAL}(?:\s*(?:and|or|to|-|–)\s*{_ORDINAL})?[\s-]+"
+               rf"(?:centur(?:y|ies)|millenni(?:um|a))(?:\s*{_ERA})?)"),
+    # seasons, eras, weekdays, times of day
+    re.compile(rf"\b(?i:early\s+|late\s+|mid-)?{_SEASON}(?:\s+of)?\s+(?:1\d{{3}}|20\d\d)\b|(?i:\bin\s+(?:the\s+)?)(?P<d>{_SEASON}(?:\s+of\s+(?:1\d{{3}}|20\d\d))?)\b"),
+    re.compile(r"\b(?:the\s+)?[A-Z][\w'-]+\s+(?:[A-Z][\w'-]+\s+)?(?i:dynasty|era|period|age|reign)\b"),
+    re.compile(rf"\b{_WEEKDAY}\b"),
+    re.compile(r"\b\d{1,2}(?::\d{2})?\s?(?i:a\.m\.|p\.m\.|am\b|pm\b)|\b\d{1,2}:\d{2}\b|(?i:\bnoon\b|\bmidnight\b)"),
+    # relative dates
+    re.compile(r"(?i:\b(?:yesterday|today|tomorrow|tonight|nowadays|recently|currently)\b|"
+               r"\b(?:last|next|this|previous|following|same|that)\s+(?:year|month|week|decade|century|spring|summer|"
+               r"autumn|winter|weekend|day|night|morning|evening)\b|\bday before\b|"
+               rf"\b{_COUNT_WORD}\s+(?:years?|months?|weeks?|days?|decades?|centuries|hours?)\s+(?:later|earlier|ago|"
+               r"before|after)\b)"),
+]
+_RANGE_TAIL = re.compile(rf"\s*(?:–|—|-|/|to|until|and|through)\s*(?:\d{{1,4}}(?:s\b)?(?:\s*{_ERA}(?![\w]))?|{_MONTH}"
+                         rf"(?:\s+\d{{1,2}})?(?:,?\s+\d{{4}})?)\b")
+_YEARISH = re.compile(r"\d{3,4}(?:s)?$|\b(?:AD|BC|BCE|CE)$|\d{1,2}$")
+
+
+def date_spans(text: str) -> list[tuple[int, int]]:
+    """The spans of `text` that state a date, a time or a period (the grammar above), overlapping ones merged and
+    a range kept whole ("1271–1368", "from 1405 to 1433": one span)."""
+    found = []
+    for pattern in _DATE_PATTERNS:
+        for m in pattern.finditer(text):
+            found.append(m.span("d") if "d" in pattern.groupindex and m.group("d") else m.span())
+    found.sort()
+    merged: list[list[int]] = []
+    for s, e in found:
+        if merged and s <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], e)
+            continue
+        if merged and _YEARISH.search(text[merged[-1][0]:merged[-1][1]]) and \
+                re.fullmatch(r"\s*(?:–|—|-|/|to|until|and|through)\s*", text[merged[-1][1]:s]):
+            merged[-1][1] = max(merged[-1][1], e)  # "1405 to 1433", "10th and 11th centuries"
+            continue
+        merged.append([s, e])
+    out = []
+    for s, e in merged:
+        tail = _RANGE_TAIL.match(text, e)
+        if tail and _YEARISH.search(text[s:e]) and re.search(r"\d", tail.group(0)) and \
+                not re.match(r"\s*and\s+\d", tail.group(0)):
+            e = tail.end()  # "821–822", "1368-1644"
+        out.append((s, e))
+    return out
+
+
+_QUANTITY = re.compile(
+    r"(?:(?:about|around|over|nearly|almost|more than|less than|fewer than|some|approximately|roughly|up to|at least|"
+    r"at most) )?"
+    r"(?:(?<![\w.,])(?:US|A|C|HK|NZ)?[$£€¥₹]\s?\d[\d,.]*(?:\s?(?:billion|million|thousand|trillion|bn|mn|m|k)\b)?|"
+    r"(?<![\w.,])\d[\d,.]*(?:\s?/\s?\d+)?(?:\s?(?:%|percent|per cent|billion|million|thousand|trillion|hundred|"
+    r"dozen)\b|%)*|"
+    r"\b(?:two-thirds|three-quarters|one-third|one-half|one-quarter|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|"
+    r"seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|a hundred|"
+    r"a thousand|a million|a dozen|dozens?|hundreds|thousands|millions|billions|half|a half|a third|a quarter)(?:[- ](?:one|two|three|four|five|six|seven|eight|"
+    r"nine|hundred|thousand|million|billion|percent|per cent|thirds?|quarters?|halves))*\b)", re.I)
+_UNIT = re.compile(r"\s?(°[CF]|[A-Za-z]{1,3}\b(?:/[A-Za-z0-9]+)?)")  # 14 °C, 2 GB, 3,000 EJ, 7.0 kWh/m2
+
+
+def number_spans(text: str, dates: list[tuple[int, int]] | None = None) -> list[tuple[int, int]]:
+    """The spans of `text` that state an amount (the grammar above), outside its dates."""
+    dates = date_spans(text) if dates is None else dates
+    out = []
+    for m in _QUANTITY.finditer(text):
+        start, end = m.span()
+        raw = text[start:end]
+        start += len(raw) - len(raw.lstrip(" ,."))
+        end = start + len(raw.strip(" ,."))
+        if end <= start or any(s <= start and end <= e for s, e in dates):
+            continue  # a year, a date's day: a date, not an amount
+        if any(s < end and start < e for s, e in dates) and not re.search(r"[$£€¥%]|percent|million|billion", text[start:end]):
+            continue
+        out.append((start, end))
+    return out
+
+
+def has_kind(text: str, kind: str) -> bool:
+    """Whether `text` holds a date (kind "date") or an amount ("number") by the grammar above."""
+    if kind == "date":
+        return bool(date_spans(text))
+    if kind == "number":
+        return bool(number_spans(text))
+    return False
+
+
+
+# A clause that opens the question before the one that asks ("When the bridge fell, who was mayor?").
+_LEADING_CLAUSE = re.compile(r"^\s*(?:when|if|while|after|before|once|since|as|although|though)\b[^,?]*,\s*(?=\S)", re.I)
+# Words that open a subordinate clause after the one that asks ("Who was mayor when the bridge fell?"): the kind
+# of answer is read from the text before them.
+_SUBORDINATE = re.compile(r"[,;]?\s+\b(?:when|while|where|whereas|after|before|until|since|because|if|although|"
+                          r"though|whose|whom|who|which|that|as soon as|once)\b", re.I)
+
+
+def asking_clause(question: str) -> str:
+    """The clause of the question that asks: without a leading clause, and cut at the first subordinate clause
+    after its question word ("Who was mayor when the bridge collapsed?" -> "Who was mayor"; "When did the
+    Ming, who ruled China, fall?" -> "When did the Ming"). A question with no question word is kept whole."""
+    text = question.strip()
+    lead = _LEADING_CLAUSE.match(text)
+    if lead and WH_WORD.search(text, lead.end()):
+        text = text[lead.end():]
+    wh = WH_WORD.search(text)
+    if wh is None:
+        return text
+    # the question word's own phrase ("in which year", "what city") stays; cut after it
+    head_end = wh.end()
+    phrase = re.match(r"\s+\w+", text[head_end:])
+    if phrase:
+        head_end += phrase.end()
+    cut = _SUBORDINATE.search(text, head_end)
+    return text[: cut.start()] if cut else text
+
+
 def question_type(question: str) -> str:
-    """The kind of answer asked for: number, date, author (of an article: "Who wrote the article about…"),
-    person, place, name (organisation, work, …) or "" (anything else)."""
-    head = question.strip()
-    for name, pattern in _QTYPES:
-        if pattern.search(head):
-            if name == "author" and not _ABOUT_ARTICLE.search(head):
-                return "person"  # "Who wrote To Kill a Mockingbird?" asks for a person named in the text
-            return name
-    return ""
+    """The kind of answer asked for, read from the clause that asks (`asking_clause`): number, date, author (of
+    an article: "Who wrote the article about…"), person, place, name (organisation, work, …) or "" (anything
+    else). Of the kinds the clause names, the one named first ("Who was mayor when…?" asks for a person)."""
+    head = asking_clause(question)
+    found = []
+    for order, (name, pattern) in enumerate(_QTYPES):
+        m = pattern.search(head)
+        if m:
+            found.append((m.start(), order, name))
+    if not found:
+        return ""
+    _, _, name = min(found)
+    if name == "person":
+        author = _QTYPES[2][1].search(head)
+        if author and author.start() <= min(found)[0] + 4:
+            name = "author"
+    if name == "author" and not _ABOUT_ARTICLE.search(head):
+        return "person"  # "Who wrote To Kill a Mockingbird?" asks for a person named in the text
+    return name
 
 
 def has_type(sentence: str, kind: str, question: str, author: str = "") -> bool:
@@ -63,9 +217,9 @@ def has_type(sentence: str, kind: str, question: str, author: str = "") -> bool:
     if kind == "author":
         return bool(author) and author in sentence
     if kind == "number":
-        found = [m.group(0) for m in _NUMBER_RE.finditer(sentence)]
+        found = [sentence[s:e] for s, e in number_spans(sentence)]
     elif kind == "date":
-        found = [m.group(0) for m in _DATE_RE.finditer(sentence)]
+        found = [sentence[s:e] for s, e in date_spans(sentence)]
     elif kind in ("person", "place", "name"):
         found = names(sentence)
     else:
@@ -104,17 +258,6 @@ def name_words(text: str) -> frozenset[str]:
 
 
 
-_FULL_DATE = re.compile(
-    rf"\b(?:(?:early|mid|late)[- ])?(?:\d{{1,2}} )?(?:{_MONTHS})(?: \d{{1,2}})?,? \d{{4}}\b|"
-    rf"\b(?:{_MONTHS}) \d{{1,2}}\b|\b(?:the )?(?:early |mid-?|late )?\d{{4}}s\b|\b1\d{{3}}\b|\b20\d\d\b|"
-    r"\b\d{4}-\d{2}-\d{2}\b", re.I)
-_QUANTITY = re.compile(
-    r"(?:(?:about|around|over|nearly|almost|more than|less than|some|approximately|roughly|up to) )?"
-    r"(?<![\w.,])(?:US)?\$?\d[\d,.]*(?:\s?(?:%|percent|per cent|billion|million|thousand|trillion|hundred)\b)*|"
-    r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|"
-    r"dozens?|hundreds|thousands|millions|billions)(?:[- ](?:one|two|three|four|five|six|seven|eight|nine|hundred|"
-    r"thousand|million|billion))*\b", re.I)
-_UNIT = re.compile(r"\s?(°[CF]|[A-Za-z]{1,3}\b(?:/[A-Za-z0-9]+)?)")  # 14 °C, 2 GB, 3,000 EJ, 7.0 kWh/m2
 def _spans(text: str, kind: str, author: str, asked: set[str] | frozenset[str] = frozenset()) -> list[tuple[int, int]]:
     """Spans of `text` holding an answer of `kind` (`asked`: the question's content words, for the counted
     thing after a number)."""
@@ -122,16 +265,10 @@ def _spans(text: str, kind: str, author: str, asked: set[str] | frozenset[str] =
         at = text.find(author) if author else -1
         return [(at, at + len(author))] if at >= 0 else []
     if kind == "date":
-        return [m.span() for m in _FULL_DATE.finditer(text)]
+        return date_spans(text)
     if kind == "number":
         out = []
-        for m in _QUANTITY.finditer(text):
-            start, end = m.span()
-            raw = text[start:end]
-            start += len(raw) - len(raw.lstrip(" ,."))
-            end = start + len(raw.strip(" ,."))
-            if re.fullmatch(r"(?:1[5-9]|20)\d\d", text[start:end]):
-                continue  # a bare year is a date, not an amount
+        for start, end in number_spans(text):
             unit = _UNIT.match(text, end)
             if unit and unit.group(1).lower() not in STOPWORDS and (unit.group(1)[0] == "°" or unit.group(1)[:1].isupper()
                                                                      or unit.group(1) in ("km", "kg", "mph", "cm", "mm")):
@@ -178,3 +315,32 @@ def short_answer(text: str, author: str, kind: str, question: str) -> str:
 
     s, e = min(spans, key=distance)
     return text[s:e]
+
+
+# ---------------------------------------------------------------- the question's conditions against an answer
+
+def _year_tokens(text: str) -> list[str]:
+    """The years a text states (as written: "2019", "821" in "in 821"), from its date spans."""
+    out = []
+    for s, e in date_spans(text):
+        out += [m.group(0) for m in re.finditer(r"(?<![\d,.])\d{3,4}(?!\d|,\d)", text[s:e])]
+    return out
+
+
+def unmet_condition(question: str, sentence: str, window: str, passage: str, title: str = "") -> tuple[str, str] | None:
+    """A year the question is conditioned on ("What was the revenue in 2019?") that the answer's sentence, its
+    neighbours (`window`), its passage and its article's title all lack, while the sentence or the passage states
+    another date: the answer is about another year. Returns (the year asked, the date the answer gives instead:
+    the sentence's own, else the passage's), or None when no condition of the question is contradicted."""
+    asked = _year_tokens(asking_clause(question) + " " + question)
+    if not asked:
+        return None
+    where = f"{sentence} {window} {passage} {title}"
+    missing = [y for y in dict.fromkeys(asked) if not re.search(rf"(?<![\d,.]){re.escape(y)}(?!\d|,\d)", where)]
+    if not missing:
+        return None
+    for text in (sentence, passage):
+        given = [text[s:e] for s, e in date_spans(text) if text[s:e] not in missing]
+        if given:
+            return missing[0], given[0]
+    return None

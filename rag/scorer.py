@@ -32,28 +32,48 @@ ANSWER_FEATURES = ("best", "margin", "max_sem", "top_sem", "top_psem", "top_lex"
 
 
 TYPED_KINDS = ("kind_number", "kind_date", "kind_author")
+# The rules that may keep a candidate from answering (`vetoes`), each measured by `python -m evals.measure_misses`
+# (what it removes, right and wrong, on every suite; evals/README.md "Misses"):
+# - "kind": a question asking for a number, a date or an article's byline is answered only by a sentence that
+#   holds one (rag/question.py's grammar);
+# - "condition": when some passage mentions every year or number the question names, only sentences of such
+#   passages ("asked about 2021, quoted a 2022 result");
+# - "question": a sentence that itself asks a question answers none;
+# - "year" (not a veto of candidates but of the answer, rag/answerer.py): an answer about another year than the
+#   one the question names abstains, saying what the articles give instead (rag/question.py unmet_condition).
+RULES = ("kind", "condition", "question", "year")
 
 
-def answer_pool(x: np.ndarray) -> np.ndarray:
-    """Indices of the candidates that may answer: for a question asking for a number, a date or an article's
-    author, only sentences holding one (asked for a city's population, a sentence about the city that gives
-    no number is no answer); and, when some passage holds every number the question names, only sentences of
-    such passages. Empty: the answer abstains whatever the threshold."""
+def vetoes(x: np.ndarray, rules: tuple[str, ...] | frozenset[str] = RULES) -> dict[str, np.ndarray]:
+    """For each rule in force, the mask of candidates it keeps (rows of `x`)."""
+    col = {name: i for i, name in enumerate(FEATURES)}
+    out: dict[str, np.ndarray] = {}
+    if not len(x):
+        return out
+    if "kind" in rules and any(x[0, col[k]] for k in TYPED_KINDS):
+        out["kind"] = x[:, col["typed"]] > 0
+    if "condition" in rules:
+        # (When no passage mentions them all, the number may sit in the other passage of a two-hop question: no
+        # restriction. A name of the question that no article mentions, even with one typo, is left to the
+        # calibrator as a feature: as a rule it refused 2.6% of the right answers of the SQuAD training articles,
+        # whose crowd-written questions abbreviate and misspell, for 1.1% of the unanswerable ones.)
+        named = x[:, col["num_in_passage"]] >= 1.0
+        before = out.get("kind", np.ones(len(x), dtype=bool))
+        if (before & named).any():
+            out["condition"] = named
+    if "question" in rules:
+        out["question"] = x[:, col["is_question"]] < 0.5
+    return out
+
+
+def answer_pool(x: np.ndarray, rules: tuple[str, ...] | frozenset[str] = RULES) -> np.ndarray:
+    """Indices of the candidates that may answer: those every rule in force keeps (`vetoes`). Empty: the answer
+    abstains whatever the threshold."""
     if not len(x):
         return np.zeros(0, dtype=np.int64)
-    col = {name: i for i, name in enumerate(FEATURES)}
     keep = np.ones(len(x), dtype=bool)
-    if any(x[0, col[k]] for k in TYPED_KINDS):
-        keep &= x[:, col["typed"]] > 0
-    # When some passage mentions every year or number the question names, a passage that does not is about
-    # another year, edition or amount ("asked about 2021, quoted a 2022 result"): only the former may answer.
-    # (When none does, the number may sit in the other passage of a two-hop question: no restriction.)
-    # (A name of the question that no article mentions, even with one typo, is left to the calibrator as a
-    # feature: as a rule it refused 2.6% of the right answers of the SQuAD training articles, whose crowd-written
-    # questions abbreviate and misspell, for 1.1% of the unanswerable ones.)
-    named = x[:, col["num_in_passage"]] >= 1.0
-    if (keep & named).any():
-        keep &= named
+    for mask in vetoes(x, rules).values():
+        keep &= mask
     return np.flatnonzero(keep)
 
 
