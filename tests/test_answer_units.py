@@ -178,3 +178,82 @@ def test_disagreements_are_same_statements_with_other_figures_or_names():
     assert disagreements(chosen) == [(1, 2), (4, 5), (5, 6)]
     far = [quote("a", "Trade reached 240 billion.", trade), quote("b", "Trade reached 573 billion.", threat)]
     assert disagreements(far) == []  # not the same statement
+
+
+@pytest.mark.parametrize(
+    "text,dates",
+    [
+        ("In 821 Tang and Tibet signed a treaty.", ["821"]),
+        ("Kublai Khan conquered the Song in 1279.", ["1279"]),
+        ("During the 1270s the Mongols advanced.", ["1270s"]),
+        ("Trade grew in the 10th and 11th centuries.", ["10th and 11th centuries"]),
+        ("In the early 1600s trade grew.", ["early 1600s"]),
+        ("The Ming ruled 1368–1644.", ["1368–1644"]),
+        ("The Tang ruled from 618 to 907.", ["618 to 907"]),
+        ("It was released on October 23, 2001.", ["October 23, 2001"]),
+        ("He was born 12 March 1950 in Paris.", ["12 March 1950"]),
+        ("The war began in the spring of 1943.", ["spring of 1943"]),
+        ("It was built around 500 BC and buried in AD 79.", ["500 BC", "AD 79"]),
+        ("During the Tang dynasty Tibet grew.", ["the Tang dynasty"]),
+        ("They meet on Monday at 3 p.m.", ["Monday", "3 p.m."]),
+        ("Two years later he died.", ["Two years later"]),
+        ("1500 soldiers died and 2000 km of road was built.", []),
+        ("It may rain.", []),
+        ("Up from 355 million pounds.", []),
+    ],
+)
+def test_one_date_grammar_for_every_era(text, dates):
+    """Years of any era, decades, centuries, ranges, seasons, eras, times and relative dates; amounts are not."""
+    from rag.question import date_spans
+
+    assert [text[s:e] for s, e in date_spans(text)] == dates
+
+
+@pytest.mark.parametrize(
+    "text,amounts",
+    [
+        ("Trade reached a record $240 billion last year.", ["$240 billion"]),
+        ("It accounts for 90 percent of trade.", ["90 percent"]),
+        ("About two-thirds of voters agreed.", ["About two-thirds"]),
+        ("The population was 1,500,000 in 1990.", ["1,500,000"]),
+        ("It measured 2000 km across.", ["2000"]),
+        ("Kublai Khan conquered the Song in 1279.", []),
+    ],
+)
+def test_amounts_are_not_years(text, amounts):
+    from rag.question import number_spans
+
+    assert [text[s:e] for s, e in number_spans(text)] == amounts
+
+
+def test_a_question_of_history_finds_its_date_in_any_era():
+    assert has_type("In 821 Tang and Tibet signed a treaty fixing the border.", "date",
+                    "What year did Tang and Tibet sign a treaty to fix the borders?")
+    assert has_type("It peaked in the 11th century.", "date", "When did it peak?")
+    assert not has_type("Ruth Okafor was mayor of the town.", "date", "When was she mayor?")
+
+
+@pytest.mark.parametrize(
+    "question,kind",
+    [("Who was mayor when the harbour bridge collapsed?", "person"),
+     ("When the park opened, which country's pavilion was missing?", "place"),
+     ("How many people lived in the city when it fell?", "number"),
+     ("What did Broca study when he was young?", ""),
+     ("When did the dynasty that ruled China fall?", "date"),
+     ("The treaty was signed in what year?", "date")],
+)
+def test_the_kind_is_read_from_the_clause_that_asks(question, kind):
+    assert question_type(question) == kind
+
+
+def test_an_answer_about_another_year_is_an_unmet_condition():
+    from rag.question import unmet_condition
+
+    passage = ("Its revenue rose to 412 million pounds in 2022, up from 355 million pounds in 2021. "
+               "The company sold more than 9,000 picking robots last year.")
+    revenue, robots = passage.split(". ", 1)
+    assert unmet_condition("What was the revenue in 2019?", revenue, "", passage) == ("2019", "2022")
+    assert unmet_condition("How many robots did it sell in 2015?", robots, "", passage) == ("2015", "last year")
+    assert unmet_condition("What was the revenue in 2022?", revenue, "", passage) is None
+    assert unmet_condition("What was the revenue?", revenue, "", passage) is None
+    assert unmet_condition("Who won in 1998?", "France won the final.", "", "France won the final.") is None
