@@ -11,7 +11,9 @@ person, place, other), read from the gold answer's form and, failing that, from 
 that asks, by rules of this script (not rag's answer-kind grammar, which is what is measured).
 
 Questions are sampled with a fixed seed: up to PER_WIKI per new-Wikipedia article, PER_REVIEW per product, and
-PER_SELQA per SelQA article. SQuADShifts answers are short spans (every worker's answer an alias); SelQA marks
+PER_SELQA per SelQA article; and, as unanswerable questions over the same articles, a changed copy of CHANGED_SHARE of
+them and of every one naming a year or a figure (evals/changed.py: one condition swapped the way SQuAD 2.0's
+writers did). SQuADShifts answers are short spans (every worker's answer an alias); SelQA marks
 answer sentences, so its alias is the answer sentence itself: a question is answered when the answer quotes it.
 """
 
@@ -29,6 +31,7 @@ OUT = ROOT / "evals" / "data" / "dev-varied"
 SEED = 13
 PER_WIKI, PER_REVIEW, PER_SELQA = 45, 4, 5
 MAX_REVIEW_ARTICLES, MAX_SELQA_ARTICLES = 30, 40
+CHANGED_SHARE = 0.4
 
 _MONTHS = r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:tember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
 _DATE_ANSWER = re.compile(
@@ -127,6 +130,20 @@ def main() -> None:
             add("selqa", file, q["question"], [answer], answer_kind(q["question"], ""),
                 f"selqa-{slug(article)}-{n}")
 
+    # Unanswerable questions over the same articles: a changed copy of CHANGED_SHARE of the answerable ones
+    # (evals/changed.py: a year, figure or name swapped for another of the article's, an antonym, a negation)
+    from evals.changed import changed_condition
+
+    changed = []
+    for item in items:
+        made = changed_condition(item["question"], files[item["evidence_files"][0]], rng)
+        # every question whose year or figure could be changed, and CHANGED_SHARE of the others
+        if made and (made[1] in ("year", "number") or rng.random() < CHANGED_SHARE):
+            changed.append({"id": f"{item['id']}-changed", "question": made[0], "answers": [], "unanswerable": True,
+                            "source_article": item["evidence_files"][0], "evidence_files": [],
+                            "tags": {"kind": "unanswerable", "source": item["tags"]["source"], "changed": made[1]}})
+    items += changed
+
     corpus = OUT / "corpus"
     corpus.mkdir(parents=True, exist_ok=True)
     for old in corpus.glob("*.txt"):
@@ -138,9 +155,10 @@ def main() -> None:
             f.write(json.dumps(item, ensure_ascii=False) + "\n")
     counts: dict[str, dict[str, int]] = {}
     for item in items:
-        for key in ("source", "kind"):
-            counts.setdefault(key, {}).setdefault(item["tags"][key], 0)
-            counts[key][item["tags"][key]] += 1
+        for key in ("source", "kind", "changed"):
+            if key in item["tags"]:
+                counts.setdefault(key, {}).setdefault(item["tags"][key], 0)
+                counts[key][item["tags"][key]] += 1
     print(f"{len(files)} articles, {len(items)} questions; {json.dumps(counts)}")
 
 

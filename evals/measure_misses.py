@@ -11,8 +11,9 @@ question's gold evidence (its quotes, or an occurrence of a gold answer in its e
 question that was not answered right is one of:
 
 - `not retrieved`: no candidate sentence is gold;
-- `vetoed: RULE`: gold sentences were candidates but a veto rule of rag/scorer.py (`kind`, `condition`,
-  `question`) removed them all (the first rule that did);
+- `vetoed: RULE`: gold sentences were candidates but a rule of rag/scorer.py RULES removed them all (the first
+  rule that did: `byline`, `kind`, `condition`, `question`), or the answer abstained because its sentence lacks a
+  `year`, `number` or `name` the question names (rag/question.py unmet_condition);
 - `outside the N read`: gold sentences were in the pool but the first pass ranked none among the N the reader reads;
 - `read, ranked below another`: the reader read a gold sentence and chose another;
 - `abstained, right sentence first`: the best sentence was gold but the confidence was below the threshold;
@@ -22,7 +23,8 @@ An answered question whose short answer does not match is counted apart (`right 
 An unanswerable question that was answered is classed by the condition of the question the answer ignored: a
 year or number the question names that the quoted passage lacks, a name it lacks, or none found.
 
-With --rules, every suite is asked again once per rule with that rule off; for each rule the table counts the
+With --rules, every suite is asked again once per rule, with that rule off if it is in force (rag/scorer.py
+IN_FORCE) and on if it is not; for each rule the table counts the
 answerable questions it turns from right into not right (right answers it removes) and from not right into right
 (wrong answers it removes), and the unanswerable questions whose abstention it makes or breaks. A rule earns its
 place when it removes more wrong answers than right ones (rag/scorer.py RULES).
@@ -44,17 +46,18 @@ from rag.evaluate import load_questions  # noqa: E402
 from rag.features import question_names, question_numbers  # noqa: E402
 from rag.lexical import word_set, words  # noqa: E402
 from rag.metrics import answer_correct, gold_spans, normalize  # noqa: E402
-from rag.scorer import RULES, vetoes  # noqa: E402
+from rag.scorer import IN_FORCE, RULES, vetoes  # noqa: E402
 from rag.suites import corpus_paths, load_suites, pick  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "evals" / ".cache"
-EXTRA = ("dev-varied", "ming-alone")  # development suites measured here beside the default ones
+EXTRA = ("dev-varied", "ming-alone")  # development suites measured here (beside the default ones, if not among them)
 CLASSES = ("right", "not retrieved", *(f"vetoed: {r}" for r in RULES), "outside the N read",
            "read, ranked below another", "abstained, right sentence first", "other")
 UNANSWERABLE = ("abstained", "answered: a year or number it names is not in the passage",
                 "answered: a name it names is not in the passage", "answered: no named condition missing")
 EXAMPLES = 4
+SHORT_GOLD_WORDS = 10  # short answers are judged where the gold answers are short (SelQA's are whole sentences)
 
 
 def is_gold(c: Any, spans: list[tuple[str, int, int]]) -> bool:
@@ -85,13 +88,13 @@ def classify(item: dict[str, Any], answer: Any, ev: Any, rules: frozenset[str]) 
     correct = not answer.abstained and answer_correct(answer.text, item["answers"])
     if correct:
         out["class"] = "right"
-        if answer.short:
+        if answer.short and all(len(a.split()) <= SHORT_GOLD_WORDS for g in item["answers"] for a in g):
             out["short_right"] = any(normalize(answer.short) == normalize(a) or f" {normalize(a)} " in f" {normalize(answer.short)} "
                                      for g in item["answers"] for a in g)
             out["short"] = answer.short
         return out
     if answer.abstained and ev.trace.get("unmet"):
-        out["class"] = "vetoed: year"
+        out["class"] = f"vetoed: {ev.trace['unmet'][0]}"
         out["unmet"] = list(ev.trace["unmet"])
         return out
     spans = gold_spans(item, ev.snap.texts, ev.snap.docs)
@@ -106,7 +109,7 @@ def classify(item: dict[str, Any], answer: Any, ev: Any, rules: frozenset[str]) 
         kept = vetoes(ev.features, rules)
         rule = next((r for r in RULES if r in kept and not kept[r][gold].any()), None)
         if rule is None:  # no single rule removed them all: the rules together did
-            rule = next((r for r in RULES if r in kept and not kept[r][gold].all()), "kind")
+            rule = next((r for r in RULES if r in kept and not kept[r][gold].all()), "question")
         out["class"] = f"vetoed: {rule}"
         first = sorted(range(len(ev.candidates)), key=lambda i: -(ev.candidates[i].first or ev.candidates[i].score))
         out["gold_first_pass_rank"] = min(first.index(i) for i in gold) + 1
@@ -134,7 +137,7 @@ def run(assistant: Assistant, questions: list[dict[str, Any]], rules: frozenset[
                                              time.perf_counter())
             rows.append(classify(item, answer, ev, rules))
     finally:
-        answerer.rules = frozenset(RULES)
+        answerer.rules = frozenset(IN_FORCE)
     return rows
 
 
@@ -161,14 +164,20 @@ def table(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def flips(base: list[dict[str, Any]], without: list[dict[str, Any]]) -> dict[str, int]:
     """What a rule does, from the run with it (base) against the run without it."""
-    out = {"right_removed": 0, "wrong_removed": 0, "abstentions_made": 0, "abstentions_broken": 0}
+    out: dict[str, Any] = {"right_removed": 0, "wrong_removed": 0, "abstentions_made": 0, "abstentions_broken": 0}
+    examples: dict[str, list[str]] = {k: [] for k in out}
     for a, b in zip(base, without, strict=True):
         if a["class"] in UNANSWERABLE:
-            out["abstentions_made"] += a["class"] == "abstained" and b["class"] != "abstained"
-            out["abstentions_broken"] += a["class"] != "abstained" and b["class"] == "abstained"
+            flipped = {"abstentions_made": a["class"] == "abstained" and b["class"] != "abstained",
+                       "abstentions_broken": a["class"] != "abstained" and b["class"] == "abstained"}
         else:
-            out["right_removed"] += a["class"] != "right" and b["class"] == "right"
-            out["wrong_removed"] += a["class"] == "right" and b["class"] != "right"
+            flipped = {"right_removed": a["class"] != "right" and b["class"] == "right",
+                       "wrong_removed": a["class"] == "right" and b["class"] != "right"}
+        for key, hit in flipped.items():
+            out[key] += hit
+            if hit and len(examples[key]) < EXAMPLES:
+                examples[key].append(a["question"])
+    out["examples"] = examples
     return out
 
 
@@ -189,16 +198,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--suite", action="append", default=[], help="A suite of evals/suites.toml (repeatable). "
                         "[default: every default suite, dev-varied and ming-alone]")
-    parser.add_argument("--rules", action="store_true", help="Also ask with each veto rule off and count its effect.")
+    parser.add_argument("--rules", nargs="*", choices=RULES, default=None, metavar="RULE",
+                        help="Also ask with each rule of rag/scorer.py RULES (or only those named) switched (off when "
+                        "in force, on when not) and count its effect.")
+    parser.add_argument("--on", action="append", default=[], choices=RULES,
+                        help="A rule not in force to turn on for the whole run (repeatable).")
     parser.add_argument("--off", action="append", default=[], choices=RULES,
                         help="A veto rule to turn off for the whole run (repeatable): how the answers were before it.")
     parser.add_argument("--cache", type=Path, default=CACHE, help="Where the suites' indexes are kept. [default: evals/.cache]")
     parser.add_argument("--name", default="measure_misses", help="Name of the results file under evals/results/.")
     args = parser.parse_args()
     _, suites = load_suites()
-    names = pick(suites, tuple(args.suite)) if args.suite else [*pick(suites, ("all",)), *EXTRA]
+    names = pick(suites, tuple(args.suite)) if args.suite else list(dict.fromkeys([*pick(suites, ("all",)), *EXTRA]))
     embedder = None
-    figures: dict[str, Any] = {"rules_off": sorted(args.off), "suites": {}, "rules": {}}
+    figures: dict[str, Any] = {"rules_in_force": sorted(frozenset(IN_FORCE) - set(args.off) | set(args.on)),
+                               "suites": {}, "rules": {}}
     for name in names:
         settings = Settings(index_dir=args.cache / f"index-{name}", quiet=True)
         assistant = Assistant(settings=settings, embedder=embedder, auto_build=False)
@@ -206,26 +220,28 @@ def main() -> None:
         assistant.index(corpus_paths(suites[name]), progress=False)
         questions = load_questions(suites[name]["questions"])
         started = time.perf_counter()
-        rules = frozenset(RULES) - set(args.off)
+        rules = frozenset(IN_FORCE) - set(args.off) | set(args.on)
         rows = run(assistant, questions, rules)
         t = table(rows)
         figures["suites"][name] = t
         print(markdown(name, t), f"\n({time.perf_counter() - started:.0f} s)\n", flush=True)
-        if args.rules:
+        if args.rules is not None:
             figures["rules"][name] = {}
-            for rule in sorted(rules):
-                without = run(assistant, questions, rules - {rule})
-                figures["rules"][name][rule] = flips(rows, without)
+            for rule in args.rules or RULES:  # each rule in force turned off, each other one turned on
+                other = run(assistant, questions, rules - {rule} if rule in rules else rules | {rule})
+                with_rule, without = (rows, other) if rule in rules else (other, rows)
+                figures["rules"][name][rule] = flips(with_rule, without) | {"in_force": rule in rules}
             print("| rule | right answers it removes | wrong answers it removes | abstentions it makes | "
                   "abstentions it breaks |\n|---|---|---|---|---|")
             for rule, f in figures["rules"][name].items():
-                print(f"| {rule} | {f['right_removed']} | {f['wrong_removed']} | {f['abstentions_made']} | "
+                print(f"| {rule}{'' if f['in_force'] else ' (not in force)'} | {f['right_removed']} | {f['wrong_removed']} | {f['abstentions_made']} | "
                       f"{f['abstentions_broken']} |")
             print(flush=True)
         assistant.close()
-    if args.rules:
-        total = {r: {k: sum(figures["rules"][s][r][k] for s in figures["rules"]) for k in
-                     ("right_removed", "wrong_removed", "abstentions_made", "abstentions_broken")} for r in sorted(rules)}
+    if args.rules is not None:
+        total = {r: {k: sum(figures["rules"][n][r][k] for n in figures["rules"]) for k in
+                     ("right_removed", "wrong_removed", "abstentions_made", "abstentions_broken")}
+                 for r in args.rules or RULES}
         figures["rules_total"] = total
         print("all suites:", total)
     save(args.name, figures)

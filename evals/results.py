@@ -159,6 +159,40 @@ def suites_table(folder: Path | None = None, name: str = "suites") -> str:
     return markdown(header, rows) + "\n\n" + provenance(record)
 
 
+def misses_table(name: str = "measure_misses", folder: Path | None = None) -> str:
+    """Where the answers of every suite were lost (`python -m evals.measure_misses`): one column per suite, the
+    classes of evals/measure_misses.py as rows (answerable questions, then unanswerable ones)."""
+    record = load(name, folder)
+    fig = record["figures"]
+    suites = list(fig["suites"])
+    classes: list[str] = []
+    for s in suites:
+        classes += [c for c in fig["suites"][s]["counts"] if c not in classes]
+    rows = [["questions (answerable / unanswerable)",
+             *(f"{fig['suites'][s]['answerable']} / {fig['suites'][s]['unanswerable']}" for s in suites)],
+            ["accuracy", *(fmt(fig["suites"][s]["accuracy"]) for s in suites)],
+            ["false refusals", *(fmt(fig["suites"][s]["false_refusals"]) for s in suites)],
+            ["abstention on unanswerable", *(fmt(fig["suites"][s].get("abstention")) for s in suites)]]
+    for c in classes:
+        counts = [fig["suites"][s]["counts"].get(c, 0) for s in suites]
+        unanswerable_class = c == "abstained" or c.startswith("answered:")
+        if any(counts):
+            rows.append([f"{'unanswerable, ' if unanswerable_class else ''}{c}", *(str(n) if
+                         (fig["suites"][s]["unanswerable"] if unanswerable_class else fig["suites"][s]["answerable"])
+                         else "—" for s, n in zip(suites, counts, strict=True))])
+    rows.append(["right sentence, wrong short answer", *(f"{fig['suites'][s]['short_wrong']} of "
+                 f"{fig['suites'][s]['short_given']}" for s in suites)])
+    out = markdown(["class", *suites], rows)
+    if fig.get("rules_total"):
+        rule_rows = [[r, "yes" if r in fig.get("rules_in_force", []) else "no", t["right_removed"],
+                      t["wrong_removed"], t["abstentions_made"], t["abstentions_broken"]]
+                     for r, t in fig["rules_total"].items()]
+        out += "\n\nEach rule against the same run without it (in force) or with it (not in force), all suites together:\n\n"
+        out += markdown(["rule", "in force", "right answers it removes", "wrong answers it removes",
+                         "abstentions it makes", "abstentions it breaks"], rule_rows)
+    return out + "\n\n" + provenance(record)
+
+
 def table_of(name: str, header: Sequence[str], row: Callable[[Any], Sequence[Any]], key: str,
              folder: Path | None = None) -> str:
     """A table with one row per item of figures[key] (a list), made by row(item)."""

@@ -7,7 +7,12 @@
 Data: SQuAD 2.0 *train* articles (evals/data/squad2, CC BY-SA 4.0, see its SOURCE.md), all 4,719 questions of
 questions_all.jsonl, asked through the real pipeline (the index of all ten articles, hybrid retrieval, top 5
 passages): every candidate sentence is a row, labelled 1 when it holds a gold answer and lies in the question's
-article. Unanswerable (adversarial) questions give only negative rows.
+article. Unanswerable (adversarial) questions give only negative rows. So do the changed-condition questions made here
+(`synthetic_items`, SYNTHETIC_SHARE of the training articles' answerable questions, seeded): one condition of an
+answerable question changed the way SQuAD 2.0's writers made theirs — a year, a figure or a name swapped for
+another of the same kind from the same article, an antonym, a negation — to teach the scorer and the calibrator
+what a question the articles do not answer looks like. None is made from Zelda's questions: Zelda's real
+adversarial questions are the check (the out-of-fold abstention on them is printed with and without).
 
 Split, by article (no article on both sides):
 - training articles (TRAIN): the model is fitted here; the calibration map and the abstention threshold come
@@ -25,6 +30,7 @@ import argparse
 import hashlib
 import json
 import os
+import random
 import sys
 from pathlib import Path
 
@@ -33,6 +39,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
+from evals.changed import changed_condition  # noqa: E402
 from evals.results import differences, save  # noqa: E402
 from rag.features import FEATURES  # noqa: E402
 from rag.metrics import normalize  # noqa: E402
@@ -49,6 +56,8 @@ TRAIN = ["New_York_City.txt", "Beyonce.txt", "Frederic_Chopin.txt", "2008_Sichua
 HELD_OUT = ["Spectre_2015_film.txt", "Solar_energy.txt", "To_Kill_a_Mockingbird.txt", "IPod.txt"]
 TARGET_FALSE_REFUSALS = 0.05
 SEED = 13
+SYNTHETIC = 3  # the `unanswerable` code of a changed-condition question (0 answerable, 1 a real adversarial one)
+CHECK_ARTICLES = ("The_Legend_of_Zelda_Twilight_Princess.txt",)  # real adversarial questions: the check
 VERSION = "1"
 PARAMS = {
     "objective": "binary", "learning_rate": 0.05, "num_leaves": 15, "min_data_in_leaf": 40,
@@ -82,6 +91,26 @@ def holds_answer(text: str, item: dict) -> bool:
     return any(f" {normalize(a)} " in body for group in item["answers"] for a in group if normalize(a))
 
 
+SYNTHETIC_SHARE = 0.5  # of the training articles' answerable questions, one changed copy each (seeded)
+
+
+def synthetic_items(items: list[dict]) -> list[dict]:
+    """Changed copies of answerable questions of the training articles (not Zelda's: its real adversarial
+    questions are the check), unanswerable, each naming its source article."""
+    rng = random.Random(SEED)
+    texts = {f.name: f.read_text(encoding="utf-8") for f in (DATA / "corpus").glob("*.txt")}
+    out = []
+    for item in items:
+        art = article_of(item)
+        if item["unanswerable"] or art not in TRAIN or art in CHECK_ARTICLES or rng.random() >= SYNTHETIC_SHARE:
+            continue
+        made = changed_condition(item["question"], texts[art], rng)
+        if made:
+            out.append({"id": f"{item['id']}-changed", "question": made[0], "answers": [], "unanswerable": True,
+                        "synthetic": made[1], "source_article": art, "evidence_files": []})
+    return out
+
+
 def extract(index_dir: Path, ask: bool = False, keep: bool = True) -> dict[str, np.ndarray]:
     """Feature rows of every candidate of every question. By default the committed rows (ROWS) when they were
     made with today's FEATURES; `ask` (or stale rows) asks every question again through the pipeline and,
@@ -96,6 +125,7 @@ def extract(index_dir: Path, ask: bool = False, keep: bool = True) -> dict[str, 
             return data
         print(f"{ROWS.name} was made with other features: asking every question again", file=sys.stderr)
     items = [json.loads(line) for line in (DATA / "questions_all.jsonl").read_text(encoding="utf-8").splitlines() if line]
+    items += synthetic_items(items)
     assistant = Assistant(settings=Settings(index_dir=index_dir, quiet=True), auto_build=False, scorer=Unscored())
     if not (index_dir / "chroma.sqlite3").is_file():
         assistant.index([DATA / "corpus"], progress=True)
@@ -110,7 +140,7 @@ def extract(index_dir: Path, ask: bool = False, keep: bool = True) -> dict[str, 
             labels.append(int(good))
             qids.append(n)
             articles.append(art)
-            unans.append(int(item["unanswerable"]))
+            unans.append(SYNTHETIC if item.get("synthetic") else int(item["unanswerable"]))
     data = {"x": np.asarray(xs, np.float32), "y": np.asarray(labels, np.int8), "qid": np.asarray(qids, np.int32),
             "article": np.asarray(articles), "unanswerable": np.asarray(unans, np.int8)}
     if keep:
@@ -181,7 +211,7 @@ def ece(conf: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
 
 
 def report(name: str, q: dict[str, np.ndarray], conf: np.ndarray, tau: float) -> dict[str, float]:
-    ans, adv, masked = q["kind"] == 0, q["kind"] == 1, q["kind"] == 2
+    ans, adv, masked, changed = q["kind"] == 0, q["kind"] == 1, q["kind"] == 2, q["kind"] == SYNTHETIC
 
     def share(mask: np.ndarray) -> float:
         return float((conf[mask] < tau).mean()) if mask.any() else float("nan")
@@ -194,6 +224,8 @@ def report(name: str, q: dict[str, np.ndarray], conf: np.ndarray, tau: float) ->
         "false_refusals": share(ans),
         "abstention_unanswerable": share(adv),
         "abstention_masked": share(masked),
+        "changed_condition": int(changed.sum()),
+        "abstention_changed_condition": share(changed),
         "auroc_unanswerable": auroc(conf[ans | adv], ans[ans | adv].astype(int)) if adv.any() else float("nan"),
         "auroc_masked": auroc(conf[ans | masked], ans[ans | masked].astype(int)) if masked.any() else float("nan"),
         "ece": ece(conf, q["correct"].astype(float)),
@@ -213,13 +245,16 @@ def compact(dump: dict) -> dict:
     return {"tree_info": [{"tree_structure": node(t["tree_structure"])} for t in dump["tree_info"]]}
 
 
-def train(data: dict[str, np.ndarray]) -> dict:
+def train(data: dict[str, np.ndarray], synthetic: bool = True) -> dict:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     from rag.scorer import ANSWER_FEATURES
 
+    if not synthetic:  # as before the changed-condition questions: for the comparison
+        keep = data["unanswerable"] != SYNTHETIC
+        data = {k: v[keep] for k, v in data.items()}
     x, y, qid, art, unans = data["x"], data["y"], data["qid"], data["article"], data["unanswerable"]
     train_rows = np.isin(art, TRAIN)
     test_rows = np.isin(art, HELD_OUT)
@@ -272,7 +307,9 @@ def train(data: dict[str, np.ndarray]) -> dict:
         "calibration": {"features": list(ANSWER_FEATURES), "mean": scaler.mean_.tolist(),
                         "scale": scaler.scale_.tolist(), "coef": calibrator.coef_[0].tolist(),
                         "intercept": float(calibrator.intercept_[0])},
-        "trained_on": {"data": "SQuAD 2.0 train, evals/data/squad2/questions_all.jsonl (CC BY-SA 4.0)",
+        "trained_on": {"data": "SQuAD 2.0 train, evals/data/squad2/questions_all.jsonl (CC BY-SA 4.0), and "
+                               "changed-condition copies of the training articles' questions (synthetic_items)",
+                       "changed_condition_questions": int(len(np.unique(qid[unans == SYNTHETIC]))),
                        "train_articles": TRAIN, "held_out_articles": HELD_OUT,
                        "rows": int(train_rows.sum()), "positives": int(y[train_rows].sum()),
                        "params": PARAMS, "rounds": ROUNDS},
@@ -293,7 +330,12 @@ def main() -> None:
                              f"rewrite {ROWS.relative_to(ROOT)} instead of fitting on the committed rows.")
     args = parser.parse_args()
     rows = extract(args.index_dir, ask=args.ask, keep=not args.check)
+    print("-- without the changed-condition questions (for comparison) --")
+    before = train(rows, synthetic=False)["metrics"]
+    print("-- with them (the shipped model) --")
     spec = train(rows)
+    spec["metrics"]["without_changed_condition_questions"] = {
+        k: before[k] for k in ("out_of_fold_training_articles", "held_out_articles")}
     spec["trained_on"]["rows_file"] = str(ROWS.relative_to(ROOT))
     spec["trained_on"]["rows_sha256"] = hashlib.sha256(
         b"".join(np.ascontiguousarray(rows[k]).tobytes() for k in ("x", "y", "qid", "unanswerable"))).hexdigest()

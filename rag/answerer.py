@@ -38,10 +38,10 @@ from . import question as kinds
 from .candidates import Candidate, Evidence
 from .followup import History, names_nothing, resolve, user_turns
 from .prompts import DISAGREE_NOTE
-from .question import short_answer, unmet_condition
+from .question import CONDITIONS, short_answer, unmet_condition
 from .reader import SPEC_FILE, combine, context_of
 from .retrieve import check_query
-from .scorer import MODEL_FILE, RULES, answer_pool
+from .scorer import IN_FORCE, MODEL_FILE, answer_pool
 from .settings import Settings
 from .snapshot import Snapshot
 from .store import Store
@@ -92,7 +92,7 @@ class Answerer:
         self.two_hop = two_hop
         self.pieces = pieces
         self.fixed = threshold  # Settings.abstain_threshold: one threshold whatever answers
-        self.rules: frozenset[str] = frozenset(RULES)  # the veto rules in force (rag/scorer.py; evals turn them off)
+        self.rules: frozenset[str] = frozenset(IN_FORCE)  # the rules in force (rag/scorer.py; evals change them)
 
     @property
     def threshold(self) -> float:
@@ -208,11 +208,16 @@ class Answerer:
         top = max(chosen, key=lambda c: c.score) if chosen else None
         threshold = self.threshold_for(ev)
         unmet = None
-        if top is not None and "year" in self.rules:
-            # the question names a year the answer's sentence, neighbours, passage and title all lack, and they
-            # state another: the answer is about another year (rag/question.py unmet_condition)
+        conditions = self.rules & set(CONDITIONS)
+        if top is not None and conditions:
+            # the question names a year (a figure, a name) the answer's sentence, neighbours, passage and title all
+            # lack, and they give another: the answer is about something else (rag/question.py unmet_condition)
+            meta = ev.snap.docs.get(top.doc_id, {})
+            elsewhere = " ".join([p.text for p in ev.passages] + [str(meta.get(k, "")) for k in ("author", "publication")]) \
+                if "name" in conditions and ev.kind != "author" else ""
             unmet = unmet_condition(ev.question, top.text, feats.neighbours(ev.snap, top), top.passage.text,
-                                    ev.snap.title(top.doc_id))
+                                    ev.snap.title(top.doc_id), conditions - ({"name"} if ev.kind == "author" else set()),
+                                    elsewhere)
             if unmet is not None:
                 confidence = 0.0
                 ev.trace["unmet"] = unmet
@@ -223,7 +228,7 @@ class Answerer:
             if extra is not None:
                 chosen = [*chosen, extra]
         if top is not None and unmet is not None and confidence <= threshold:
-            text, closest = cands_mod.unmet(ev.snap, top, *unmet)
+            text, closest = cands_mod.unmet(ev.snap, top, *unmet[1:])
             return Answer(text, closest, True, ev.question, ev.query, confidence=0.0)
         if top is None or confidence < threshold:
             text, closest = cands_mod.abstention(ev.snap, ev.candidates)

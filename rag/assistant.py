@@ -92,7 +92,8 @@ class Assistant:
     def embedder(self) -> Embedder:
         if self._embedder is None:
             s = self.settings
-            self._embedder = load_embedder(s.embed_model, s.embed_batch_size, s.embed_backend, s.model_cache_dir)
+            self._embedder = load_embedder(s.embed_model, s.embed_batch_size, s.embed_backend, s.model_cache_dir,
+                                           s.threads)
         return self._embedder
 
     def _indexer(self) -> Indexer:
@@ -314,7 +315,7 @@ class Assistant:
             if reader is None and s.reader:
                 from .reader import load_reader
 
-                reader = load_reader(s.reader_file)
+                reader = load_reader(s.reader_file, s.threads)
 
             def retrieve(query: str, k: int, vector: Any, opened: tuple[Store, Snapshot]) -> list[Passage]:
                 return self._search(query, k, vector, opened)

@@ -205,12 +205,12 @@ def export_onnx(model_dir: str | Path, target: Path) -> Path:
 
 
 @functools.lru_cache(maxsize=4)
-def _load_onnx(path: str, cache_dir: str | None) -> OnnxEncoder:
+def _load_onnx(path: str, cache_dir: str | None, threads: int = 0) -> OnnxEncoder:
     target = onnx_file(path, cache_dir)
     if not target.is_file():
         export_onnx(path, target)
     try:
-        return OnnxEncoder(path, target)
+        return OnnxEncoder(path, target, threads)
     except Exception as exc:
         raise ModelUnavailable(f"Cannot load the ONNX embedding model at {target}: {exc}. Delete it to export "
                                "it again, or set RAG_EMBED_BACKEND=torch.") from exc
@@ -263,8 +263,9 @@ def _load_hf(path: str, batch_size: int) -> BaseEmbedding:
 
 
 def load_embedder(name: str = DEFAULT_EMBED_MODEL, batch_size: int = 32, backend: str = "onnx",
-                  cache_dir: str | Path | None = None) -> Embedder:
-    """The real model, loaded once per process (`backend`: "onnx" or "torch", see the module's docstring)."""
+                  cache_dir: str | Path | None = None, threads: int | None = None) -> Embedder:
+    """The real model, loaded once per process (`backend`: "onnx" or "torch", see the module's docstring;
+    `threads`: onnxruntime's, unset the machine's cores up to 8)."""
     path, model_id = resolve_model(name)
     dim = _declared_dim(Path(path))
     if dim is None:  # the folder does not say (a Dense layer follows): load it with torch and ask it
@@ -272,7 +273,8 @@ def load_embedder(name: str = DEFAULT_EMBED_MODEL, batch_size: int = 32, backend
         dim = model._model.get_embedding_dimension()  # type: ignore[attr-defined]
         return Embedder(model, model_id, int(dim), batch_size)
     if backend == "onnx" and _mean_pooled(Path(path)):
-        loader: Callable[[], Any] = functools.partial(_load_onnx, path, str(cache_dir) if cache_dir else None)
+        loader: Callable[[], Any] = functools.partial(_load_onnx, path, str(cache_dir) if cache_dir else None,
+                                                        threads or 0)
     else:
         loader = functools.partial(_load_hf, path, batch_size)
     return Embedder(loader, model_id, dim, batch_size)

@@ -327,20 +327,41 @@ def _year_tokens(text: str) -> list[str]:
     return out
 
 
-def unmet_condition(question: str, sentence: str, window: str, passage: str, title: str = "") -> tuple[str, str] | None:
-    """A year the question is conditioned on ("What was the revenue in 2019?") that the answer's sentence, its
-    neighbours (`window`), its passage and its article's title all lack, while the sentence or the passage states
-    another date: the answer is about another year. Returns (the year asked, the date the answer gives instead:
-    the sentence's own, else the passage's), or None when no condition of the question is contradicted."""
-    asked = _year_tokens(asking_clause(question) + " " + question)
-    if not asked:
-        return None
+CONDITIONS = ("year", "number", "name")
+
+
+def unmet_condition(question: str, sentence: str, window: str, passage: str, title: str = "",
+                    kinds: tuple[str, ...] | frozenset[str] = ("year",), elsewhere: str = "") -> tuple[str, str, str] | None:
+    """A condition of the question that the answer's sentence, its neighbours (`window`), its passage and its
+    article's title all lack, while the sentence or the passage gives another of its kind: the answer is about
+    something else. Of `kinds`: "year" ("What was the revenue in 2019?" over a passage about 2022), "number" (a
+    figure the question names: "the 30 teams" over a passage about 20 teams), "name" (a name the question names:
+    "When was Diamonds Aren't Forever released?" over a passage about another film; a name is unmet only when the
+    other retrieved passages and the article's byline and publication, `elsewhere`, lack it too: the answer of a
+    two-hop question sits beside the name's own passage). Returns (the kind, what the question asks for, what the
+    answer gives instead: the sentence's own, else the passage's), or None."""
     where = f"{sentence} {window} {passage} {title}"
-    missing = [y for y in dict.fromkeys(asked) if not re.search(rf"(?<![\d,.]){re.escape(y)}(?!\d|,\d)", where)]
-    if not missing:
-        return None
-    for text in (sentence, passage):
-        given = [text[s:e] for s, e in date_spans(text) if text[s:e] not in missing]
-        if given:
-            return missing[0], given[0]
+    if "year" in kinds:
+        asked = _year_tokens(asking_clause(question) + " " + question)
+        missing = [y for y in dict.fromkeys(asked) if not re.search(rf"(?<![\d,.]){re.escape(y)}(?!\d|,\d)", where)]
+        for text in (sentence, passage) if missing else ():
+            given = [text[s:e] for s, e in date_spans(text) if text[s:e] not in missing]
+            if given:
+                return "year", missing[0], given[0]
+    if "number" in kinds:
+        asked_figures = [question[s:e] for s, e in number_spans(question)]
+        have = figures(where)
+        missing = [f for f in asked_figures if figures(f) and not figures(f) <= have]
+        for text in (sentence, passage) if missing else ():
+            given = [text[s:e] for s, e in number_spans(text) if figures(text[s:e]) and not figures(text[s:e]) & figures(question)]
+            if given:
+                return "number", missing[0], given[0]
+    if "name" in kinds:
+        found = set(words(f"{where} {elsewhere}"))
+        missing = [n for n in names(question) if (w := words(n)) and not set(w) <= found]
+        for text in (sentence, passage) if missing else ():
+            dates = " ".join(text[s:e] for s, e in date_spans(text))
+            given = [n for n in names(text) if not set(words(n)) & set(words(question)) and n not in dates]
+            if given:
+                return "name", missing[0], given[0]
     return None

@@ -217,7 +217,7 @@ def file_sha256(path: Path) -> str:
 
 
 @functools.lru_cache(maxsize=2)
-def load_reader(spec_file: str | None = None) -> Reader:
-    """The shipped reader (or the one a settings file names), loaded once per process."""
+def load_reader(spec_file: str | None = None, threads: int | None = None) -> Reader:
+    """The shipped reader (or the one a settings file names), loaded once per process (per thread count)."""
     path = Path(spec_file) if spec_file else SPEC_FILE
-    return Reader(ReaderSpec.load(path), path.parent)
+    return Reader(ReaderSpec.load(path), path.parent, threads or 0)

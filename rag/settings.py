@@ -127,6 +127,11 @@ class Settings(BaseSettings):
         description="Reader settings file (JSON beside its ONNX model, from evals/train_reader.py). Unset: the one "
         "shipped in the package.",
     )
+    threads: int | None = Field(
+        default=None, ge=1, le=64,
+        description="Threads onnxruntime uses for the embedding model and the reader. Unset: the machine's cores (at "
+        "most 8). Answers are the same whatever the number (tests/test_determinism.py).",
+    )
     reader_candidates: int | None = Field(
         default=None, ge=1, le=100,
         description="Sentences of the first pass the reader reads. Unset: the reader's default (chosen by "

@@ -252,8 +252,24 @@ def test_an_answer_about_another_year_is_an_unmet_condition():
     passage = ("Its revenue rose to 412 million pounds in 2022, up from 355 million pounds in 2021. "
                "The company sold more than 9,000 picking robots last year.")
     revenue, robots = passage.split(". ", 1)
-    assert unmet_condition("What was the revenue in 2019?", revenue, "", passage) == ("2019", "2022")
-    assert unmet_condition("How many robots did it sell in 2015?", robots, "", passage) == ("2015", "last year")
+    assert unmet_condition("What was the revenue in 2019?", revenue, "", passage) == ("year", "2019", "2022")
+    assert unmet_condition("How many robots did it sell in 2015?", robots, "", passage) == ("year", "2015", "last year")
     assert unmet_condition("What was the revenue in 2022?", revenue, "", passage) is None
     assert unmet_condition("What was the revenue?", revenue, "", passage) is None
     assert unmet_condition("Who won in 1998?", "France won the final.", "", "France won the final.") is None
+
+
+def test_a_figure_or_a_name_the_question_names_is_checked_when_asked_to():
+    from rag.question import unmet_condition
+
+    sentence = "Twenty teams took part in the 2019 league, won by Rovers."
+    assert unmet_condition("Who won when 30 teams took part?", sentence, "", sentence, kinds=("number",)) is None
+    sentence = "20 teams took part in the 2019 league, won by Rovers."
+    assert unmet_condition("Who won when 30 teams took part?", sentence, "", sentence, kinds=("number",)) == \
+        ("number", "30", "20")
+    assert unmet_condition("Who won when 20 teams took part?", sentence, "", sentence, kinds=("number",)) is None
+    film = "Spectre was released on 26 October 2015 in the United Kingdom."
+    assert unmet_condition("When was Diamonds Forever released?", film, "", film, kinds=("name",)) == \
+        ("name", "Diamonds Forever", "United Kingdom")
+    assert unmet_condition("When was Spectre released?", film, "", film, kinds=("name",)) is None
+    assert unmet_condition("When was Diamonds Forever released?", film, "", film) is None, "names only when asked"
