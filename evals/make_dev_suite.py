@@ -50,10 +50,11 @@ def answer_kind(question: str, answer: str) -> str:
     """date, number, person, place or other."""
     text = answer.strip().rstrip(".")
     wh = re.search(r"\b(what|which|who|whom|whose|when|where|why|how)\b", question.lower())
-    if _DATE_ANSWER.match(text) and (re.search(r"\d|centur|millenn", text, re.I) or wh and wh.group(1) == "when"):
-        if not re.fullmatch(r"\d[\d,.]*", text) or re.fullmatch(r"1\d{3}|20\d\d|\d{3}", text.replace(",", "")) and \
-                re.search(r"\b(when|year|date|century|decade)\b", question, re.I):
-            return "date"
+    looks_like_date = _DATE_ANSWER.match(text) and (re.search(r"\d|centur|millenn", text, re.I) or wh and wh.group(1) == "when")
+    a_year_asked_for = re.fullmatch(r"1\d{3}|20\d\d|\d{3}", text.replace(",", "")) and \
+        re.search(r"\b(when|year|date|century|decade)\b", question, re.I)
+    if looks_like_date and (not re.fullmatch(r"\d[\d,.]*", text) or a_year_asked_for):
+        return "date"
     if _NUMBER_ANSWER.match(text) and len(text.split()) <= 6:
         return "number"
     asking = re.sub(r"^(?:when|if|while|after|before|once)\b[^,?]*,\s*", "", question.strip(), flags=re.I)

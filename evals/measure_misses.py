@@ -46,6 +46,7 @@ from rag.evaluate import load_questions  # noqa: E402
 from rag.features import question_names, question_numbers  # noqa: E402
 from rag.lexical import word_set, words  # noqa: E402
 from rag.metrics import answer_correct, gold_spans, normalize  # noqa: E402
+from rag.question import strict_kind  # noqa: E402
 from rag.scorer import IN_FORCE, RULES, vetoes  # noqa: E402
 from rag.suites import corpus_paths, load_suites, pick  # noqa: E402
 
@@ -106,7 +107,7 @@ def classify(item: dict[str, Any], answer: Any, ev: Any, rules: frozenset[str]) 
     if not gold:
         out["class"] = "not retrieved"
     elif not pool & set(gold):
-        kept = vetoes(ev.features, rules)
+        kept = vetoes(ev.features, rules, strict_kind(ev.question))
         rule = next((r for r in RULES if r in kept and not kept[r][gold].any()), None)
         if rule is None:  # no single rule removed them all: the rules together did
             rule = next((r for r in RULES if r in kept and not kept[r][gold].all()), "question")

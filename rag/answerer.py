@@ -36,6 +36,7 @@ from . import candidates as cands_mod
 from . import features as feats
 from . import question as kinds
 from .candidates import Candidate, Evidence
+from .features import FEATURES
 from .followup import History, names_nothing, resolve, user_turns
 from .prompts import DISAGREE_NOTE
 from .question import CONDITIONS, short_answer, unmet_condition
@@ -170,9 +171,17 @@ class Answerer:
     def decide(self, ev: Evidence) -> tuple[list[Candidate], float]:
         """The sentences that answer and the confidence. Only sentences that hold the number, date or byline
         asked for may answer such a question (none: confidence 0, the answer abstains)."""
-        idx = answer_pool(ev.features, self.rules)
+        idx = answer_pool(ev.features, self.rules, kinds.strict_kind(ev.question))
         pool = [ev.candidates[i] for i in idx]
         first = self.scorer.confidence(np.asarray([c.score for c in pool]), ev.features[idx])
+        if ev.kind == "author" and pool:
+            # "Who wrote the article about X?": as sure as the articles are about X (their best sentence other
+            # than a byline), not as the byline line itself, which answers no question by its words
+            content = np.asarray([i for i, c in enumerate(ev.candidates) if not c.typed], dtype=np.int64)
+            if len(content):
+                rows = ev.features[content].copy()
+                rows[:, FEATURES.index("typed")] = 1.0  # the byline asked for is there: its own line
+                first = self.scorer.confidence(np.asarray([ev.candidates[i].score for i in content]), rows)
         ev.trace.update(pool=[int(i) for i in idx], first_confidence=first,
                         ranked_first=sorted(pool, key=lambda c: -c.score)[: self.top_n])
         logits = self.read(ev, pool, reader_question(ev))
@@ -212,9 +221,9 @@ class Answerer:
         if top is not None and conditions:
             # the question names a year (a figure, a name) the answer's sentence, neighbours, passage and title all
             # lack, and they give another: the answer is about something else (rag/question.py unmet_condition)
-            meta = ev.snap.docs.get(top.doc_id, {})
-            elsewhere = " ".join([p.text for p in ev.passages] + [str(meta.get(k, "")) for k in ("author", "publication")]) \
-                if "name" in conditions and ev.kind != "author" else ""
+            docs = [ev.snap.docs.get(d, {}) for d in dict.fromkeys([top.doc_id, *(p.doc_id for p in ev.passages)])]
+            elsewhere = " ".join([p.text for p in ev.passages]
+                                 + [str(m.get(k, "")) for m in docs for k in ("title", "author", "publication")])
             unmet = unmet_condition(ev.question, top.text, feats.neighbours(ev.snap, top), top.passage.text,
                                     ev.snap.title(top.doc_id), conditions - ({"name"} if ev.kind == "author" else set()),
                                     elsewhere)

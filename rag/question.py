@@ -188,6 +188,17 @@ def asking_clause(question: str) -> str:
     return text[: cut.start()] if cut else text
 
 
+# The asks that want an amount or a date and nothing else ("How many…?", "In what year…?"), unlike "when" (a
+# condition, a period, an event) or "how long" (a while, a lifetime): what the "amount" rule keys on.
+_STRICT_ASK = re.compile(r"\b(how (many|much)|what (percentage|percent|share|proportion|fraction)|"
+                         r"(what|which) (year|century|decade)|in (what|which) (year|century|decade))\b", re.I)
+
+
+def strict_kind(question: str) -> bool:
+    """Whether the clause that asks wants an amount or a date and nothing else ("How many…?", "What year…?")."""
+    return bool(_STRICT_ASK.search(asking_clause(question)))
+
+
 def question_type(question: str) -> str:
     """The kind of answer asked for, read from the clause that asks (`asking_clause`): number, date, author (of
     an article: "Who wrote the article about…"), person, place, name (organisation, work, …) or "" (anything
@@ -328,6 +339,49 @@ def _year_tokens(text: str) -> list[str]:
 
 
 CONDITIONS = ("year", "number", "name")
+_CAPITALISED = re.compile(r"(?<![\w'’])(?:[^\W\d_][\w'’-]*)")
+
+
+def _near(word: str, found: set[str]) -> bool:
+    """The word, or (for words of 4+ letters) one typo away from it ("Kuper" for "Kuiper"), is in `found`."""
+    if word in found:
+        return True
+    if len(word) < 4:
+        return False
+    for other in found:
+        if abs(len(other) - len(word)) > 1 or other[:1] != word[:1] and other[-1:] != word[-1:]:
+            continue
+        a, b = (word, other) if len(word) <= len(other) else (other, word)
+        i = 0
+        while i < len(a) and a[i] == b[i]:
+            i += 1
+        if a[i + (len(a) == len(b)):] == b[i + 1:]:
+            return True
+    return False
+
+
+def _asked_names(question: str) -> list[str]:
+    """The names a question names: runs of capitalised words of any script ("Darüşşafaka", "Kublai Khan"), not
+    its first word nor question or function words."""
+    out: list[str] = []
+    run: list[str] = []
+    prev_end = 0
+    for n, m in enumerate(_CAPITALISED.finditer(question)):
+        word = m.group(0).strip("'’-")
+        abbreviation = len(word) <= 3 and word.isupper() or question[m.end():m.end() + 1] in ("/", ".")
+        if n > 0 and word[:1].isupper() and not abbreviation and word.lower() not in _QUESTION_WORDS \
+                and word.lower() not in STOPWORDS:
+            if run and question[prev_end:m.start()].strip():
+                out.append(" ".join(run))
+                run = []
+            run.append(word)
+        elif run:
+            out.append(" ".join(run))
+            run = []
+        prev_end = m.end()
+    if run:
+        out.append(" ".join(run))
+    return out
 
 
 def unmet_condition(question: str, sentence: str, window: str, passage: str, title: str = "",
@@ -338,27 +392,28 @@ def unmet_condition(question: str, sentence: str, window: str, passage: str, tit
     figure the question names: "the 30 teams" over a passage about 20 teams), "name" (a name the question names:
     "When was Diamonds Aren't Forever released?" over a passage about another film; a name is unmet only when the
     other retrieved passages and the article's byline and publication, `elsewhere`, lack it too: the answer of a
-    two-hop question sits beside the name's own passage). Returns (the kind, what the question asks for, what the
+    two-hop question sits beside the name's own passage; so for years and figures). Returns (the kind, what the question asks for, what the
     answer gives instead: the sentence's own, else the passage's), or None."""
     where = f"{sentence} {window} {passage} {title}"
+    anywhere = f"{where} {elsewhere}"
     if "year" in kinds:
         asked = _year_tokens(asking_clause(question) + " " + question)
-        missing = [y for y in dict.fromkeys(asked) if not re.search(rf"(?<![\d,.]){re.escape(y)}(?!\d|,\d)", where)]
+        missing = [y for y in dict.fromkeys(asked) if not re.search(rf"(?<![\d,.]){re.escape(y)}(?!\d|,\d)", anywhere)]
         for text in (sentence, passage) if missing else ():
             given = [text[s:e] for s, e in date_spans(text) if text[s:e] not in missing]
             if given:
                 return "year", missing[0], given[0]
     if "number" in kinds:
         asked_figures = [question[s:e] for s, e in number_spans(question)]
-        have = figures(where)
+        have = figures(anywhere)
         missing = [f for f in asked_figures if figures(f) and not figures(f) <= have]
         for text in (sentence, passage) if missing else ():
             given = [text[s:e] for s, e in number_spans(text) if figures(text[s:e]) and not figures(text[s:e]) & figures(question)]
             if given:
                 return "number", missing[0], given[0]
     if "name" in kinds:
-        found = set(words(f"{where} {elsewhere}"))
-        missing = [n for n in names(question) if (w := words(n)) and not set(w) <= found]
+        found = set(words(anywhere))
+        missing = [n for n in _asked_names(question) if (w := words(n)) and not all(_near(x, found) for x in w)]
         for text in (sentence, passage) if missing else ():
             dates = " ".join(text[s:e] for s, e in date_spans(text))
             given = [n for n in names(text) if not set(words(n)) & set(words(question)) and n not in dates]

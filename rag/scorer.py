@@ -41,6 +41,8 @@ TYPED_KINDS = ("kind_number", "kind_date", "kind_author")
 # - "byline": a question about an article's byline is answered only by a sentence holding its byline (0/0; 1/3);
 # - "kind": a question asking for a number or a date only by a sentence holding one (rag/question.py's grammar)
 #   — not in force: 8/1 (11/3); it is the `typed` feature;
+# - "amount": "kind" for the asks that want an amount or a date and nothing else ("How many…?", "In what year…?",
+#   rag/question.py strict_kind), not "when" or "how long";
 # - "condition": when some passage mentions every year or number the question names, only sentences of such
 #   passages — not in force: 0/1 with 2 abstentions broken (3/5 with 2 broken); the `num_in_passage` feature;
 # - "question": a sentence that itself asks a question answers none (0/0; 0/1);
@@ -49,12 +51,13 @@ TYPED_KINDS = ("kind_number", "kind_date", "kind_author")
 #   other retrieved passage, nor the article's byline and publication), while they give another, abstains and
 #   says what the articles give instead (rag/question.py unmet_condition): year 0/3 (0/12), number 0/1 (1/13),
 #   name 5/9 (10/41).
-RULES = ("byline", "kind", "condition", "question", "year", "number", "name")
-IN_FORCE = ("byline", "question", "year", "number", "name")
+RULES = ("byline", "kind", "amount", "condition", "question", "year", "number", "name")
+IN_FORCE = ("byline", "amount", "question", "year", "number", "name")
 
 
-def vetoes(x: np.ndarray, rules: tuple[str, ...] | frozenset[str] = IN_FORCE) -> dict[str, np.ndarray]:
-    """For each candidate rule in force, the mask of candidates it keeps (rows of `x`)."""
+def vetoes(x: np.ndarray, rules: tuple[str, ...] | frozenset[str] = IN_FORCE, strict: bool = False) -> dict[str, np.ndarray]:
+    """For each candidate rule in force, the mask of candidates it keeps (rows of `x`); `strict`: the question
+    wants an amount or a date and nothing else (rag/question.py strict_kind)."""
     col = {name: i for i, name in enumerate(FEATURES)}
     out: dict[str, np.ndarray] = {}
     if not len(x):
@@ -63,11 +66,15 @@ def vetoes(x: np.ndarray, rules: tuple[str, ...] | frozenset[str] = IN_FORCE) ->
         out["byline"] = x[:, col["typed"]] > 0
     if "kind" in rules and any(x[0, col[k]] for k in TYPED_KINDS if k != "kind_author"):
         out["kind"] = x[:, col["typed"]] > 0
+    if "amount" in rules and strict and (x[0, col["kind_number"]] or x[0, col["kind_date"]]):
+        out["amount"] = x[:, col["typed"]] > 0
     if "condition" in rules:
         # (When no passage mentions them all, the number may sit in the other passage of a two-hop question: no
         # restriction.)
         named = x[:, col["num_in_passage"]] >= 1.0
-        before = out.get("kind", out.get("byline", np.ones(len(x), dtype=bool)))
+        before = np.ones(len(x), dtype=bool)
+        for rule in ("byline", "kind", "amount"):
+            before &= out.get(rule, True)
         if (before & named).any():
             out["condition"] = named
     if "question" in rules:
@@ -75,13 +82,13 @@ def vetoes(x: np.ndarray, rules: tuple[str, ...] | frozenset[str] = IN_FORCE) ->
     return out
 
 
-def answer_pool(x: np.ndarray, rules: tuple[str, ...] | frozenset[str] = IN_FORCE) -> np.ndarray:
+def answer_pool(x: np.ndarray, rules: tuple[str, ...] | frozenset[str] = IN_FORCE, strict: bool = False) -> np.ndarray:
     """Indices of the candidates that may answer: those every rule in force keeps (`vetoes`). Empty: the answer
     abstains whatever the threshold."""
     if not len(x):
         return np.zeros(0, dtype=np.int64)
     keep = np.ones(len(x), dtype=bool)
-    for mask in vetoes(x, rules).values():
+    for mask in vetoes(x, rules, strict).values():
         keep &= mask
     return np.flatnonzero(keep)
 

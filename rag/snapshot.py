@@ -27,6 +27,10 @@ from .lexical import LexicalIndex
 from .sentences import SentenceStore
 from .store import Store
 
+# Chroma's nearest neighbours asked for per passage wanted (Snapshot.candidates): the n nearest are then chosen by
+# exact cosine, so that HNSW's approximate edge does not change answers from process to process.
+DENSE_POOL = 4
+
 MAX_CHUNKS = 50_000  # cached chunk records (with vectors: about 80 MB at the most)
 MAX_DOCS = 2_000  # cached article texts and sentence vectors
 
@@ -243,10 +247,16 @@ class Snapshot:
             embeddings: list[Any] = []
             metas: list[dict[str, Any]] = []
             if vector is not None and self.store is not None:
-                got = self.store.chunks.query(query_embeddings=[vector.tolist()], n_results=n,
+                # Chroma's HNSW search is approximate and not the same from process to process at the edge of its
+                # n results (the same question got another 20th passage, then another answer): ask for several times as
+                # many (DENSE_POOL) and keep the n nearest by their exact cosine, ties by id, so that the same index and
+                # question give the same passages every time (tests/test_determinism.py)
+                got = self.store.chunks.query(query_embeddings=[vector.tolist()], n_results=DENSE_POOL * n,
                                               include=["embeddings", "metadatas"])
                 ids, embeddings, metas = list(got["ids"][0]), list(got["embeddings"][0]), list(got["metadatas"][0])
-            dense = list(ids)
+            exact = (np.asarray(embeddings, dtype=np.float32) @ np.asarray(vector, dtype=np.float32)).tolist() \
+                if ids else []
+            dense = [cid for _, cid in sorted(zip((-round(x, 6) for x in exact), ids, strict=True))][:n]
             top = [cid for cid, _ in self.lexical.top(query, n + 10)] if query and self.lexical is not None else []
             have = set(dense)
             todo = [c for c in dict.fromkeys(top) if c not in self._chunks and c not in have]

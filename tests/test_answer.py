@@ -71,10 +71,7 @@ def test_near_duplicate_articles_are_named_in_also_in(bundled):
 @pytest.mark.parametrize(
     "question",
     ["What is the capital of France?", "How many drones did Iran deliver to Russia?",
-     pytest.param("How much oil does Russia export to India?", marks=pytest.mark.xfail(
-         strict=True, reason="known miss of the learned scorer (confidence ~0.19 > threshold ~0.05): no article names "
-         "India, but a name the question names and no article has is only a feature, since as a rule it refused "
-         "2.6% of right SQuAD answers (typos, abbreviations); see evals/README.md")),
+     "How much oil does Russia export to India?",  # no article names India: the name condition (issue 28)
      "Who is the author of the article on the five points to remember about Putin's courtship of Kim?"],
 )
 def test_abstains_when_the_articles_do_not_say(bundled, question):

@@ -4,8 +4,9 @@ asks a question answers none; through the Python API, the CLI, the OpenAI-compat
 
 import pytest
 
-from .conftest import indexed_assistant
 from rag.prompts import ABSTAIN_TEXT
+
+from .conftest import indexed_assistant
 
 pytestmark = pytest.mark.integration
 
