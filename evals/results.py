@@ -182,12 +182,19 @@ def misses_table(name: str = "measure_misses", folder: Path | None = None) -> st
                          else "—" for s, n in zip(suites, counts, strict=True))])
     rows.append(["right sentence, wrong short answer", *(f"{fig['suites'][s]['short_wrong']} of "
                  f"{fig['suites'][s]['short_given']}" for s in suites)])
-    out = markdown(["class", *suites], rows)
+    return markdown(["class", *suites], rows) + "\n\n" + provenance(record)
+
+
+def rules_table(name: str, folder: Path | None = None) -> str:
+    """What each rule switched in a `measure_misses.py --rules` run removed, all its suites together."""
+    record = load(name, folder)
+    fig = record["figures"]
+    out = ""
     if fig.get("rules_total"):
         rule_rows = [[r, "yes" if r in fig.get("rules_in_force", []) else "no", t["right_removed"],
                       t["wrong_removed"], t["abstentions_made"], t["abstentions_broken"]]
                      for r, t in fig["rules_total"].items()]
-        out += "\n\nEach rule against the same run without it (in force) or with it (not in force), all suites together:\n\n"
+        out += f"Suites: {', '.join(fig['rules'])}; rules in force then: {', '.join(fig.get('rules_in_force', []))}.\n\n"
         out += markdown(["rule", "in force", "right answers it removes", "wrong answers it removes",
                          "abstentions it makes", "abstentions it breaks"], rule_rows)
     return out + "\n\n" + provenance(record)

@@ -44,7 +44,7 @@ def main() -> None:
     grid = []
     print(f"no second hop: accuracy {sum(r[3] for r in rows) / len(rows):.3f}")
     for below in (0.0, 0.1, 0.2, 0.3, 0.5, 1.01):
-        for hop_min in (0.1, 0.2, 0.3, 0.5):
+        for hop_min in (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5):
             right = used = 0
             for conf, untyped, score, one, two, _ in rows:
                 if (conf < below or untyped) and score >= hop_min:
@@ -55,7 +55,7 @@ def main() -> None:
             print(f"HOP_BELOW {below:.2f} HOP_MIN {hop_min:.2f}: accuracy {right / len(rows):.3f}, second hop used {used}")
             grid.append({"rule": "confidence below HOP_BELOW or untyped", "HOP_BELOW": below, "HOP_MIN": hop_min,
                          "accuracy": round(right / len(rows), 3), "hops": used})
-    for hop_min in (0.2, 0.3, 0.5):  # or: the question has a relative clause (a bridge: "the director who ...")
+    for hop_min in (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5):  # or: the question has a relative clause (a bridge: "the director who ...")
         right = used = 0
         for conf, untyped, score, one, two, bridge in rows:
             if (conf < 0.2 or untyped or bridge) and score >= hop_min:

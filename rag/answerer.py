@@ -175,9 +175,11 @@ class Answerer:
         pool = [ev.candidates[i] for i in idx]
         first = self.scorer.confidence(np.asarray([c.score for c in pool]), ev.features[idx])
         if ev.kind == "author" and pool:
-            # "Who wrote the article about X?": as sure as the articles are about X (their best sentence other
-            # than a byline), not as the byline line itself, which answers no question by its words
-            content = np.asarray([i for i, c in enumerate(ev.candidates) if not c.typed], dtype=np.int64)
+            # "Who wrote the article about X?": as sure as the bylined articles are about X (their best sentence
+            # other than the byline), not as the byline line itself, which answers no question by its words
+            bylined = {c.doc_id for c in pool}  # the articles whose byline may answer
+            content = np.asarray([i for i, c in enumerate(ev.candidates) if not c.typed and c.doc_id in bylined],
+                                 dtype=np.int64)
             if len(content):
                 rows = ev.features[content].copy()
                 rows[:, FEATURES.index("typed")] = 1.0  # the byline asked for is there: its own line

@@ -30,15 +30,25 @@ def _rows(**columns: list[float]) -> np.ndarray:
 
 
 def test_answer_pool_keeps_typed_sentences_for_typed_questions():
+    """The `kind` rule (not in force: evals/measure_misses.py --rules) and the `amount` rule, in force for the asks
+    that want an amount or a date and nothing else ("How many…?", "What year…?")."""
     x = _rows(kind_number=[1, 1, 1], kind_other=[0, 0, 0], typed=[0, 1, 0])
-    assert answer_pool(x).tolist() == [1]
-    assert answer_pool(_rows(kind_date=[1, 1], kind_other=[0, 0], typed=[0, 0])).tolist() == [], "none holds a date"
-    assert answer_pool(_rows(typed=[0, 0])).tolist() == [0, 1], "no kind asked: every sentence may answer"
+    assert answer_pool(x, ("kind",)).tolist() == [1]
+    assert answer_pool(_rows(kind_date=[1, 1], kind_other=[0, 0], typed=[0, 0]), ("kind",)).tolist() == [], "none holds a date"
+    assert answer_pool(_rows(typed=[0, 0]), ("kind",)).tolist() == [0, 1], "no kind asked: every sentence may answer"
+    assert answer_pool(x).tolist() == [0, 1, 2], "in force: a question that may be answered otherwise keeps all"
+    assert answer_pool(x, strict=True).tolist() == [1], "in force: 'How many…?' wants a number"
 
 
 def test_answer_pool_prefers_passages_holding_the_questions_numbers():
-    assert answer_pool(_rows(num_in_passage=[0, 1, 0])).tolist() == [1]
-    assert answer_pool(_rows(num_in_passage=[0, 0])).tolist() == [0, 1], "none holds them: no restriction"
+    """The `condition` rule (not in force: a feature only)."""
+    assert answer_pool(_rows(num_in_passage=[0, 1, 0]), ("condition",)).tolist() == [1]
+    assert answer_pool(_rows(num_in_passage=[0, 0]), ("condition",)).tolist() == [0, 1], "none holds them: no restriction"
+    assert answer_pool(_rows(num_in_passage=[0, 1, 0])).tolist() == [0, 1, 2]
+
+
+def test_a_sentence_that_asks_is_never_an_answer():
+    assert answer_pool(_rows(is_question=[0, 1, 0])).tolist() == [0, 2]
 
 
 def test_accents_are_folded():
