@@ -52,7 +52,7 @@ def main() -> None:
                     right += two
                 else:
                     right += one
-            print(f"HOP_BELOW {below:.2f} HOP_MIN {hop_min:.2f}: accuracy {right / len(rows):.3f}, second hop used {used}")
+            print(f"HOP_BELOW {below:.2f} HOP_MIN {hop_min:g}: accuracy {right / len(rows):.3f}, second hop used {used}")
             grid.append({"rule": "confidence below HOP_BELOW or untyped", "HOP_BELOW": below, "HOP_MIN": hop_min,
                          "accuracy": round(right / len(rows), 3), "hops": used})
     for hop_min in (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5):  # or: the question has a relative clause (a bridge: "the director who ...")
@@ -63,7 +63,7 @@ def main() -> None:
                 right += two
             else:
                 right += one
-        print(f"relative clause or HOP_BELOW 0.20, HOP_MIN {hop_min:.2f}: accuracy {right / len(rows):.3f}, used {used}")
+        print(f"relative clause or HOP_BELOW 0.20, HOP_MIN {hop_min:g}: accuracy {right / len(rows):.3f}, used {used}")
         grid.append({"rule": "relative clause, confidence below HOP_BELOW or untyped", "HOP_BELOW": 0.2,
                      "HOP_MIN": hop_min, "accuracy": round(right / len(rows), 3), "hops": used})
     # Chosen by hand from the grid, for cost (rag/tuning.py): the relative-clause rule at HOP_BELOW 0.2, HOP_MIN 0.3
