@@ -257,6 +257,9 @@ class Snapshot:
             exact = (np.asarray(embeddings, dtype=np.float32) @ np.asarray(vector, dtype=np.float32)).tolist() \
                 if ids else []
             dense = [cid for _, cid in sorted(zip((-round(x, 6) for x in exact), ids, strict=True))][:n]
+            kept = set(dense)  # only what a question uses is remembered (the cache holds what questions read)
+            rows = [i for i, cid in enumerate(ids) if cid in kept]
+            ids, embeddings, metas = [ids[i] for i in rows], [embeddings[i] for i in rows], [metas[i] for i in rows]
             top = [cid for cid, _ in self.lexical.top(query, n + 10)] if query and self.lexical is not None else []
             have = set(dense)
             todo = [c for c in dict.fromkeys(top) if c not in self._chunks and c not in have]
