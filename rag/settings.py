@@ -130,7 +130,7 @@ class Settings(BaseSettings):
     threads: int | None = Field(
         default=None, ge=1, le=64,
         description="Threads onnxruntime uses for the embedding model and the reader. Unset: the machine's cores (at "
-        "most 8). Answers are the same whatever the number (tests/test_determinism.py).",
+        "most 8). The number does not change answers (tests/test_determinism.py).",
     )
     reader_candidates: int | None = Field(
         default=None, ge=1, le=100,

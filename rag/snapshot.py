@@ -28,7 +28,7 @@ from .sentences import SentenceStore
 from .store import Store
 
 # Chroma's nearest neighbours asked for per passage wanted (Snapshot.candidates): the n nearest are then chosen by
-# exact cosine, so that HNSW's approximate edge does not change answers from process to process.
+# exact cosine, so that HNSW's approximate edge changes answers from process to process far less often.
 DENSE_POOL = 4
 
 MAX_CHUNKS = 50_000  # cached chunk records (with vectors: about 80 MB at the most)
@@ -247,10 +247,11 @@ class Snapshot:
             embeddings: list[Any] = []
             metas: list[dict[str, Any]] = []
             if vector is not None and self.store is not None:
-                # Chroma's HNSW search is approximate and not the same from process to process at the edge of its
-                # n results (the same question got another 20th passage, then another answer): ask for several times as
-                # many (DENSE_POOL) and keep the n nearest by their exact cosine, ties by id, so that the same index and
-                # question give the same passages every time (tests/test_determinism.py)
+                # Chroma's HNSW search is approximate and its graph, as a process loads it, is not the same from
+                # process to process: the same question got another 20th passage, then another answer. Ask for
+                # DENSE_POOL times as many and keep the n nearest by their exact cosine, ties by id: squad2's
+                # answers differing between two processes went from 2-4 of 388 to 0-1 (evals/measure_determinism.py;
+                # the rest is a true neighbour the loaded graph missed, below)
                 got = self.store.chunks.query(query_embeddings=[vector.tolist()], n_results=DENSE_POOL * n,
                                               include=["embeddings", "metadatas"])
                 ids, embeddings, metas = list(got["ids"][0]), list(got["embeddings"][0]), list(got["metadatas"][0])
