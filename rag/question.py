@@ -150,14 +150,6 @@ def number_spans(text: str, dates: list[tuple[int, int]] | None = None) -> list[
     return out
 
 
-def has_kind(text: str, kind: str) -> bool:
-    """Whether `text` holds a date (kind "date") or an amount ("number") by the grammar above."""
-    if kind == "date":
-        return bool(date_spans(text))
-    if kind == "number":
-        return bool(number_spans(text))
-    return False
-
 
 
 # A clause that opens the question before the one that asks ("When the bridge fell, who was mayor?").
