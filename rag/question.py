@@ -150,8 +150,6 @@ def number_spans(text: str, dates: list[tuple[int, int]] | None = None) -> list[
     return out
 
 
-
-
 # A clause that opens the question before the one that asks ("When the bridge fell, who was mayor?").
 _LEADING_CLAUSE = re.compile(r"^\s*(?:when|if|while|after|before|once|since|as|although|though)\b[^,?]*,\s*(?=\S)", re.I)
 # Words that open a subordinate clause after the one that asks ("Who was mayor when the bridge fell?"): the kind
