@@ -7,6 +7,9 @@ marks the short answer. Model card, data, split and figures: evals/READER.md.
     python -m evals.train_reader prepare     # ask the development questions through the pipeline (first pass)
     python -m evals.train_reader calibrate   # choose depth/length/N/weight, fit confidence and threshold; writes
                                              # rag/models/reader.json, reader.onnx, reader_tokenizer.json
+    python -m evals.train_reader combine     # measure a learned combination of reader and first pass, and a
+                                             # calibration fitted on the varied questions the reader never read
+                                             # (after `python -m evals.train_scorer --varied`); writes no model
     python -m evals.train_reader heldout     # the shipped reader on the SQuAD suite's held-out articles
     python -m evals.train_reader all --pairs 80000   # data, train, export, prepare, calibrate in turn
 
@@ -48,6 +51,7 @@ import re
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -472,7 +476,7 @@ def train(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("stage", choices=["data", "train", "export", "prepare", "calibrate", "heldout", "all"])
+    parser.add_argument("stage", choices=["data", "train", "export", "prepare", "calibrate", "combine", "heldout", "all"])
     parser.add_argument("--pairs", type=int, default=80_000, help="training pairs (one pass); default 80,000")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=5e-5)
@@ -492,7 +496,7 @@ def main() -> None:
     stages = ["data", "train", "export", "prepare", "calibrate"] if args.stage == "all" else [args.stage]
     for stage in stages:
         {"data": build_data, "train": train, "export": export, "prepare": prepare, "calibrate": calibrate,
-         "heldout": heldout}[stage](args)
+         "combine": combine_fit, "heldout": heldout}[stage](args)
 
 
 def load_trained():
@@ -547,13 +551,14 @@ def ask_all(assistant, questions: list[dict]) -> list[dict]:
 
     from rag.answerer import context
     from rag.features import FEATURES
-    from rag.scorer import answer_pool
+    from rag.question import strict_kind
+    from rag.scorer import IN_FORCE, answer_pool
 
     sem = FEATURES.index("sem")
     out = []
     for item in tqdm(questions, desc="questions", unit="q", mininterval=10):
         ev = assistant.evidence(item["q"])
-        pool = answer_pool(ev.features)
+        pool = answer_pool(ev.features, IN_FORCE, strict_kind(item["q"]))  # as Answerer.decide
         ranked = sorted(pool, key=lambda i: -ev.candidates[i].score)[:30]
         scorer = assistant.scorer
         rest = np.asarray([i for i in pool if not item["good"](ev, ev.candidates[i])], dtype=np.int64)
@@ -567,16 +572,18 @@ def ask_all(assistant, questions: list[dict]) -> list[dict]:
             "hit": any(item["good"](ev, c) for c in ev.candidates), "gold_short": item["gold_short"],
             "cands": [{"s": ev.candidates[i].text, "ctx": context(ev.snap, ev.candidates[i]),
                        "first": round(float(ev.candidates[i].score), 5), "sem": round(float(ev.features[i, sem]), 5),
-                       "author": ev.candidates[i].passage.author, "y": int(item["good"](ev, ev.candidates[i]))}
+                       "author": ev.candidates[i].passage.author, "y": int(item["good"](ev, ev.candidates[i])),
+                       "x": [round(float(v), 5) for v in ev.features[i]]}
                       for i in ranked],
         })
     return out
 
 
-def prepare(args: argparse.Namespace) -> None:
+def prepare(args: argparse.Namespace, scorer_file: Path | None = None, out_file: Path = WORK / "dev_evidence.json") -> None:
     """Index the development articles and ask every development question through the real pipeline (hybrid
-    retrieval, the evidence scorer): the first pass's candidates that may answer, best first, with their
-    labels, written to WORK/dev_evidence.json for choosing and calibrating the reader."""
+    retrieval, the evidence scorer, or the one `scorer_file` holds): the first pass's candidates that may answer,
+    best first, with their labels, written to WORK/dev_evidence.json (or `out_file`) for choosing and calibrating the
+    reader."""
     from rag import Assistant, Settings
     from rag.load import safe_name
     from rag.metrics import normalize
@@ -598,7 +605,8 @@ def prepare(args: argparse.Namespace) -> None:
         files[art] = name
         (corpus / name).write_text(title + "\n\n" + "\n\n".join(paras) + "\n", encoding="utf-8")
     index = WORK / "dev-index"
-    assistant = Assistant(settings=Settings(index_dir=index, quiet=True, reader=False), auto_build=False)
+    assistant = Assistant(settings=Settings(index_dir=index, quiet=True, reader=False,
+                                            scorer_file=str(scorer_file) if scorer_file else None), auto_build=False)
     if not (index / "chroma.sqlite3").is_file():
         assistant.index([corpus], progress=True)
 
@@ -621,7 +629,7 @@ def prepare(args: argparse.Namespace) -> None:
                   "gold_short": i["paragraphs"][i["para"]][i["span"][0]][i["span"][1]:i["span"][2]] if i["span"] else ""}
                  for i in items]
     out = ask_all(assistant, questions)
-    (WORK / "dev_evidence.json").write_text(json.dumps(out), encoding="utf-8")
+    out_file.write_text(json.dumps(out), encoding="utf-8")
     print(f"{len(out)} development questions, {sum(q['hit'] for q in out)} with the answer retrieved")
 
 
@@ -687,12 +695,48 @@ def top1(dev: list[dict], key) -> float:
     return float(np.mean([bool(q["cands"]) and q["cands"][key(q)]["y"] == 1 for q in rows])) if rows else 0.0
 
 
+def fit_confidence(dev_all: list[dict], logits: list[np.ndarray], n: int):
+    """The answer's calibration on development questions (their combined scores `logits` over the first `n`
+    candidates): a logistic regression over `confidence_features`, with each answerable question also asked
+    with its answer-holding candidates removed (`masked`), and the threshold that refuses TARGET_FALSE_REFUSALS of
+    the answerable questions whose answer the first pass found. Returns (the regression, the threshold, each
+    row's confidence, each row's kind)."""
+    from sklearn.linear_model import LogisticRegression
+
+    from rag.reader import confidence_features
+
+    x, y, kind = [], [], []
+    for q, lo in zip(dev_all, logits, strict=True):
+        if not len(lo):
+            continue
+        if q["answerable"]:
+            x.append(confidence_features(lo, q["first_conf"]).tolist())
+            y.append(int(q["cands"][int(np.argmax(lo))]["y"] == 1))
+            kind.append("answerable" if q["hit"] else "answerable-missed")
+            keep = [i for i, c in enumerate(q["cands"][:n]) if not c["y"]]
+            if q["hit"] and keep and len(keep) < len(lo):  # the same question once its answer is removed
+                x.append(confidence_features(lo[keep], q["first_conf_masked"]).tolist())
+                y.append(0)
+                kind.append("masked")
+        else:
+            x.append(confidence_features(lo, q["first_conf"]).tolist())
+            y.append(0)
+            kind.append("unanswerable")
+    x, y, kind = np.asarray(x), np.asarray(y), np.asarray(kind)
+    lr = LogisticRegression(C=1.0).fit(x, y)
+    conf = lr.predict_proba(x)[:, 1]
+    # the threshold refuses at most 5% of the answerable questions whose answer the first pass found (a question
+    # retrieval missed is refused or answered wrongly whatever the threshold: counting it would lower the
+    # threshold for nothing; 529 of the 2,182 development questions, most of them Amazon reviews of look-alike
+    # products)
+    threshold = float(np.quantile(conf[kind == "answerable"], TARGET_FALSE_REFUSALS))
+    return lr, threshold, conf, kind
+
+
 def calibrate(args: argparse.Namespace) -> None:
     """Choose depth, input length and N on development articles (accuracy against latency), check int8 against
     fp32, fit the confidence and the threshold, compare short answers with the rules; write rag/models/."""
     import shutil
-
-    from sklearn.linear_model import LogisticRegression
 
     from rag.question import short_answer
     from rag.reader import file_sha256
@@ -750,37 +794,8 @@ def calibrate(args: argparse.Namespace) -> None:
     raw, spans, _ = run_reader(model, dev_all, tokens, n)
     logits = [combine(lo, [c["first"] for c in q["cands"][:n]], weight) for q, lo in zip(dev_all, raw, strict=True)]
 
-    def feats(lo: np.ndarray, first_conf: float) -> list[float]:
-        from rag.reader import confidence_features
-
-        return confidence_features(lo, first_conf).tolist()
-
-    x, y, kind = [], [], []
-    for q, lo in zip(dev_all, logits, strict=True):
-        if not len(lo):
-            continue
-        if q["answerable"]:
-            x.append(feats(lo, q["first_conf"]))
-            y.append(int(q["cands"][int(np.argmax(lo))]["y"] == 1))
-            kind.append("answerable" if q["hit"] else "answerable-missed")
-            keep = [i for i, c in enumerate(q["cands"][:n]) if not c["y"]]
-            if q["hit"] and keep and len(keep) < len(lo):  # the same question once its answer is removed
-                x.append(feats(lo[keep], q["first_conf_masked"]))
-                y.append(0)
-                kind.append("masked")
-        else:
-            x.append(feats(lo, q["first_conf"]))
-            y.append(0)
-            kind.append("unanswerable")
-    x, y, kind = np.asarray(x), np.asarray(y), np.asarray(kind)
-    lr = LogisticRegression(C=1.0).fit(x, y)
-    conf = lr.predict_proba(x)[:, 1]
-    # the threshold refuses at most 5% of the answerable questions whose answer the first pass found (a question
-    # retrieval missed is refused or answered wrongly whatever the threshold: counting it would lower the
-    # threshold for nothing; 529 of the 2,182 development questions, most of them Amazon reviews of look-alike
-    # products)
+    lr, threshold, conf, kind = fit_confidence(dev_all, logits, n)
     answerable = conf[kind == "answerable"]
-    threshold = float(np.quantile(answerable, TARGET_FALSE_REFUSALS))
     metrics = {
         "dev_questions": len(dev_all), "sample": len(sample), "chosen": {"depth": depth, "tokens": tokens, "n": n},
         "grid": rows, "threshold": threshold,
@@ -832,6 +847,242 @@ def calibrate(args: argparse.Namespace) -> None:
     print(f"chosen (the model file carries them): top_n {n}, max_tokens {tokens}, threshold {round(threshold, 6)}")
     save("train_reader", {k: spec[k] for k in ("version", "max_tokens", "top_n", "first_weight", "threshold", "short")}
          | {"metrics": {k: v for k, v in metrics.items() if k != "grid"}})
+
+
+# What the learned combination measured by `combine` reads of each candidate the reader read, after the first
+# pass's features (rag/features.py FEATURES): the first pass's log-odds and rank among the read ones, the reader's
+# logit, its distance below the best logit read, and its rank.
+COMBINE_EXTRA = ("first_log_odds", "first_rank", "reader_logit", "reader_rel", "reader_rank")
+COMBINE_PARAMS = {
+    "objective": "binary", "learning_rate": 0.05, "num_leaves": 7, "min_data_in_leaf": 50, "feature_fraction": 0.8,
+    "bagging_fraction": 0.8, "bagging_freq": 1, "lambda_l2": 1.0, "seed": SEED, "deterministic": True,
+    "num_threads": 1, "force_row_wise": True, "verbosity": -1,
+}
+COMBINE_ROUNDS = 150
+COMBINE_FOLDS = 4  # out-of-fold over the varied articles (by a hash of the name): what the calibrator is fitted on
+
+
+def combination_rows(x: np.ndarray, logits: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """The learned combination's input rows for one question's read candidates: their first-pass feature rows
+    (`x`), then COMBINE_EXTRA from the reader's logits and the first pass's probabilities (`first`)."""
+    logits = np.asarray(logits, dtype=np.float64)
+    first = np.asarray(first, dtype=np.float64)
+    first_rank = np.argsort(np.argsort(-first, kind="stable"), kind="stable")
+    reader_rank = np.argsort(np.argsort(-logits, kind="stable"), kind="stable")
+    p = np.clip(first, 1e-4, 1 - 1e-4)
+    extra = np.column_stack([np.log(p / (1 - p)), first_rank, logits, logits - logits.max(), reader_rank])
+    return np.hstack([np.asarray(x, dtype=np.float64), extra])
+
+
+def read_many(model: Path, jobs: list[tuple[str, list[str], list[str]]], max_tokens: int, size: int = 64) -> list[np.ndarray]:
+    """The reader's logits for many questions' candidates, batched across questions (inputs of like length
+    together)."""
+    import onnxruntime as ort
+    from tqdm import tqdm
+
+    from rag.reader import batch
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = args_threads()
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    tok = tokenizer()
+    flat = [(j, e) for j, (q, sents, ctxs) in enumerate(jobs) if sents
+            for e in encode(tok, q, sents, ctxs, max_tokens)]
+    order = sorted(range(len(flat)), key=lambda i: len(flat[i][1].ids))
+    values = np.zeros(len(flat))
+    for at in tqdm(range(0, len(order), size), desc="reading", unit="batch", mininterval=30):
+        part = order[at: at + size]
+        lo, _, _ = session.run(None, batch([flat[i][1] for i in part]))
+        values[part] = np.asarray(lo, dtype=np.float64).reshape(-1)
+    out: list[list[float]] = [[] for _ in jobs]
+    for (j, _), v in zip(flat, values, strict=True):
+        out[j].append(float(v))
+    return [np.asarray(o) for o in out]
+
+
+def varied_sets(n: int) -> list[dict]:
+    """Per varied question the reader never read (evals/varied.py, evals/train_scorer.py rows): the first pass's
+    best `n` candidates that may answer, as at run time but with the first pass's *out-of-fold* probabilities
+    (as on text it was not trained on), their labels, and the first pass's calibrated confidence with and
+    without the answer-holding candidates."""
+    from evals import train_scorer as ts
+    from rag.question import strict_kind
+    from rag.scorer import IN_FORCE, answer_pool, load_scorer
+
+    rows = ts.extract_varied(ts.CACHE / "index-varied")
+    oof = np.load(ts.CACHE / "varied" / "oof.npz")
+    if not np.array_equal(oof["qid"], rows["qid"]):
+        sys.exit("the varied rows changed since the scorer was fitted: run `python -m evals.train_scorer` first")
+    probs = oof["probs"]
+    side = {}
+    with gzip.open(ts.VARIED_SIDE, "rt", encoding="utf-8") as f:
+        for line in f:
+            d = json.loads(line)
+            side[d["qid"]] = d
+    scorer = load_scorer(str(ts.VARIED_MODEL))  # the scorer fitted with them: its calibrator
+    qid = rows["qid"]
+    starts = np.flatnonzero(np.r_[True, qid[1:] != qid[:-1]])
+    ends = np.r_[starts[1:], len(qid)]
+    sets = []
+    for a, b in zip(starts, ends, strict=True):
+        d = side.get(int(qid[a]))
+        if d is None:
+            continue
+        if len(d["cands"]) != b - a:
+            sys.exit("the varied candidates do not match the rows: run `python -m evals.train_scorer --ask`")
+        x, p, y = rows["x"][a:b].astype(np.float64), probs[a:b], rows["y"][a:b]
+        pool = answer_pool(x, IN_FORCE, strict_kind(d["q"]))
+        ranked = pool[np.argsort(-p[pool], kind="stable")][:n]
+        rest = pool[y[pool] == 0]
+        sets.append({"q": d["q"], "article": str(rows["article"][a]), "kind": int(rows["unanswerable"][a]),
+                     "hit": bool(y.any()), "x": x[ranked], "first": p[ranked], "y": y[ranked],
+                     "s": [d["cands"][i][0] for i in ranked], "ctx": [d["cands"][i][1] for i in ranked],
+                     "first_conf": scorer.confidence(p[pool], x[pool]),
+                     "first_conf_masked": scorer.confidence(p[rest], x[rest])})
+    return sets
+
+
+def combine_fit(args: argparse.Namespace) -> None:
+    """Measure a learned combination of the reader with the first pass (trees over the first pass's features and
+    COMBINE_EXTRA, instead of the fixed `first_weight`) and the answer's calibration fitted on the varied
+    questions the reader never read (with changed-condition unanswerable ones), against the shipped setting, on
+    those questions (out of fold) and on every development question (Zelda's real adversarial ones among them).
+    Needs `python -m evals.train_scorer --varied` first. Writes no model: neither beat the shipped setting
+    (evals/READER.md, "A learned combination"); the figures go to evals/results/train_reader-combine.json."""
+    import lightgbm as lgb
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    from evals.train_scorer import compact
+    from rag.features import FEATURES
+    from rag.reader import ReaderSpec, confidence_features
+    from rag.scorer import Trees
+
+    spec = ReaderSpec.load(MODELS / "reader.json")
+    n, model = spec.top_n, MODELS / spec.onnx
+    sets = varied_sets(n)
+    cache = WORK / "varied_logits.json"
+    key = hashlib.sha256(json.dumps([spec.sha256, spec.max_tokens, [s["q"] for s in sets], [s["s"] for s in sets]])
+                         .encode()).hexdigest()
+    cached = json.loads(cache.read_text()) if cache.is_file() else {}
+    if cached.get("key") == key:
+        logits = [np.asarray(v) for v in cached["logits"]]
+    else:
+        logits = read_many(model, [(s["q"], s["s"], s["ctx"]) for s in sets], spec.max_tokens)
+        cache.write_text(json.dumps({"key": key, "logits": [v.tolist() for v in logits]}))
+    for s, lo in zip(sets, logits, strict=True):
+        s["logits"] = lo
+    names = list(FEATURES + COMBINE_EXTRA)
+    read = [i for i, s in enumerate(sets) if len(s["logits"])]
+    x = np.vstack([combination_rows(sets[i]["x"], sets[i]["logits"], sets[i]["first"]) for i in read])
+    y = np.concatenate([sets[i]["y"] for i in read]).astype(int)
+    owner = np.concatenate([[i] * len(sets[i]["logits"]) for i in read])
+    fold_of = {a: int(hashlib.sha256(a.encode()).hexdigest()[:8], 16) % COMBINE_FOLDS for a in {s["article"] for s in sets}}
+    fold = np.asarray([fold_of[sets[i]["article"]] for i in owner])
+
+    def fit(rows: np.ndarray, labels: np.ndarray):
+        return lgb.train(COMBINE_PARAMS, lgb.Dataset(rows, labels, feature_name=names, free_raw_data=False),
+                         COMBINE_ROUNDS)
+
+    raw = np.zeros(len(x))
+    for k in range(COMBINE_FOLDS):
+        raw[fold == k] = fit(x[fold != k], y[fold != k]).predict(x[fold == k], raw_score=True)
+    for i in read:
+        sets[i]["raw"] = raw[owner == i]
+    final = fit(x, y)
+
+    def top1(items: list[dict], key) -> float:
+        ok = [bool(len(s["logits"])) and s["y"][int(np.argmax(key(s)))] == 1 for s in items if s["kind"] == 0 and s["hit"]]
+        return float(np.mean(ok))
+
+    answered = [sets[i] for i in read]
+    figures: dict[str, Any] = {"varied_questions": len(sets), "read": len(read), "rows": int(len(x)),
+                               "positives": int(y.sum()),
+                               "changed_condition": sum(s["kind"] == 3 for s in sets)}
+    figures["varied_top1"] = {
+        "first_pass": top1(answered, lambda s: s["first"]), "reader_alone": top1(answered, lambda s: s["logits"]),
+        f"reader_with_first_pass_weight_{spec.first_weight}": top1(
+            answered, lambda s: combine(s["logits"], s["first"], spec.first_weight)),
+        "learned_combination_out_of_fold": top1(answered, lambda s: s["raw"])}
+    print("varied questions the reader never read, top-1 among the read ones (answerable, answer retrieved):",
+          json.dumps(figures["varied_top1"], indent=1))
+
+    # the calibrator: over the out-of-fold combined scores, as for the shipped setting (confidence_features)
+    cx, cy, ck = [], [], []
+    for s in answered:
+        if s["kind"] == 0:
+            cx.append(confidence_features(s["raw"], s["first_conf"]))
+            cy.append(int(s["y"][int(np.argmax(s["raw"]))] == 1))
+            ck.append("answerable" if s["hit"] else "answerable-missed")
+            keep = np.flatnonzero(s["y"] == 0)
+            if s["hit"] and len(keep) and len(keep) < len(s["raw"]):
+                cx.append(confidence_features(s["raw"][keep], s["first_conf_masked"]))
+                cy.append(0)
+                ck.append("masked")
+        else:
+            cx.append(confidence_features(s["raw"], s["first_conf"]))
+            cy.append(0)
+            ck.append("changed" if s["kind"] == 3 else "unanswerable")
+    cx, cy, ck = np.asarray(cx), np.asarray(cy), np.asarray(ck)
+    lr = LogisticRegression(C=1.0, max_iter=2000).fit(cx, cy)
+    conf = lr.predict_proba(cx)[:, 1]
+    threshold = float(np.quantile(conf[ck == "answerable"], TARGET_FALSE_REFUSALS))
+    figures["varied_calibration"] = {
+        "threshold": threshold, "false_refusals": float(np.mean(conf[ck == "answerable"] < threshold)),
+        "abstention_changed_condition": float(np.mean(conf[ck == "changed"] < threshold)),
+        "abstention_masked": float(np.mean(conf[ck == "masked"] < threshold))}
+    print("calibration (varied, out-of-fold scores):", json.dumps(figures["varied_calibration"], indent=1))
+    learned = Trees(compact(final.dump_model()))
+    coef, intercept = lr.coef_[0], float(lr.intercept_[0])
+
+    # the check: every development question (never trained on by the reader, the scorer or this), asked with the
+    # scorer fitted with the varied questions (the first pass the combination was learned over), the fixed weight
+    # (calibrated on these very questions, as `calibrate` does) beside the learned one, same candidates, same run
+    from evals.train_scorer import VARIED_MODEL
+
+    dev_file = WORK / "dev_evidence-varied.json"
+    prepare(args, VARIED_MODEL, dev_file)
+    dev = json.loads(dev_file.read_text(encoding="utf-8"))
+    dev_logits, _, _ = run_reader(model, dev, spec.max_tokens, n)
+    fixed_lr, fixed_threshold, _, _ = fit_confidence(
+        dev, [combine(lo, [c["first"] for c in q["cands"][:n]], spec.first_weight) for q, lo in
+              zip(dev, dev_logits, strict=True)], n)
+
+    def shipped(lo, first, x, first_conf):
+        z = combine(lo, first, spec.first_weight)
+        return z, float(fixed_lr.predict_proba(confidence_features(z, first_conf)[None, :])[0, 1])
+
+    def new(lo, first, x, first_conf):
+        z = learned.raw(combination_rows(x, lo, first))
+        return z, float(1.0 / (1.0 + np.exp(-(confidence_features(z, first_conf) @ coef + intercept))))
+
+    out = {}
+    for name, which, t in (("fixed_weight", shipped, fixed_threshold), ("learned", new, threshold)):
+        conf_d, top, kinds = [], [], []
+        for q, lo in zip(dev, dev_logits, strict=True):
+            cands = q["cands"][:n]
+            if not len(lo):
+                conf_d.append(0.0)
+            else:
+                z, conf = which(lo, np.asarray([c["first"] for c in cands]), np.asarray([c["x"] for c in cands]),
+                                q["first_conf"])
+                conf_d.append(conf)
+                if q["answerable"] and q["hit"]:
+                    top.append(cands[int(np.argmax(z))]["y"] == 1)
+            kinds.append("answerable" if q["answerable"] and q["hit"] else "answerable-missed" if q["answerable"]
+                         else "unanswerable")
+        c, k = np.asarray(conf_d), np.asarray(kinds)
+        out[name] = {"top1": float(np.mean(top)), "threshold": t,
+                     "false_refusals": float(np.mean(c[k == "answerable"] < t)),
+                     "false_refusals_all_answerable": float(np.mean(c[k != "unanswerable"] < t)),
+                     "abstention_zelda_adversarial": float(np.mean(c[k == "unanswerable"] < t)),
+                     "auroc_answerable_vs_adversarial": float(roc_auc_score(
+                         (k[k != "answerable-missed"] == "answerable").astype(int), c[k != "answerable-missed"]))}
+    figures["development"] = out
+    print("development questions (fixed_weight: the shipped setting's weight, calibrated on these very questions "
+          "as `calibrate` does; learned: fitted on the varied ones):", json.dumps(out, indent=1))
+    save("train_reader-combine", figures)
 
 
 def heldout(args: argparse.Namespace) -> None:

@@ -13,10 +13,17 @@ answerable question changed the way SQuAD 2.0's writers made theirs — a year, 
 another of the same kind from the same article, an antonym, a negation — to teach the scorer and the calibrator
 what a question the articles do not answer looks like. None is made from Zelda's questions: Zelda's real
 adversarial questions are the check (the out-of-fold abstention on them is printed with and without).
+Beside them, ten times as many *varied* questions (evals/varied.py: the reader's training split of SQuADShifts —
+new Wikipedia, Reddit, Amazon reviews — and SelQA, 28,106 questions over 2,881 files, asked over their own index;
+their rows are committed as VARIED_ROWS), with changed-condition copies of VARIED_SYNTHETIC_SHARE of them. Their
+development articles (the `dev-varied` suite's) are not among them. `--compare` fits the SQuAD-only model beside
+the shipped one.
 
 Split, by article (no article on both sides):
-- training articles (TRAIN): the model is fitted here; the calibration map and the abstention threshold come
-  from out-of-fold predictions of a leave-one-article-out GroupKFold over these articles;
+- training articles (TRAIN, and the varied ones): the model is fitted here; the calibration map and the
+  abstention threshold come from out-of-fold predictions (each SQuAD training article a fold, the varied articles
+  in VARIED_FOLDS folds by a hash of their name); the varied questions' out-of-fold probabilities are kept
+  (evals/.cache/varied/oof.npz) for `python -m evals.train_reader combine`;
 - held-out articles (HELD_OUT): never seen in fitting or in choosing the threshold; the numbers printed here
   and the SQuAD suite of `rag eval` (evals/suites.toml) are measured on them.
 
@@ -51,6 +58,14 @@ OUT = ROOT / "rag" / "models" / "evidence_scorer.json"
 # few candidates (two runs on one index differed in 9 of 59,584 rows: near-ties in retrieval).
 ROWS = DATA / "scorer_rows.npz"
 CACHE = ROOT / "evals" / ".cache"  # the index of the ten articles (built when missing)
+# The varied questions' rows (evals/varied.py; features as float16) and the candidates of those the reader never
+# read (evals/train_reader.py combine reads them): `--varied` only, not committed (the shipped model does not use
+# them: see the module's docstring).
+VARIED_ROWS = CACHE / "varied" / "rows.npz"
+VARIED_MODEL = CACHE / "varied" / "evidence_scorer.json"  # the model fitted with them (`--varied`; not shipped)
+VARIED_SIDE = CACHE / "varied" / "candidates.jsonl.gz"
+VARIED_SYNTHETIC_SHARE = 0.25
+VARIED_FOLDS = 4  # the varied articles' share of the out-of-fold split: by a hash of the file name
 TRAIN = ["New_York_City.txt", "Beyonce.txt", "Frederic_Chopin.txt", "2008_Sichuan_earthquake.txt",
          "Sino_Tibetan_relations_during_the_Ming_dynasty.txt", "The_Legend_of_Zelda_Twilight_Princess.txt"]
 HELD_OUT = ["Spectre_2015_film.txt", "Solar_energy.txt", "To_Kill_a_Mockingbird.txt", "IPod.txt"]
@@ -87,8 +102,11 @@ def article_of(item: dict) -> str:
 
 
 def holds_answer(text: str, item: dict) -> bool:
+    """The sentence holds a gold answer (SQuAD, SQuADShifts), or is one of the answer sentences SelQA marks."""
     body = f" {normalize(text)} "
-    return any(f" {normalize(a)} " in body for group in item["answers"] for a in group if normalize(a))
+    if any(f" {normalize(a)} " in body for group in item["answers"] for a in group if normalize(a)):
+        return True
+    return any(s and (s in body or body.strip() in s) for s in (normalize(x) for x in item.get("sentences", ())))
 
 
 SYNTHETIC_SHARE = 0.5  # of the training articles' answerable questions, one changed copy each (seeded)
@@ -111,12 +129,100 @@ def synthetic_items(items: list[dict]) -> list[dict]:
     return out
 
 
+def varied_items() -> tuple[list[dict], int]:
+    """The varied questions (evals/varied.py: the reader's training split of SQuADShifts and SelQA) with
+    changed-condition copies of VARIED_SYNTHETIC_SHARE of the answerable ones (seeded), each naming its file;
+    and how many of the reader's shuffled training questions the reader read."""
+    from evals import varied
+
+    items, seen = varied.load()
+    rng = random.Random(SEED)
+    out = []
+    for item in items:
+        item = dict(item, evidence_files=[item["article"]], source_article=item["article"])
+        out.append(item)
+        if item["unanswerable"] or rng.random() >= VARIED_SYNTHETIC_SHARE:
+            continue
+        text = (varied.CORPUS / item["article"]).read_text(encoding="utf-8")
+        made = changed_condition(item["question"], text, rng)
+        if made:
+            out.append(dict(item, id=f"{item['id']}-changed", question=made[0], answers=[], sentences=[],
+                            unanswerable=True, synthetic=made[1]))
+    return out, seen
+
+
+def ask_rows(assistant, items: list[dict], side: Path | None = None, wanted=lambda item: False) -> dict[str, np.ndarray]:
+    """Feature rows of every candidate of every item, asked through the pipeline; with `side`, each `wanted`
+    item's candidates (text, the reader's context, byline) are written there as one JSON line per item."""
+    import gzip
+
+    from tqdm import tqdm
+
+    from rag.answerer import context
+
+    xs, labels, qids, articles, unans = [], [], [], [], []
+    handle = gzip.open(side, "wt", encoding="utf-8") if side else None  # noqa: SIM115 (closed below)
+    try:
+        for n, item in enumerate(tqdm(items, desc="features", unit="q", mininterval=30)):
+            ev = assistant.evidence(item["question"])
+            art = article_of(item)
+            ys = []
+            for c, row in zip(ev.candidates, ev.features, strict=True):
+                path = ev.snap.docs[c.doc_id].get("path", "")
+                good = not item["unanswerable"] and path.endswith("/" + art) and holds_answer(c.text, item)
+                xs.append(row)
+                ys.append(int(good))
+                qids.append(n)
+                articles.append(art)
+                unans.append(SYNTHETIC if item.get("synthetic") else int(item["unanswerable"]))
+            labels += ys
+            if handle and wanted(item):
+                handle.write(json.dumps({"qid": n, "q": item["question"], "group": item.get("group", -1),
+                                         "src": item.get("src", ""),
+                                         "cands": [[c.text, context(ev.snap, c), c.passage.author]
+                                                   for c in ev.candidates]}, ensure_ascii=False) + "\n")
+    finally:
+        if handle:
+            handle.close()
+    return {"x": np.asarray(xs, np.float32), "y": np.asarray(labels, np.int8), "qid": np.asarray(qids, np.int32),
+            "article": np.asarray(articles), "unanswerable": np.asarray(unans, np.int8)}
+
+
+def extract_varied(index_dir: Path, ask: bool = False, keep: bool = True) -> dict[str, np.ndarray]:
+    """Feature rows of the varied questions (evals/varied.py): the committed VARIED_ROWS when made with today's
+    FEATURES, else asked again through the pipeline over their own index (`index_dir`, built when missing);
+    the candidates of the questions the reader never read go to VARIED_SIDE (for evals/train_reader.py combine)."""
+    from evals import varied
+    from rag import Assistant, Settings
+
+    if not ask and VARIED_ROWS.is_file():
+        data = dict(np.load(VARIED_ROWS, allow_pickle=False))
+        if tuple(data.pop("features").tolist()) == FEATURES:
+            data["x"] = data["x"].astype(np.float32)
+            data["article"] = data.pop("article_names")[data.pop("article_code")]
+            return data
+        print(f"{VARIED_ROWS.name} was made with other features: asking every varied question again", file=sys.stderr)
+    items, seen = varied_items()
+    assistant = Assistant(settings=Settings(index_dir=index_dir, quiet=True), auto_build=False, scorer=Unscored())
+    if not (index_dir / "chroma.sqlite3").is_file():
+        assistant.index([varied.CORPUS], progress=True)
+    data = ask_rows(assistant, items, VARIED_SIDE, lambda item: item["group"] >= seen)
+    data["article"] = np.asarray(["varied:" + a for a in data["article"]])
+    if keep:
+        VARIED_ROWS.parent.mkdir(parents=True, exist_ok=True)
+        names, code = np.unique(data["article"], return_inverse=True)  # the file names once, not per row
+        np.savez_compressed(VARIED_ROWS, features=np.asarray(FEATURES), x=data["x"].astype(np.float16), y=data["y"],
+                            qid=data["qid"], unanswerable=data["unanswerable"], article_names=names,
+                            article_code=code.astype(np.int32))
+        print(f"wrote {VARIED_ROWS}", file=sys.stderr)
+    data["x"] = data["x"].astype(np.float16).astype(np.float32)  # as committed: the same fit either way
+    return data
+
+
 def extract(index_dir: Path, ask: bool = False, keep: bool = True) -> dict[str, np.ndarray]:
     """Feature rows of every candidate of every question. By default the committed rows (ROWS) when they were
     made with today's FEATURES; `ask` (or stale rows) asks every question again through the pipeline and,
     with `keep`, writes ROWS anew."""
-    from tqdm import tqdm
-
     from rag import Assistant, Settings
 
     if not ask and ROWS.is_file():
@@ -129,24 +235,18 @@ def extract(index_dir: Path, ask: bool = False, keep: bool = True) -> dict[str, 
     assistant = Assistant(settings=Settings(index_dir=index_dir, quiet=True), auto_build=False, scorer=Unscored())
     if not (index_dir / "chroma.sqlite3").is_file():
         assistant.index([DATA / "corpus"], progress=True)
-    xs, labels, qids, articles, unans = [], [], [], [], []
-    for n, item in enumerate(tqdm(items, desc="features", unit="q", mininterval=10)):
-        ev = assistant.evidence(item["question"])
-        art = article_of(item)
-        for c, row in zip(ev.candidates, ev.features, strict=True):
-            path = ev.snap.docs[c.doc_id].get("path", "")
-            good = not item["unanswerable"] and path.endswith("/" + art) and holds_answer(c.text, item)
-            xs.append(row)
-            labels.append(int(good))
-            qids.append(n)
-            articles.append(art)
-            unans.append(SYNTHETIC if item.get("synthetic") else int(item["unanswerable"]))
-    data = {"x": np.asarray(xs, np.float32), "y": np.asarray(labels, np.int8), "qid": np.asarray(qids, np.int32),
-            "article": np.asarray(articles), "unanswerable": np.asarray(unans, np.int8)}
+    data = ask_rows(assistant, items)
     if keep:
         np.savez_compressed(ROWS, features=np.asarray(FEATURES), **data)
         print(f"wrote {ROWS}", file=sys.stderr)
     return data
+
+
+def merge(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Two row sets as one (b's question numbers after a's)."""
+    offset = int(a["qid"].max()) + 1 if len(a["qid"]) else 0
+    return {k: np.concatenate([a[k], b[k] + offset if k == "qid" else b[k]]) for k in ("x", "y", "qid", "article",
+                                                                                      "unanswerable")}
 
 
 def fit(x: np.ndarray, y: np.ndarray):
@@ -172,9 +272,10 @@ def per_question(model, x: np.ndarray, y: np.ndarray, qid: np.ndarray, unans: np
     from rag.scorer import answer_features, answer_pool
 
     probs = model.predict(x) if probs is None else probs
-    feats, correct, reachable, kind, empty = [], [], [], [], []
+    feats, correct, reachable, kind, empty, qids = [], [], [], [], [], []
 
-    def add(p: np.ndarray, rows_x: np.ndarray, labels: np.ndarray, k: int) -> None:
+    def add(p: np.ndarray, rows_x: np.ndarray, labels: np.ndarray, k: int, q: int) -> None:
+        qids.append(q)
         pool = answer_pool(rows_x)  # as at run time: only typed sentences may answer a typed question
         empty.append(not len(pool))
         feats.append(answer_features(p[pool], rows_x[pool]) if len(pool) else answer_features(p, rows_x))
@@ -184,13 +285,14 @@ def per_question(model, x: np.ndarray, y: np.ndarray, qid: np.ndarray, unans: np
 
     for q in np.unique(qid):
         rows = np.flatnonzero(qid == q)
-        add(probs[rows], x[rows], y[rows], int(unans[rows[0]]))
+        add(probs[rows], x[rows], y[rows], int(unans[rows[0]]), int(q))
         keep = rows[y[rows] == 0]
         if masked and not unans[rows[0]] and y[rows].any() and len(keep) >= 3:
             kx = _relative(x[keep])
-            add(model.predict(kx), kx, y[keep], 2)
+            add(model.predict(kx), kx, y[keep], 2, int(q))
     return {"x": np.asarray(feats), "correct": np.asarray(correct), "reachable": np.asarray(reachable),
-            "kind": np.asarray(kind), "unanswerable": (np.asarray(kind) > 0).astype(int), "empty": np.asarray(empty)}
+            "kind": np.asarray(kind), "unanswerable": (np.asarray(kind) > 0).astype(int), "empty": np.asarray(empty),
+            "qid": np.asarray(qids)}
 
 
 def auroc(scores: np.ndarray, positive: np.ndarray) -> float:
@@ -256,15 +358,25 @@ def train(data: dict[str, np.ndarray], synthetic: bool = True) -> dict:
         keep = data["unanswerable"] != SYNTHETIC
         data = {k: v[keep] for k, v in data.items()}
     x, y, qid, art, unans = data["x"], data["y"], data["qid"], data["article"], data["unanswerable"]
-    train_rows = np.isin(art, TRAIN)
+    varied = np.char.startswith(art.astype(str), "varied:")
+    train_rows = np.isin(art, TRAIN) | varied
     test_rows = np.isin(art, HELD_OUT)
-    # Out-of-fold over the training articles (leave one article out): what the calibrator and the threshold
-    # are fitted on, so that neither sees the scorer's predictions on its own training rows.
+    # Out-of-fold over the training articles (each SQuAD training article a fold of its own; the varied articles
+    # in VARIED_FOLDS folds by a hash of their name): what the calibrator and the threshold are fitted on, so
+    # that neither sees the scorer's predictions on its own training rows.
+    folds = [art == held for held in TRAIN]
+    if varied.any():
+        bucket = np.asarray([int(hashlib.sha256(a.encode()).hexdigest()[:8], 16) % VARIED_FOLDS for a in art[varied]])
+        for b in range(VARIED_FOLDS):
+            fold = np.zeros(len(art), dtype=bool)
+            fold[np.flatnonzero(varied)[bucket == b]] = True
+            folds.append(fold)
     parts = []
-    for held in TRAIN:
-        fold = art == held
+    oof = np.full(len(x), np.nan)
+    for fold in folds:
         model = fit(x[train_rows & ~fold], y[train_rows & ~fold])
-        parts.append(per_question(model, x[fold], y[fold], qid[fold], unans[fold], masked=True))
+        oof[fold] = model.predict(x[fold])
+        parts.append(per_question(model, x[fold], y[fold], qid[fold], unans[fold], probs=oof[fold], masked=True))
     q_oof = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     fitted = ~q_oof["empty"]  # an empty pool abstains whatever the confidence: nothing to calibrate
     scaler = StandardScaler().fit(q_oof["x"][fitted])
@@ -276,9 +388,15 @@ def train(data: dict[str, np.ndarray], synthetic: bool = True) -> dict:
 
     conf_oof = confidence(q_oof)
     tau = float(np.quantile(conf_oof[q_oof["kind"] == 0], TARGET_FALSE_REFUSALS, method="lower"))
-    print(f"threshold {tau:.4f} (out-of-fold over {len(TRAIN)} training articles, "
+    print(f"threshold {tau:.4f} (out-of-fold over {len(TRAIN)} SQuAD training articles"
+          + (f" and {len(np.unique(art[varied]))} varied ones" if varied.any() else "") + ", "
           f"false refusals <= {TARGET_FALSE_REFUSALS})")
     metrics = {"out_of_fold_training_articles": report("out-of-fold (training articles)", q_oof, conf_oof, tau)}
+    squad_q = np.isin(q_oof["qid"], np.unique(qid[~varied]))
+    if varied.any():
+        metrics["out_of_fold_squad_articles"] = report(
+            "out-of-fold, SQuAD training articles only (Zelda's real adversarial questions)",
+            {k: v[squad_q] for k, v in q_oof.items()}, conf_oof[squad_q], tau)
 
     final = fit(x[train_rows], y[train_rows])
     q_test = per_question(final, x[test_rows], y[test_rows], qid[test_rows], unans[test_rows], masked=True)
@@ -316,7 +434,9 @@ def train(data: dict[str, np.ndarray], synthetic: bool = True) -> dict:
         "metrics": metrics,
         "feature_gain_share": importance,
         "model": compact(final.dump_model()),
-    }
+        "oof_probs": oof,
+    } | ({"varied": {"articles": int(len(np.unique(art[varied]))), "questions": int(len(np.unique(qid[varied])))}}
+         if varied.any() else {})
 
 
 def main() -> None:
@@ -328,12 +448,31 @@ def main() -> None:
     parser.add_argument("--ask", action="store_true",
                         help="Ask every question again through the pipeline (needs the index; about 2 minutes) and "
                              f"rewrite {ROWS.relative_to(ROOT)} instead of fitting on the committed rows.")
+    parser.add_argument("--varied-index-dir", type=Path, default=CACHE / "index-varied",
+                        help="Index of the varied articles (evals/varied.py; built when missing). "
+                             "[default: evals/.cache/index-varied]")
+    parser.add_argument("--varied", action="store_true",
+                        help="Also fit with the varied questions (evals/varied.py; asked over their own index when "
+                             f"{VARIED_ROWS.relative_to(ROOT)} is missing: about 30 minutes with the index) and print "
+                             "and keep (evals/results/train_scorer-varied.json) its figures beside the shipped "
+                             "model's; writes the out-of-fold probabilities `train_reader combine` reads. Never "
+                             "writes the model file.")
     args = parser.parse_args()
     rows = extract(args.index_dir, ask=args.ask, keep=not args.check)
+    if args.varied:
+        more = extract_varied(args.varied_index_dir, ask=args.ask)
+        print("-- with the varied questions (a comparison: not the shipped model) --")
+        spec = train(merge(rows, more))
+        oof = spec.pop("oof_probs")
+        np.savez_compressed(CACHE / "varied" / "oof.npz", probs=oof[len(rows["y"]):], qid=more["qid"])
+        VARIED_MODEL.write_text(json.dumps(spec, sort_keys=True, separators=(",", ":")) + "\n", encoding="utf-8")
+        save("train_scorer-varied", {"threshold": spec["threshold"], "trained_on": {
+            k: v for k, v in spec["trained_on"].items() if k != "params"}, "metrics": spec["metrics"]})
     print("-- without the changed-condition questions (for comparison) --")
     before = train(rows, synthetic=False)["metrics"]
     print("-- with them (the shipped model) --")
     spec = train(rows)
+    spec.pop("oof_probs")
     spec["metrics"]["without_changed_condition_questions"] = {
         k: before[k] for k in ("out_of_fold_training_articles", "held_out_articles")}
     spec["trained_on"]["rows_file"] = str(ROWS.relative_to(ROOT))

@@ -155,3 +155,19 @@ def test_a_rebuilt_model_is_compared_with_a_stated_tolerance_not_bytes():
         change(other)
         found = differences(shipped, other, printed={"threshold": 4, "metrics": 3})
         assert len(found) == 1 and where in found[0], (where, found)
+
+
+def test_the_measured_combination_sees_the_first_pass_and_the_readers_order():
+    """evals/train_reader.py combine (a measurement, issue 28): each read candidate's row is its first-pass
+    features, then the first pass's log-odds and rank, the reader's logit, its distance below the best, its rank."""
+    import numpy as np
+
+    from evals.train_reader import COMBINE_EXTRA, combination_rows
+
+    x = np.arange(6, dtype=float).reshape(3, 2)
+    rows = combination_rows(x, np.asarray([2.0, -1.0, 0.5]), np.asarray([0.2, 0.9, 0.5]))
+    assert rows.shape == (3, 2 + len(COMBINE_EXTRA)) and (rows[:, :2] == x).all()
+    extra = dict(zip(COMBINE_EXTRA, rows[:, 2:].T, strict=True))
+    assert extra["first_rank"].tolist() == [2, 0, 1] and extra["reader_rank"].tolist() == [0, 2, 1]
+    assert extra["reader_rel"].tolist() == [0.0, -3.0, -1.5]
+    assert extra["first_log_odds"][1] > 0 > extra["first_log_odds"][0]
