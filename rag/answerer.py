@@ -223,9 +223,11 @@ class Answerer:
         if top is not None and conditions:
             # the question names a year (a figure, a name) the answer's sentence, neighbours, passage and title all
             # lack, and they give another: the answer is about something else (rag/question.py unmet_condition)
-            docs = [ev.snap.docs.get(d, {}) for d in dict.fromkeys([top.doc_id, *(p.doc_id for p in ev.passages)])]
-            elsewhere = " ".join([p.text for p in ev.passages]
-                                 + [str(m.get(k, "")) for m in docs for k in ("title", "author", "publication")])
+            def elsewhere() -> str:  # made only when the answer's own text lacks a condition
+                docs = [ev.snap.docs.get(d, {}) for d in dict.fromkeys([top.doc_id, *(p.doc_id for p in ev.passages)])]
+                return " ".join([p.text for p in ev.passages]
+                                + [str(m.get(k, "")) for m in docs for k in ("title", "author", "publication")])
+
             unmet = unmet_condition(ev.question, top.text, feats.neighbours(ev.snap, top), top.passage.text,
                                     ev.snap.title(top.doc_id), conditions - ({"name"} if ev.kind == "author" else set()),
                                     elsewhere)

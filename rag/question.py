@@ -7,6 +7,7 @@ is not used (see rag/answerer.py).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from .lexical import STOPWORDS, words
 
@@ -375,35 +376,55 @@ def _asked_names(question: str) -> list[str]:
 
 
 def unmet_condition(question: str, sentence: str, window: str, passage: str, title: str = "",
-                    kinds: tuple[str, ...] | frozenset[str] = ("year",), elsewhere: str = "") -> tuple[str, str, str] | None:
+                    kinds: tuple[str, ...] | frozenset[str] = ("year",),
+                    elsewhere: str | Callable[[], str] = "") -> tuple[str, str, str] | None:
     """A condition of the question that the answer's sentence, its neighbours (`window`), its passage and its
     article's title all lack, while the sentence or the passage gives another of its kind: the answer is about
     something else. Of `kinds`: "year" ("What was the revenue in 2019?" over a passage about 2022), "number" (a
     figure the question names: "the 30 teams" over a passage about 20 teams), "name" (a name the question names:
     "When was Diamonds Aren't Forever released?" over a passage about another film; a name is unmet only when the
     other retrieved passages and the article's byline and publication, `elsewhere`, lack it too: the answer of a
-    two-hop question sits beside the name's own passage; so for years and figures). Returns (the kind, what the question asks for, what the
-    answer gives instead: the sentence's own, else the passage's), or None."""
+    two-hop question sits beside the name's own passage; so for years and figures). `elsewhere` may be a function
+    that makes that text: it is called only when the answer's own text lacks a condition. Returns (the kind, what
+    the question asks for, what the answer gives instead: the sentence's own, else the passage's), or None."""
     where = f"{sentence} {window} {passage} {title}"
-    anywhere = f"{where} {elsewhere}"
+    made: list[str] = []
+
+    def beyond() -> str:
+        """The other retrieved text, made once and only when needed."""
+        if not made:
+            made.append(elsewhere() if callable(elsewhere) else elsewhere)
+        return made[0]
+
     if "year" in kinds:
         asked = _year_tokens(asking_clause(question) + " " + question)
-        missing = [y for y in dict.fromkeys(asked) if not re.search(rf"(?<![\d,.]){re.escape(y)}(?!\d|,\d)", anywhere)]
+
+        def stated(y: str, text: str) -> bool:
+            return bool(re.search(rf"(?<![\d,.]){re.escape(y)}(?!\d|,\d)", text))
+
+        missing = [y for y in dict.fromkeys(asked) if not stated(y, where) and not stated(y, beyond())]
         for text in (sentence, passage) if missing else ():
             given = [text[s:e] for s, e in date_spans(text) if text[s:e] not in missing]
             if given:
                 return "year", missing[0], given[0]
     if "number" in kinds:
         asked_figures = [question[s:e] for s, e in number_spans(question)]
-        have = figures(anywhere)
+        have = figures(where)
         missing = [f for f in asked_figures if figures(f) and not figures(f) <= have]
+        if missing:
+            have |= figures(beyond())
+            missing = [f for f in missing if not figures(f) <= have]
         for text in (sentence, passage) if missing else ():
             given = [text[s:e] for s, e in number_spans(text) if figures(text[s:e]) and not figures(text[s:e]) & figures(question)]
             if given:
                 return "number", missing[0], given[0]
     if "name" in kinds:
-        found = set(words(anywhere))
-        missing = [n for n in _asked_names(question) if (w := words(n)) and not all(_near(x, found) for x in w)]
+        found = set(words(where))
+        asked_names = [(n, w) for n in _asked_names(question) if (w := words(n))]
+        missing = [n for n, w in asked_names if not all(_near(x, found) for x in w)]
+        if missing:
+            found |= set(words(beyond()))
+            missing = [n for n, w in asked_names if n in missing and not all(_near(x, found) for x in w)]
         for text in (sentence, passage) if missing else ():
             dates = " ".join(text[s:e] for s, e in date_spans(text))
             given = [n for n in names(text) if not set(words(n)) & set(words(question)) and n not in dates]

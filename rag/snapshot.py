@@ -239,36 +239,31 @@ class Snapshot:
 
     def candidates(self, vector: np.ndarray | None, query: str | None, n: int) -> tuple[list[str], list[str]]:
         """Chunk ids, best first, from Chroma's nearest-neighbour query for `vector` and from BM25 for `query`
-        (either may be None). Their records come with them: the dense hits' with the query, BM25's not cached
-        yet in one fetch, and the articles' records of both in one more, so a question costs the same few round
-        trips to a Chroma server however many articles its passages come from."""
+        (either may be None). The records of both not cached yet come in one fetch after the query, and the
+        articles' records in one more, so a question costs the same few round trips to a Chroma server however
+        many articles its passages come from."""
         with self._lock:  # (Chroma returns fewer than n when it holds fewer)
-            ids: list[str] = []
-            embeddings: list[Any] = []
-            metas: list[dict[str, Any]] = []
+            pool: list[tuple[float, str]] = []
             if vector is not None and self.store is not None:
                 # Chroma's HNSW search is approximate and its graph, as a process loads it, is not the same from
                 # process to process: the same question got another 20th passage, then another answer. Ask for
-                # DENSE_POOL times as many and keep the n nearest by their exact cosine, ties by id: squad2's
-                # answers differing between two processes went from 2-4 of 388 to 0-1 (evals/measure_determinism.py;
-                # the rest is a true neighbour the loaded graph missed, below)
+                # DENSE_POOL times as many and keep the n nearest by their distance (computed exactly for every
+                # hit), ties by id: squad2's answers differing between two processes went from 2-4 of 388 to 0-1
+                # (evals/measure_determinism.py; the rest is a true neighbour the loaded graph missed). Only the
+                # distances come with the query (the records of 4n hits cost Chroma 10 ms on the bundled index
+                # against 1.5 ms without); the kept hits' records come with BM25's below, in one fetch.
                 got = self.store.chunks.query(query_embeddings=[vector.tolist()], n_results=DENSE_POOL * n,
-                                              include=["embeddings", "metadatas"])
-                ids, embeddings, metas = list(got["ids"][0]), list(got["embeddings"][0]), list(got["metadatas"][0])
-            exact = (np.asarray(embeddings, dtype=np.float32) @ np.asarray(vector, dtype=np.float32)).tolist() \
-                if ids else []
-            dense = [cid for _, cid in sorted(zip((-round(x, 6) for x in exact), ids, strict=True))][:n]
-            kept = set(dense)  # only what a question uses is remembered (the cache holds what questions read)
-            rows = [i for i, cid in enumerate(ids) if cid in kept]
-            ids, embeddings, metas = [ids[i] for i in rows], [embeddings[i] for i in rows], [metas[i] for i in rows]
+                                              include=["distances"])
+                pool = list(zip((round(float(d), 6) for d in got["distances"][0]), got["ids"][0], strict=True))
+            dense = [cid for _, cid in sorted(pool)][:n]
             top = [cid for cid, _ in self.lexical.top(query, n + 10)] if query and self.lexical is not None else []
-            have = set(dense)
-            todo = [c for c in dict.fromkeys(top) if c not in self._chunks and c not in have]
+            todo = [c for c in dict.fromkeys(dense + top) if c not in self._chunks]
+            ids: list[str] = []
+            embeddings: list[Any] = []
+            metas: list[dict[str, Any]] = []
             if todo and self.store is not None:
                 got = self.store.chunks.get(ids=todo, include=["embeddings", "metadatas"])
-                ids += got["ids"]
-                embeddings += list(got["embeddings"])
-                metas += got["metadatas"]
+                ids, embeddings, metas = got["ids"], list(got["embeddings"]), got["metadatas"]
             self._remember(ids, embeddings, metas)
             return [c for c in dense if c in self._chunks], [c for c in top if c in self._chunks][:n]
 
