@@ -1,6 +1,10 @@
 # Two commands do everything on a fresh machine:
 #   make run    installs into .venv and opens the web chat on the bundled articles (index built on first run)
-#   make test   installs into .venv (with the dev extras), Debian's chromium and tesseract-ocr, and runs the whole test suite
+#   make test   installs into .venv (with the dev extras), Debian's chromium and tesseract-ocr, and runs the test suite
+#               (all but the long runs marked `slow`: about 10 minutes on 2 cores)
+# and one more that CI also runs:
+#   make soak   the long runs (marked `slow`): the 10-minute service soak, the poisoning measurement, a 500-page
+#               scan, the tuning scripts and the scorer's refit, a suite asked in two processes
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -10,7 +14,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PORT   ?= 7860
 API_PORT ?= 8000
 
-.PHONY: run serve ask test eval install install-dev browser index lint clean
+.PHONY: run serve ask test soak eval install install-dev browser index lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,7 +57,10 @@ browser:
 	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium tesseract-ocr fonts-dejavu-core; }
 
 test: install-dev browser
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not slow"
+
+soak: install-dev browser
+	$(BIN)/python -m pytest -m slow
 
 # Every eval suite (the bundled questions and the public QA sets of evals/suites.toml), failing below the
 # floors in evals/suites.toml (CI runs this; about 5 minutes on 2 cores, most of it indexing the suites once).
