@@ -646,16 +646,21 @@ def token_f1(a: str, b: str) -> float:
     return 2 * p * r / (p + r)
 
 
-def run_reader(model: Path, dev: list[dict], max_tokens: int, n: int) -> tuple[list[np.ndarray], list[list], list[float]]:
-    """Logits and short-answer spans of the first `n` candidates of every question, and ms per question."""
+def session_of(model: Path):
+    """An onnxruntime session of the reader on the CPU with READER_THREADS threads (`args_threads`)."""
     import onnxruntime as ort
-
-    from rag.reader import batch, best_span, with_signs
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = args_threads()
     options.inter_op_num_threads = 1
-    session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+
+
+def run_reader(model: Path, dev: list[dict], max_tokens: int, n: int) -> tuple[list[np.ndarray], list[list], list[float]]:
+    """Logits and short-answer spans of the first `n` candidates of every question, and ms per question."""
+    from rag.reader import batch, best_span, with_signs
+
+    session = session_of(model)
     tok = tokenizer()
     logits, spans, ms = [], [], []
     for item in dev:
@@ -877,15 +882,11 @@ def combination_rows(x: np.ndarray, logits: np.ndarray, first: np.ndarray) -> np
 def read_many(model: Path, jobs: list[tuple[str, list[str], list[str]]], max_tokens: int, size: int = 64) -> list[np.ndarray]:
     """The reader's logits for many questions' candidates, batched across questions (inputs of like length
     together)."""
-    import onnxruntime as ort
     from tqdm import tqdm
 
     from rag.reader import batch
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = args_threads()
-    options.inter_op_num_threads = 1
-    session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    session = session_of(model)
     tok = tokenizer()
     flat = [(j, e) for j, (q, sents, ctxs) in enumerate(jobs) if sents
             for e in encode(tok, q, sents, ctxs, max_tokens)]
@@ -951,7 +952,6 @@ def combine_fit(args: argparse.Namespace) -> None:
     Needs `python -m evals.train_scorer --varied` first. Writes no model: neither beat the shipped setting
     (evals/READER.md, "A learned combination"); the figures go to evals/results/train_reader-combine.json."""
     import lightgbm as lgb
-    from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
 
     from evals.train_scorer import compact
@@ -1008,29 +1008,16 @@ def combine_fit(args: argparse.Namespace) -> None:
     print("varied questions the reader never read, top-1 among the read ones (answerable, answer retrieved):",
           json.dumps(figures["varied_top1"], indent=1))
 
-    # the calibrator: over the out-of-fold combined scores, as for the shipped setting (confidence_features)
-    cx, cy, ck = [], [], []
-    for s in answered:
-        if s["kind"] == 0:
-            cx.append(confidence_features(s["raw"], s["first_conf"]))
-            cy.append(int(s["y"][int(np.argmax(s["raw"]))] == 1))
-            ck.append("answerable" if s["hit"] else "answerable-missed")
-            keep = np.flatnonzero(s["y"] == 0)
-            if s["hit"] and len(keep) and len(keep) < len(s["raw"]):
-                cx.append(confidence_features(s["raw"][keep], s["first_conf_masked"]))
-                cy.append(0)
-                ck.append("masked")
-        else:
-            cx.append(confidence_features(s["raw"], s["first_conf"]))
-            cy.append(0)
-            ck.append("changed" if s["kind"] == 3 else "unanswerable")
-    cx, cy, ck = np.asarray(cx), np.asarray(cy), np.asarray(ck)
-    lr = LogisticRegression(C=1.0, max_iter=2000).fit(cx, cy)
-    conf = lr.predict_proba(cx)[:, 1]
-    threshold = float(np.quantile(conf[ck == "answerable"], TARGET_FALSE_REFUSALS))
+    # the calibrator: over the out-of-fold combined scores, fitted as `calibrate` fits the shipped setting's
+    # (`fit_confidence`: each answerable question also with its answers removed); the unanswerable questions here
+    # are the changed-condition ones
+    lr, threshold, conf, ck = fit_confidence(
+        [{"answerable": s["kind"] == 0, "hit": s["hit"], "cands": [{"y": int(v)} for v in s["y"]],
+          "first_conf": s["first_conf"], "first_conf_masked": s["first_conf_masked"]} for s in answered],
+        [s["raw"] for s in answered], n)
     figures["varied_calibration"] = {
         "threshold": threshold, "false_refusals": float(np.mean(conf[ck == "answerable"] < threshold)),
-        "abstention_changed_condition": float(np.mean(conf[ck == "changed"] < threshold)),
+        "abstention_changed_condition": float(np.mean(conf[ck == "unanswerable"] < threshold)),
         "abstention_masked": float(np.mean(conf[ck == "masked"] < threshold))}
     print("calibration (varied, out-of-fold scores):", json.dumps(figures["varied_calibration"], indent=1))
     learned = Trees(compact(final.dump_model()))

@@ -347,7 +347,9 @@ def compact(dump: dict) -> dict:
     return {"tree_info": [{"tree_structure": node(t["tree_structure"])} for t in dump["tree_info"]]}
 
 
-def train(data: dict[str, np.ndarray], synthetic: bool = True) -> dict:
+def train(data: dict[str, np.ndarray], synthetic: bool = True) -> tuple[dict, np.ndarray]:
+    """The model file's contents (fitted on the training rows, figures on the held-out ones) and each row's
+    out-of-fold probability (NaN outside the training articles: what `train_reader combine` reads)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -392,8 +394,8 @@ def train(data: dict[str, np.ndarray], synthetic: bool = True) -> dict:
           + (f" and {len(np.unique(art[varied]))} varied ones" if varied.any() else "") + ", "
           f"false refusals <= {TARGET_FALSE_REFUSALS})")
     metrics = {"out_of_fold_training_articles": report("out-of-fold (training articles)", q_oof, conf_oof, tau)}
-    squad_q = np.isin(q_oof["qid"], np.unique(qid[~varied]))
     if varied.any():
+        squad_q = np.isin(q_oof["qid"], np.unique(qid[~varied]))
         metrics["out_of_fold_squad_articles"] = report(
             "out-of-fold, SQuAD training articles only (Zelda's real adversarial questions)",
             {k: v[squad_q] for k, v in q_oof.items()}, conf_oof[squad_q], tau)
@@ -434,9 +436,8 @@ def train(data: dict[str, np.ndarray], synthetic: bool = True) -> dict:
         "metrics": metrics,
         "feature_gain_share": importance,
         "model": compact(final.dump_model()),
-        "oof_probs": oof,
     } | ({"varied": {"articles": int(len(np.unique(art[varied]))), "questions": int(len(np.unique(qid[varied])))}}
-         if varied.any() else {})
+         if varied.any() else {}), oof
 
 
 def main() -> None:
@@ -462,17 +463,15 @@ def main() -> None:
     if args.varied:
         more = extract_varied(args.varied_index_dir, ask=args.ask)
         print("-- with the varied questions (a comparison: not the shipped model) --")
-        spec = train(merge(rows, more))
-        oof = spec.pop("oof_probs")
+        spec, oof = train(merge(rows, more))
         np.savez_compressed(CACHE / "varied" / "oof.npz", probs=oof[len(rows["y"]):], qid=more["qid"])
         VARIED_MODEL.write_text(json.dumps(spec, sort_keys=True, separators=(",", ":")) + "\n", encoding="utf-8")
         save("train_scorer-varied", {"threshold": spec["threshold"], "trained_on": {
             k: v for k, v in spec["trained_on"].items() if k != "params"}, "metrics": spec["metrics"]})
     print("-- without the changed-condition questions (for comparison) --")
-    before = train(rows, synthetic=False)["metrics"]
+    before = train(rows, synthetic=False)[0]["metrics"]
     print("-- with them (the shipped model) --")
-    spec = train(rows)
-    spec.pop("oof_probs")
+    spec, _ = train(rows)
     spec["metrics"]["without_changed_condition_questions"] = {
         k: before[k] for k in ("out_of_fold_training_articles", "held_out_articles")}
     spec["trained_on"]["rows_file"] = str(ROWS.relative_to(ROOT))

@@ -28,7 +28,7 @@ from .sentences import SentenceStore
 from .store import Store
 
 # Chroma's nearest neighbours asked for per passage wanted (Snapshot.candidates): the n nearest are then chosen by
-# exact cosine, so that HNSW's approximate edge changes answers from process to process far less often.
+# their distance, ties by id, so that HNSW's approximate edge changes answers from process to process far less often.
 DENSE_POOL = 4
 
 MAX_CHUNKS = 50_000  # cached chunk records (with vectors: about 80 MB at the most)
@@ -258,13 +258,9 @@ class Snapshot:
             dense = [cid for _, cid in sorted(pool)][:n]
             top = [cid for cid, _ in self.lexical.top(query, n + 10)] if query and self.lexical is not None else []
             todo = [c for c in dict.fromkeys(dense + top) if c not in self._chunks]
-            ids: list[str] = []
-            embeddings: list[Any] = []
-            metas: list[dict[str, Any]] = []
             if todo and self.store is not None:
                 got = self.store.chunks.get(ids=todo, include=["embeddings", "metadatas"])
-                ids, embeddings, metas = got["ids"], list(got["embeddings"]), got["metadatas"]
-            self._remember(ids, embeddings, metas)
+                self._remember(got["ids"], got["embeddings"], got["metadatas"])
             return [c for c in dense if c in self._chunks], [c for c in top if c in self._chunks][:n]
 
     def prefetch(self, chunk_ids: list[str]) -> None:
