@@ -648,12 +648,9 @@ def token_f1(a: str, b: str) -> float:
 
 def session_of(model: Path):
     """An onnxruntime session of the reader on the CPU with READER_THREADS threads (`args_threads`)."""
-    import onnxruntime as ort
+    from rag.runtime import cpu_session
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = args_threads()
-    options.inter_op_num_threads = 1
-    return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    return cpu_session(model, args_threads())
 
 
 def run_reader(model: Path, dev: list[dict], max_tokens: int, n: int) -> tuple[list[np.ndarray], list[list], list[float]]:

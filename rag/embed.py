@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import ModelUnavailable
+from .runtime import cpu_session
 from .settings import DEFAULT_EMBED_MODEL, default_cache_dir
 
 if TYPE_CHECKING:
@@ -91,7 +92,6 @@ class OnnxEncoder:
     model's max_seq_length, the exported transformer, mean pooling over the attention mask, L2 norm."""
 
     def __init__(self, model_dir: str | Path, onnx_file: str | Path, threads: int = 0) -> None:
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         folder = Path(model_dir)
@@ -101,11 +101,7 @@ class OnnxEncoder:
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_length)
         self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or min(os.cpu_count() or 1, 8)
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        self.session = ort.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
+        self.session = cpu_session(onnx_file, threads)
         self.inputs = {i.name for i in self.session.get_inputs()}
 
     def encode(self, texts: list[str]) -> np.ndarray:

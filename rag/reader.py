@@ -21,7 +21,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from .errors import RagError
+from .runtime import cpu_session
 
 MODELS = Path(__file__).resolve().parent / "models"
 SPEC_FILE = MODELS / "reader.json"
@@ -178,7 +178,6 @@ class Reader:
     """The ONNX reader and its tokenizer; `read` scores a question's candidates in one batch."""
 
     def __init__(self, spec: ReaderSpec, folder: Path = MODELS, threads: int = 0) -> None:
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         self.spec = spec
@@ -189,11 +188,7 @@ class Reader:
         self.tokenizer = Tokenizer.from_file(str(folder / "reader_tokenizer.json"))
         self.tokenizer.no_truncation()
         self.tokenizer.no_padding()
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or min(os.cpu_count() or 1, 8)
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        self.session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+        self.session = cpu_session(model, threads)
 
     def read(self, question: str, sentences: list[str], contexts: list[str],
              max_tokens: int | None = None) -> list[Reading]:
