@@ -39,6 +39,7 @@ from .store import FORMAT_VERSION, SPACE, Store, server_lease
 from .types import Article, Chunk, DocumentInfo, FileResult, IndexReport
 
 _SENTENCE_ID = "{doc_id}:s{n:04d}"
+LEXICAL_BATCH = 2000  # chunks added to the BM25 index together (`Indexer._flush_lexical`)
 EMBED_GROUP = 256  # texts embedded together across articles (short articles would make tiny batches)
 
 
@@ -186,6 +187,7 @@ class Indexer:
         self.settings = settings
         self._changed = False  # whether the current write changed the index (then its generation is counted)
         self.records: dict[str, dict[str, Any]] = {}  # the article records during a write
+        self._lexical_todo: list[tuple[str, str]] = []  # chunks written to the store, not yet to BM25
 
     # ------------------------------------------------------------ public
     def sync(
@@ -248,6 +250,7 @@ class Indexer:
             self.store.create(signature(self.settings, self.embedder), rebuild=rebuild, extra=self.models)
         else:
             self.store.open(signature(self.settings, self.embedder))
+        self.store.shorten_logs()
         self.lexical = LexicalIndex(self.store.lexical_path())
         self.sentence_store = SentenceStore(self.store.sentences_path())
         try:
@@ -259,6 +262,7 @@ class Indexer:
                 lexical_current = self.lexical.generation == before
                 self.lexical.set_generation(None)
                 self._touched = set()
+                self._lexical_todo = []
                 records = {d: m for d, m, _ in self.store.iter_docs()}
                 self.records = records  # kept in step with every write below (read once per run)
                 self._changed = False
@@ -411,6 +415,18 @@ class Indexer:
                     group, size = [], 0
             if group:
                 self._embed_group(group, report, bar)
+        started = time.perf_counter()
+        self._flush_lexical()
+        report.timings["write"] = report.timings.get("write", 0.0) + time.perf_counter() - started
+
+    def _flush_lexical(self) -> None:
+        """Add the chunks written since the last call to the BM25 index, in one transaction. They wait for up to
+        LEXICAL_BATCH chunks: a word's postings get one append per batch, not one per article group. A crash in
+        between leaves the BM25 index behind the store, and the next open reconciles it (`reconcile_lexical`),
+        as after any interrupted write."""
+        if self._lexical_todo:
+            self.lexical.add(self._lexical_todo)
+            self._lexical_todo = []
 
     def _embed_group(self, group: list[tuple[Article, list[Chunk], list[tuple[int, int]]]], report: IndexReport,
                      bar: Any) -> None:
@@ -461,7 +477,9 @@ class Indexer:
                 )
         if nodes:
             self.store.vector_store.add(nodes)
-            self.lexical.add([(n.node_id, n.text) for n in nodes])
+            self._lexical_todo += [(n.node_id, n.text) for n in nodes]
+            if len(self._lexical_todo) >= LEXICAL_BATCH:
+                self._flush_lexical()
             self._touched.update(n.node_id.rsplit(":", 1)[0] for n in nodes)
         batch = self.store.max_batch()
         shared: list[tuple[str, Any, str, dict[str, Any]]] = []  # (id, vector, text, metadata) for a server

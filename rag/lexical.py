@@ -128,29 +128,41 @@ class LexicalIndex(LocalDB):
         self._lengths = None
 
     def _add(self, items: list[tuple[str, str]]) -> None:
+        # One statement of each kind per call, not per chunk: the words of all new chunks get their ids together,
+        # each word's document frequency goes up once by its count, its postings get one append.
         present = self._present([cid for cid, _ in items])
-        row = (self.db.execute("SELECT MAX(row) FROM chunks").fetchone()[0] or 0) + 1
-        new_postings: dict[int, list[tuple[int, int]]] = {}
-        n, total = self._stat("n"), self._stat("total")
+        new: list[tuple[str, dict[str, int]]] = []
         for cid, text in items:
             if cid in present:
                 continue
             present.add(cid)
-            # The same chunk removed earlier (an article removed, then added again) left a dead row: its postings
-            # stay dead (they name the old row), the id moves to a new row.
-            self.db.execute("DELETE FROM chunks WHERE id = ? AND len = 0", (cid,))
             counts: dict[str, int] = {}
             for w in words(text) or ["∅"]:
                 counts[w] = counts.get(w, 0) + 1
-            term_ids = self._term_ids(list(counts))
+            new.append((cid, counts))
+        if not new:
+            return
+        # The same chunk removed earlier (an article removed, then added again) left a dead row: its postings stay
+        # dead (they name the old row), the id moves to a new row, numbered before the dead one goes (a row number
+        # is never used twice: the old postings would count for the new row).
+        row = (self.db.execute("SELECT MAX(row) FROM chunks").fetchone()[0] or 0) + 1
+        self.db.executemany("DELETE FROM chunks WHERE id = ? AND len = 0", [(cid,) for cid, _ in new])
+        term_ids = self._term_ids(list(dict.fromkeys(w for _, counts in new for w in counts)))
+        n, total = self._stat("n"), self._stat("total")
+        rows = []
+        df: dict[int, int] = {}
+        new_postings: dict[int, list[tuple[int, int]]] = {}
+        for cid, counts in new:
             tids = np.asarray([term_ids[w] for w in counts], dtype=np.int32)
             tfs = np.asarray(list(counts.values()), dtype=np.int32)
             length = int(tfs.sum())
-            self.db.execute("INSERT INTO chunks VALUES (?, ?, ?, ?, ?)", (row, cid, length, tids.tobytes(), tfs.tobytes()))
-            self.db.executemany("UPDATE terms SET df = df + 1 WHERE id = ?", [(int(t),) for t in tids])
+            rows.append((row, cid, length, tids.tobytes(), tfs.tobytes()))
             for t, tf in zip(tids.tolist(), tfs.tolist(), strict=True):
                 new_postings.setdefault(t, []).append((row, tf))
+                df[t] = df.get(t, 0) + 1
             n, total, row = n + 1, total + length, row + 1
+        self.db.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?)", rows)
+        self.db.executemany("UPDATE terms SET df = df + ? WHERE id = ?", [(d, t) for t, d in df.items()])
         for term, pairs in new_postings.items():
             self._append(term, np.asarray(pairs, dtype=np.int32))
         self._set_meta("n", str(n))
@@ -194,7 +206,10 @@ class LexicalIndex(LocalDB):
         with self.transaction():
             removed = self._remove(ids)
         self._lengths = None
-        if self._stat("dead") * 2 > max(self._stat("n"), 1):
+        # "dead" counts (chunk, word) pairs and "total" the words of the live chunks (at least their pairs): the
+        # postings are rewritten once the dead pairs pass about a third of all. (Compared with the count of live
+        # chunks, as before 2026-12-07, nearly every removal rewrote every posting: 2-3 s at 100,000 chunks.)
+        if self._stat("dead") * 2 > max(self._stat("total"), 1):
             self.compact()
         return removed
 

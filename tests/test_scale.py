@@ -111,6 +111,52 @@ def test_a_chunk_removed_then_added_again_scores_as_before(tmp_path):
         assert_same_ranking(index, items, q)
 
 
+def test_the_last_chunks_removed_then_added_again_take_new_rows(tmp_path):
+    # the removed rows are the highest: numbering the new ones after the dead rows are gone would reuse a number,
+    # and the dead postings naming it would count for the new chunk
+    items = bundled_chunks()
+    doc = items[-1][0].split(":")[0]
+    index = LexicalIndex(tmp_path / "lex.sqlite")
+    index.add(items)
+    top = index.db.execute("SELECT MAX(row) FROM chunks").fetchone()[0]
+    index.remove_prefix(f"{doc}:")
+    index.add([(c, t) for c, t in items if c.startswith(doc)])
+    rows = [r for (r,) in index.db.execute("SELECT row FROM chunks WHERE id LIKE ?", (f"{doc}:%",))]
+    assert rows and min(rows) > top
+    for q in QUERIES:
+        assert_same_ranking(index, items, q)
+
+
+def test_postings_are_rewritten_when_a_third_of_them_are_dead_not_at_every_removal(tmp_path):
+    items = bundled_chunks()
+    docs = list(dict.fromkeys(c.split(":")[0] for c, _ in items))
+    index = LexicalIndex(tmp_path / "lex.sqlite")
+    index.add(items)
+    pairs = index.db.execute("SELECT SUM(n) FROM postings").fetchone()[0]
+    index.remove_prefix(f"{docs[0]}:")  # one article of five: its pairs stay, marked dead
+    assert index._stat("dead") > 0 and index.db.execute("SELECT SUM(n) FROM postings").fetchone()[0] == pairs
+    for doc in docs[1:3]:  # three of five: more than a third dead, rewritten
+        index.remove_prefix(f"{doc}:")
+    assert index._stat("dead") == 0
+    kept = [(c, t) for c, t in items if c.split(":")[0] in docs[3:]]
+    assert index.db.execute("SELECT SUM(n) FROM postings").fetchone()[0] < pairs / 2
+    for q in QUERIES:
+        assert_same_ranking(index, kept, q)
+
+
+def test_one_add_of_many_chunks_writes_what_adds_one_by_one_write(tmp_path):
+    items = bundled_chunks()
+    together, apart = LexicalIndex(tmp_path / "a.sqlite"), LexicalIndex(tmp_path / "b.sqlite")
+    together.add(items)
+    for item in items:
+        apart.add([item])
+    for table, order in (("chunks", "row"), ("terms", "id")):
+        assert list(together.db.execute(f"SELECT * FROM {table} ORDER BY {order}")) == \
+            list(apart.db.execute(f"SELECT * FROM {table} ORDER BY {order}")), table
+    for q in QUERIES:
+        assert together.top(q, 20) == apart.top(q, 20)
+
+
 def test_postings_of_a_common_word_span_blocks(tmp_path, monkeypatch):
     monkeypatch.setattr(LexicalIndex, "BLOCK", 4)
     items = [(f"d:{i:04d}", f"common word number{i}") for i in range(11)]
