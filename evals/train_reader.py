@@ -10,6 +10,8 @@ marks the short answer. Model card, data, split and figures: evals/READER.md.
     python -m evals.train_reader combine     # measure a learned combination of reader and first pass, and a
                                              # calibration fitted on the varied questions the reader never read
                                              # (after `python -m evals.train_scorer --varied`); writes no model
+    python -m evals.train_reader decisive    # measure skipping the reader when the first pass is decisive
+                                             # (reads saved against accuracy); writes no model
     python -m evals.train_reader heldout     # the shipped reader on the SQuAD suite's held-out articles
     python -m evals.train_reader all --pairs 80000   # data, train, export, prepare, calibrate in turn
 
@@ -476,7 +478,7 @@ def train(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("stage", choices=["data", "train", "export", "prepare", "calibrate", "combine", "heldout", "all"])
+    parser.add_argument("stage", choices=["data", "train", "export", "prepare", "calibrate", "combine", "decisive", "heldout", "all"])
     parser.add_argument("--pairs", type=int, default=80_000, help="training pairs (one pass); default 80,000")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=5e-5)
@@ -496,7 +498,7 @@ def main() -> None:
     stages = ["data", "train", "export", "prepare", "calibrate"] if args.stage == "all" else [args.stage]
     for stage in stages:
         {"data": build_data, "train": train, "export": export, "prepare": prepare, "calibrate": calibrate,
-         "combine": combine_fit, "heldout": heldout}[stage](args)
+         "combine": combine_fit, "decisive": decisive, "heldout": heldout}[stage](args)
 
 
 def load_trained():
@@ -1067,6 +1069,51 @@ def combine_fit(args: argparse.Namespace) -> None:
     print("development questions (fixed_weight: the shipped setting's weight, calibrated on these very questions "
           "as `calibrate` does; learned: fitted on the varied ones):", json.dumps(out, indent=1))
     save("train_reader-combine", figures)
+
+
+def decisive(args: argparse.Namespace) -> None:
+    """Measure skipping the reader when the first pass is already decisive (issue 29): on the development
+    questions (`prepare`'s evidence), for each cut on the first pass's calibrated confidence, its best sentence's
+    probability, or that probability's lead over the second, the share of questions not read, top-1 accuracy
+    (answerable questions whose answer was retrieved) against reading every question, the share whose best
+    sentence would change, and the share whose answer/abstain decision would (the first pass's confidence against
+    its own threshold instead of the reader's). Writes evals/results/train_reader-decisive.json; ships nothing."""
+    from rag.reader import SPEC_FILE, ReaderSpec
+    from rag.scorer import load_scorer
+
+    spec = ReaderSpec.load(SPEC_FILE)
+    scorer_threshold = load_scorer().threshold
+    dev = json.loads((WORK / "dev_evidence.json").read_text(encoding="utf-8"))
+    logits, _, _ = run_reader(MODELS / spec.onnx, dev, spec.max_tokens, spec.top_n)
+    rows = []
+    for q, lo in zip(dev, logits, strict=True):
+        if not len(lo):
+            continue
+        first = np.asarray([c["first"] for c in q["cands"][: len(lo)]])
+        combined = combine(lo, first, spec.first_weight)
+        rows.append({"scored": q["answerable"] and q["hit"], "y": [c["y"] for c in q["cands"][: len(lo)]],
+                     "read": int(np.argmax(combined)), "conf": q["first_conf"], "p1": float(first[0]),
+                     "lead": float(first[0] - (first[1] if len(first) > 1 else 0.0)),
+                     "flip": (spec.confidence(combined, q["first_conf"]) >= spec.threshold)
+                     != (q["first_conf"] >= scorer_threshold)})
+    scored = [r for r in rows if r["scored"]]
+    always = float(np.mean([r["y"][r["read"]] == 1 for r in scored]))
+    table = []
+    for key in ("conf", "p1", "lead"):
+        for cut in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
+            skip = [r[key] >= cut for r in rows]
+            top1 = float(np.mean([(r["y"][0] if r[key] >= cut else r["y"][r["read"]]) == 1 for r in scored]))
+            table.append({"by": key, "cut": cut, "reads_saved": round(float(np.mean(skip)), 4),
+                          "top1": round(top1, 4), "top1_change": round(top1 - always, 4),
+                          "best_changed": round(float(np.mean([s and r["read"] != 0 for r, s in zip(rows, skip, strict=True)])), 4),
+                          "decision_changed": round(float(np.mean([s and r["flip"] for r, s in zip(rows, skip, strict=True)])), 4)})
+    print(f"{len(rows)} development questions with candidates; top-1 reading every one: {always:.4f}")
+    print("by     cut   reads saved  top-1 (change)     best changed  answer/abstain changed")
+    for t in table:
+        print(f"{t['by']:5s} {t['cut']:4.1f}   {t['reads_saved']:.3f}        {t['top1']:.4f} ({t['top1_change']:+.4f})"
+              f"   {t['best_changed']:.4f}        {t['decision_changed']:.4f}")
+    save("train_reader-decisive", {"questions": len(rows), "top1_reading_all": round(always, 4), "table": table},
+         command="python -m evals.train_reader decisive")
 
 
 def heldout(args: argparse.Namespace) -> None:
