@@ -376,7 +376,9 @@ class Indexer:
         self._touched.add(doc_id)
         self.records.pop(doc_id, None)
         self.store.docs.delete(ids=[doc_id])
-        self.store.vector_store.delete(ref_doc_id=doc_id)
+        # by the doc_id every chunk's metadata holds, on the collection itself: llama-index's
+        # `ChromaVectorStore.delete` does the same, after importing llama-index (2 s of a removal's first 3.2 s)
+        self.store.chunks.delete(where={"doc_id": doc_id})
         if self.store.sentences_in_chroma():
             self.store.sentences.delete(where={"doc_id": doc_id})
         self.sentence_store.remove(doc_id)
