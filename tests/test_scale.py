@@ -261,6 +261,29 @@ def test_groups_worked_out_article_by_article_equal_those_of_one_run(tmp_path, r
     assert got == want
 
 
+def test_a_removal_reads_its_article_and_group_not_every_record(assistant, corpus, monkeypatch):
+    from rag.store import Store
+
+    assistant.index([corpus], progress=False)
+    docs = assistant.documents()
+    grouped = next(d for d in docs if d.duplicate_group == d.doc_id)  # a group's original: the group bears its id
+    members = {d.doc_id for d in docs if d.duplicate_group == grouped.duplicate_group}
+
+    def every_record(*args, **kwargs):
+        raise AssertionError("a removal read every article record")
+
+    monkeypatch.setattr(Store, "iter_docs", every_record)
+    assistant.remove(grouped.doc_id[:10])  # by a unique prefix
+    monkeypatch.undo()
+    left = {d.doc_id: d for d in assistant.documents()}
+    assert grouped.doc_id not in left and len(left) == len(docs) - 1
+    with pytest.raises(Exception, match="matches no indexed article"):
+        assistant.remove(grouped.doc_id)
+    # the group it left was worked out again (test_groups_worked_out_article_by_article_equal_those_of_one_run
+    # checks how): none of the members left is still in a group named after the article that went
+    assert not any(left[d].duplicate_group == grouped.doc_id for d in members - {grouped.doc_id})
+
+
 def _groups(assistant: Assistant) -> list[list[str]]:
     groups: dict[str, list[str]] = {}
     for d in assistant.documents():
