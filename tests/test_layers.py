@@ -16,7 +16,7 @@ RAG = ROOT / "rag"
 
 # Lowest first. Layers of the same rank are siblings: neither imports the other.
 LAYERS: dict[str, tuple[int, set[str]]] = {
-    "base": (0, {"errors", "types", "settings", "prompts", "version", "tuning", "localdb", "progress"}),
+    "base": (0, {"errors", "types", "settings", "prompts", "version", "tuning", "localdb", "progress", "runtime"}),
     "ingest": (1, {"clean", "documents", "ocr", "metadata", "load", "web", "chunk", "dedup"}),
     "index": (2, {"embed", "store", "lexical", "sentences", "snapshot", "retrieve", "indexer"}),
     "answer": (3, {"question", "followup", "features", "scorer", "reader", "candidates", "answerer", "generate"}),
