@@ -572,7 +572,7 @@ def ask_all(assistant, questions: list[dict]) -> list[dict]:
             "first_conf": first_confidence(pool), "first_conf_masked": first_confidence(rest),
             "src": item["src"], "q": item["q"], "kind": ev.kind, "answerable": item["answerable"],
             "hit": any(item["good"](ev, c) for c in ev.candidates), "gold_short": item["gold_short"],
-            "cands": [{"s": ev.candidates[i].text, "ctx": context(ev.snap, ev.candidates[i]),
+            "cands": [{"s": ev.candidates[i].text, "ctx": context(ev.gathered, ev.candidates[i]),
                        "first": round(float(ev.candidates[i].score), 5), "sem": round(float(ev.features[i, sem]), 5),
                        "author": ev.candidates[i].passage.author, "y": int(item["good"](ev, ev.candidates[i])),
                        "x": [round(float(v), 5) for v in ev.features[i]]}

@@ -179,7 +179,7 @@ def ask_rows(assistant, items: list[dict], side: Path | None = None, wanted=lamb
             if handle and wanted(item):
                 handle.write(json.dumps({"qid": n, "q": item["question"], "group": item.get("group", -1),
                                          "src": item.get("src", ""),
-                                         "cands": [[c.text, context(ev.snap, c), c.passage.author]
+                                         "cands": [[c.text, context(ev.gathered, c), c.passage.author]
                                                    for c in ev.candidates]}, ensure_ascii=False) + "\n")
     finally:
         if handle:

@@ -44,7 +44,7 @@ from .reader import SPEC_FILE, combine, context_of
 from .retrieve import check_query
 from .scorer import IN_FORCE, MODEL_FILE, answer_pool
 from .settings import Settings
-from .snapshot import Snapshot
+from .snapshot import Gathered, Snapshot
 from .store import Store
 from .tuning import HOP_BELOW, HOP_MIN, MERGE_MARGIN, SAME_SENTENCE
 from .types import Answer, Passage
@@ -63,16 +63,16 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64)))
 
 
-def context(snap: Snapshot, c: Candidate) -> str:
+def context(g: Gathered, c: Candidate) -> str:
     """What the reader reads after a sentence: its article's title (none for an untitled article: its file name
     would tell the reader a format, not a topic) and the sentence before it."""
-    sents = snap.doc_sentences(c.doc_id)
+    sents = g.sentences[c.doc_id]
     i = sents.row.get(c.start)
     previous = ""
     if i is not None and i > 0:
         s, e = sents.spans[i - 1]
-        previous = snap.texts[c.doc_id][s:e]
-    return context_of(snap.docs.get(c.doc_id, {}).get("title", ""), previous)
+        previous = g.texts[c.doc_id][s:e]
+    return context_of(g.docs.get(c.doc_id, {}).get("title", ""), previous)
 
 
 class Answerer:
@@ -125,10 +125,13 @@ class Answerer:
                 kind = kinds.question_type(used[-1])
         vector = self.embed(query)
         passages = self.retrieve(query, k, vector, opened)
-        cands = cands_mod.candidates(snap, passages)
-        features = cands_mod.score(cands, snap, vector, query, kind, type_question, self.scorer, self.pieces,
-                                   question)
-        return Evidence(question, query, kind, passages, cands, features, snap, opened[0])
+        # the question's words against the index (once), then its passages' data in one pass; the candidates and
+        # their features are computed from that alone
+        qinfo = feats.question_info(snap, query, kind, type_question, self.pieces, question)
+        gathered = cands_mod.gather(snap, passages)
+        cands = cands_mod.candidates(gathered, passages)
+        features = cands_mod.score(cands, gathered, vector, qinfo, self.scorer, self.pieces)
+        return Evidence(question, query, kind, passages, cands, features, snap, opened[0], gathered)
 
     def extractive(self, question: str, history: History | None, k: int, opened: tuple[Store, Snapshot],
                    started: float) -> tuple[Answer, Evidence]:
@@ -157,7 +160,7 @@ class Answerer:
             return None
         ranked = sorted(pool, key=lambda c: -c.score)
         read, rest = ranked[: self.top_n], ranked[self.top_n:]
-        readings = self.reader.read(question, [c.text for c in read], [context(ev.snap, c) for c in read])
+        readings = self.reader.read(question, [c.text for c in read], [context(ev.gathered, c) for c in read])
         logits = combine(np.asarray([r.logit for r in readings]), np.asarray([c.score for c in read]),
                          self.reader.spec.first_weight)
         probs = sigmoid(logits)
@@ -199,14 +202,16 @@ class Answerer:
         query = f"{ev.query} {first.text}"
         vector = self.embed(query)
         passages = self.retrieve(query, self.top_k, vector, (ev.store, ev.snap))
-        group = ev.snap.docs.get(first.doc_id, {}).get("dup_group") or first.doc_id
-        found = [c for c in cands_mod.candidates(ev.snap, passages)
-                 if c.doc_id != first.doc_id and (ev.snap.docs.get(c.doc_id, {}).get("dup_group") or c.doc_id) != group
+        gathered = cands_mod.gather(ev.snap, passages)
+        group = ev.gathered.docs.get(first.doc_id, {}).get("dup_group") or first.doc_id
+        found = [c for c in cands_mod.candidates(gathered, passages)
+                 if c.doc_id != first.doc_id and (gathered.docs.get(c.doc_id, {}).get("dup_group") or c.doc_id) != group
                  and not (c.vector is not None and first.vector is not None
                           and float(c.vector @ first.vector) >= SAME_SENTENCE)]
         if not found:
             return None
-        cands_mod.score(found, ev.snap, vector, query, ev.kind, ev.question, self.scorer, self.pieces)
+        qinfo = feats.question_info(ev.snap, query, ev.kind, ev.question, self.pieces)
+        cands_mod.score(found, gathered, vector, qinfo, self.scorer, self.pieces)
         best = max(found, key=lambda c: c.score)
         if best.score < min_score or (ev.kind and not best.typed):
             return None
@@ -228,7 +233,7 @@ class Answerer:
                 return " ".join([p.text for p in ev.passages]
                                 + [str(m.get(k, "")) for m in docs for k in ("title", "author", "publication")])
 
-            unmet = unmet_condition(ev.question, top.text, feats.neighbours(ev.snap, top), top.passage.text,
+            unmet = unmet_condition(ev.question, top.text, feats.neighbours(ev.gathered, top), top.passage.text,
                                     ev.snap.title(top.doc_id), conditions - ({"name"} if ev.kind == "author" else set()),
                                     elsewhere)
             if unmet is not None:

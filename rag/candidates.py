@@ -22,7 +22,7 @@ import numpy as np
 from . import features
 from .prompts import ABSTAIN_TEXT, CLOSEST_TEXT, CONDITION_TEXT
 from .question import figures, has_type, name_words, names
-from .snapshot import Snapshot
+from .snapshot import Gathered, Snapshot
 from .store import Store
 from .tuning import DISAGREE_SIMILAR, MAX_SENTENCES, RATIO, SAME_SENTENCE
 from .types import Candidate, Citation, Passage
@@ -44,42 +44,49 @@ class Evidence:
     features: np.ndarray
     snap: Snapshot
     store: Store | None = None
+    gathered: Gathered = field(default_factory=lambda: Gathered({}, {}, {}, {}))  # what `gather` read for them
     # what `Answerer.decide` did, for evals (evals/measure_misses.py): the indices of the candidates the veto rules
     # left (`pool`), the ones the reader read (`ranked_first`), the first pass's and the final confidence
     trace: dict[str, Any] = field(default_factory=dict)
 
 
-def candidates(snap: Snapshot, passages: list[Passage]) -> list[Candidate]:
+def gather(snap: Snapshot, passages: list[Passage]) -> Gathered:
+    """What the passages' candidates and their features read of the index, in one pass (`Snapshot.gather`)."""
+    return snap.gather([chunk_id for p in passages for chunk_id in (p.chunk_id, *p.merged)])
+
+
+def candidates(g: Gathered, passages: list[Passage]) -> list[Candidate]:
+    """Every sentence of the passages (`g`: what `gather` read for them), in passage order."""
     out: list[Candidate] = []
     seen: set[tuple[str, int]] = set()
     for rank, p in enumerate(passages, 1):
         # The passage's own chunk, then the near-duplicate chunks merged into it: a sentence only a
         # translation or summary has (a photo caption, say) stays quotable.
         for chunk_id in (p.chunk_id, *p.merged):
-            rec = snap.chunk(chunk_id)
+            rec = g.chunks.get(chunk_id)
             if rec is None:
                 continue
             doc_id = rec.doc_id
-            text = snap.texts[doc_id]
+            text = g.texts[doc_id]
             chunk_passage = p if chunk_id == p.chunk_id else replace(
-                p, doc_id=doc_id, chunk_id=chunk_id, title=snap.title(doc_id), text=snap.chunk_text(rec),
+                p, doc_id=doc_id, chunk_id=chunk_id, title=g.title(doc_id), text=g.chunk_text(rec),
                 start=rec.start, end=rec.end, also_in=(p.doc_id,), merged=(),
             )
             for start, end in rec.sentences:
                 if (doc_id, start) in seen:
                     continue
                 seen.add((doc_id, start))
-                vector = snap.sentence_vector(doc_id, start)
+                vector = g.sentence_vector(doc_id, start)
                 out.append(Candidate(doc_id, start, end, text[start:end], chunk_passage, rank, vector=vector))
     return out
 
 
-def score(cands: list[Candidate], snap: Snapshot, qvec: np.ndarray, query: str, kind: str, type_question: str,
-          scorer: Any, pieces: Any = None, question: str | None = None) -> np.ndarray:
+def score(cands: list[Candidate], g: Gathered, qvec: np.ndarray, qinfo: features.QuestionInfo, scorer: Any,
+          pieces: Any = None) -> np.ndarray:
     """Give each candidate the scorer's probability that it answers (`score`); returns the feature matrix.
-    `question`: the turn as asked, when `query` merged it with earlier turns."""
-    qinfo = features.question_info(snap, query, kind, type_question, pieces, question)
-    x = features.matrix(snap, cands, qvec, qinfo, pieces, has_type)
+    `qinfo`: what the features read of the question (`features.question_info`)."""
+    kind = qinfo.kind
+    x = features.matrix(g, cands, qvec, qinfo, pieces, has_type)
     probs = scorer.probabilities(x) if len(cands) and scorer is not None else [0.0] * len(cands)
     col = {name: i for i, name in enumerate(features.FEATURES)}
     for c, p, row in zip(cands, probs, x, strict=True):

@@ -36,7 +36,7 @@ from .lexical import STOPWORDS, word_set, word_tuple, words
 from .types import Candidate
 
 if TYPE_CHECKING:
-    from .snapshot import Snapshot
+    from .snapshot import Gathered, Snapshot
 
 FEATURES: tuple[str, ...] = (
     "sem", "sem_rel", "psem", "psem_rel",
@@ -220,19 +220,19 @@ def share_found(items: list[list[str]] | list[str], found: set[str], raw: str = 
     return hits / len(items)
 
 
-def neighbours(snap: Snapshot, c: Candidate) -> str:
+def neighbours(g: Gathered, c: Candidate) -> str:
     """The sentences just before and after a candidate, joined."""
-    sents = snap.doc_sentences(c.doc_id)
+    sents = g.sentences[c.doc_id]
     i = sents.row.get(c.start)
     if i is None:
         return ""
-    text = snap.texts[c.doc_id]
+    text = g.texts[c.doc_id]
     return " ".join(text[s:e] for j in (i - 1, i + 1) if 0 <= j < len(sents.spans) for s, e in [sents.spans[j]])
 
 
-def _is_title(snap: Snapshot, c: Candidate) -> bool:
+def _is_title(g: Gathered, c: Candidate) -> bool:
     """The article's first line, or a line with no closing punctuation standing alone (a heading)."""
-    text = snap.texts[c.doc_id]
+    text = g.texts[c.doc_id]
     line_start = text.rfind("\n", 0, c.start) + 1
     line_end = text.find("\n", c.end)
     line = text[line_start: line_end if line_end >= 0 else len(text)].strip()
@@ -240,17 +240,17 @@ def _is_title(snap: Snapshot, c: Candidate) -> bool:
     return (line_start == 0 and c.start < 200 and not closing) or (line == c.text.strip() and not closing)
 
 
-def article_words(snap: Snapshot, doc_id: str) -> set[str]:
-    cache = snap.cache.setdefault("article_words", {})
+def article_words(g: Gathered, doc_id: str) -> set[str]:
+    cache = g.cache.setdefault("article_words", {})
     if doc_id not in cache:
         if len(cache) > 2000:
             cache.clear()
-        cache[doc_id] = word_set(snap.texts[doc_id])
+        cache[doc_id] = word_set(g.texts[doc_id])
     return cache[doc_id]
 
 
-def sentence_pieces(snap: Snapshot, c: Candidate, pieces: WordPieces) -> np.ndarray:
-    cache = snap.cache.setdefault("sentence_pieces", {})
+def sentence_pieces(g: Gathered, c: Candidate, pieces: WordPieces) -> np.ndarray:
+    cache = g.cache.setdefault("sentence_pieces", {})
     key = (c.doc_id, c.start)
     if key not in cache:
         if len(cache) > 200_000:
@@ -259,9 +259,10 @@ def sentence_pieces(snap: Snapshot, c: Candidate, pieces: WordPieces) -> np.ndar
     return cache[key]
 
 
-def matrix(snap: Snapshot, cands: list[Candidate], qvec: np.ndarray, qinfo: QuestionInfo,
+def matrix(g: Gathered, cands: list[Candidate], qvec: np.ndarray, qinfo: QuestionInfo,
            pieces: WordPieces | None, has_type: Any) -> np.ndarray:
-    """The feature matrix (one row per candidate, columns in FEATURES order)."""
+    """The feature matrix (one row per candidate, columns in FEATURES order), from what `g` holds: plain
+    arithmetic on the gathered texts, records and vectors, no trip to the index."""
     n = len(cands)
     out = np.zeros((n, len(FEATURES)), dtype=np.float32)
     if not n:
@@ -270,15 +271,15 @@ def matrix(snap: Snapshot, cands: list[Candidate], qvec: np.ndarray, qinfo: Ques
     qcount = len(qinfo.qwords)
     for r, c in enumerate(cands):
         sent_words = word_set(c.text)
-        window_words = sent_words | word_set(neighbours(snap, c))
+        window_words = sent_words | word_set(neighbours(g, c))
         passage_words = word_set(c.passage.text)
-        rec = snap.chunk(c.passage.chunk_id)
+        rec = g.chunks.get(c.passage.chunk_id)
         psem = float(rec.vector @ qvec) if rec is not None else 0.0
-        meta = snap.docs.get(c.doc_id, {})
+        meta = g.docs.get(c.doc_id, {})
         typed = bool(qinfo.kind) and has_type(c.text, qinfo.kind, qinfo.type_question, meta.get("author", ""))
         lex = coverage(qinfo, sent_words)
         if pieces is not None and len(qinfo.piece_ids):
-            align = pieces.align(qinfo.piece_ids, sentence_pieces(snap, c, pieces))
+            align = pieces.align(qinfo.piece_ids, sentence_pieces(g, c, pieces))
         else:
             align = lex
         sentence_words = word_tuple(c.text)
@@ -303,14 +304,14 @@ def matrix(snap: Snapshot, cands: list[Candidate], qvec: np.ndarray, qinfo: Ques
             "q_has_numbers": bool(qinfo.numbers),
             "num_in_sentence": share_found(qinfo.numbers, set(), c.text),
             "num_in_passage": share_found(qinfo.numbers, set(), c.passage.text),
-            "num_in_article": share_found(qinfo.numbers, set(), snap.texts[c.doc_id]),
+            "num_in_article": share_found(qinfo.numbers, set(), g.texts[c.doc_id]),
             "q_has_names": bool(qinfo.names),
             "name_in_sentence": share_found(qinfo.names, window_words),
             "name_in_passage": share_found(qinfo.names, passage_words),
-            "name_in_article": share_found(qinfo.names, article_words(snap, c.doc_id)),
+            "name_in_article": share_found(qinfo.names, article_words(g, c.doc_id)),
             "unknown_name": qinfo.unknown,
             "is_question": c.text.rstrip().rstrip('"”’\')').endswith("?"),
-            "is_title": _is_title(snap, c),
+            "is_title": _is_title(g, c),
             "starts_pronoun": bool(_PRONOUN_START.match(c.text)),
             "log_words": math.log1p(len(c.text.split())),
             "novelty": len(novel) / max(len(sentence_words), 1),

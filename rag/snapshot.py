@@ -52,6 +52,32 @@ class DocSentences:
     row: dict[int, int] = field(default_factory=dict)  # start offset -> row
 
 
+@dataclass
+class Gathered:
+    """What one question reads of the index about its retrieved passages, fetched in one pass
+    (`Snapshot.gather`): the passages' chunk records, and their articles' texts, records and sentences. The
+    candidates and their features are computed from it alone (rag/candidates.py, rag/features.py), without
+    going back to the snapshot per candidate. `cache` is the snapshot's cache of derived values (features.py)."""
+
+    chunks: dict[str, ChunkRec]
+    texts: dict[str, str]
+    docs: dict[str, dict[str, Any]]  # the articles' records; an article removed meanwhile has none
+    sentences: dict[str, DocSentences]
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    def title(self, doc_id: str) -> str:
+        meta = self.docs.get(doc_id, {})
+        return meta.get("title") or meta.get("path", "").rsplit("/", 1)[-1]
+
+    def chunk_text(self, rec: ChunkRec) -> str:
+        return self.texts[rec.doc_id][rec.start : rec.end]
+
+    def sentence_vector(self, doc_id: str, start: int) -> np.ndarray | None:
+        sents = self.sentences[doc_id]
+        row = sents.row.get(start)
+        return sents.vectors[row] if row is not None else None
+
+
 class _Bounded(OrderedDict):
     def __init__(self, limit: int) -> None:
         super().__init__()
@@ -270,6 +296,21 @@ class Snapshot:
             docs = [self._chunks[c].doc_id for c in chunk_ids if c in self._chunks]
             self._fetch_texts(docs)
             self._fetch_sentences(docs)
+
+    def gather(self, chunk_ids: list[str]) -> Gathered:
+        """Everything a question's candidates and features read about these chunks (retrieved passages and the
+        chunks merged into them), each kind fetched in one call when not cached yet (`retrieve.search` has
+        usually fetched them already)."""
+        with self._lock:
+            self.fetch_chunks(chunk_ids)
+            chunks = {c: self._chunks[c] for c in dict.fromkeys(chunk_ids) if c in self._chunks}
+            doc_ids = list(dict.fromkeys(rec.doc_id for rec in chunks.values()))
+            self.docs.fetch(doc_ids)
+            self._fetch_texts(doc_ids)
+            self._fetch_sentences(doc_ids)
+            return Gathered(chunks, {d: self._texts[d] for d in doc_ids},
+                            {d: self.docs[d] for d in doc_ids if d in self.docs},
+                            {d: self._sentences[d] for d in doc_ids}, self.cache)
 
     # ------------------------------------------------------------ sentences
     def doc_sentences(self, doc_id: str) -> DocSentences:
