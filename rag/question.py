@@ -6,6 +6,7 @@ is not used (see rag/answerer.py).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 
@@ -96,6 +97,13 @@ _YEARISH = re.compile(r"\d{3,4}(?:s)?$|\b(?:AD|BC|BCE|CE)$|\d{1,2}$")
 def date_spans(text: str) -> list[tuple[int, int]]:
     """The spans of `text` that state a date, a time or a period (the grammar above), overlapping ones merged and
     a range kept whole ("1271–1368", "from 1405 to 1433": one span)."""
+    return list(_date_spans(text))
+
+
+@functools.lru_cache(maxsize=20_000)
+def _date_spans(text: str) -> tuple[tuple[int, int], ...]:
+    # cached: a question reads the dates of each candidate sentence several times (features, rules, conditions,
+    # short answers), and sentences come back from question to question
     found = []
     for pattern in _DATE_PATTERNS:
         for m in pattern.finditer(text):
@@ -118,7 +126,7 @@ def date_spans(text: str) -> list[tuple[int, int]]:
                 not re.match(r"\s*and\s+\d", tail.group(0)):
             e = tail.end()  # "821–822", "1368-1644"
         out.append((s, e))
-    return out
+    return tuple(out)
 
 
 _QUANTITY = re.compile(
@@ -136,7 +144,17 @@ _UNIT = re.compile(r"\s?(°[CF]|[A-Za-z]{1,3}\b(?:/[A-Za-z0-9]+)?)")  # 14 °C, 
 
 def number_spans(text: str, dates: list[tuple[int, int]] | None = None) -> list[tuple[int, int]]:
     """The spans of `text` that state an amount (the grammar above), outside its dates."""
-    dates = date_spans(text) if dates is None else dates
+    if dates is None:
+        return list(_number_spans(text))
+    return _amounts(text, dates)
+
+
+@functools.lru_cache(maxsize=20_000)
+def _number_spans(text: str) -> tuple[tuple[int, int], ...]:
+    return tuple(_amounts(text, _date_spans(text)))
+
+
+def _amounts(text: str, dates: list[tuple[int, int]] | tuple[tuple[int, int], ...]) -> list[tuple[int, int]]:
     out = []
     for m in _QUANTITY.finditer(text):
         start, end = m.span()

@@ -13,7 +13,7 @@ import numpy as np
 
 from .embed import Embedder
 from .errors import InvalidQuery
-from .snapshot import Snapshot
+from .snapshot import Gathered, Snapshot
 from .tuning import COLLAPSE, MAX_K, RRF_K
 from .types import Passage
 
@@ -61,25 +61,25 @@ def search(
     dense, bm25 = snap.candidates(vector if mode != "bm25" else None, query if mode != "dense" else None, n)
     fused = rrf([r for r in (dense, bm25) if r])
     order = sorted(fused, key=lambda row: -fused[row])
-    kept = _collapse(snap, order, collapse_threshold)
+    ranked = snap.gather(order, articles=False)  # the candidates' records, and their articles', in one pass
+    kept = _collapse(ranked, order, collapse_threshold)
     if mmr_lambda is not None:
-        kept = _mmr(snap, kept, fused, mmr_lambda, k)
+        kept = _mmr(ranked, kept, fused, mmr_lambda, k)
     dense_rank = {row: i for i, row in enumerate(dense, 1)}
     bm25_rank = {row: i for i, row in enumerate(bm25, 1)}
     passages = []
-    snap.prefetch([cid for row, _, rows in kept[:k] for cid in (row, *rows)])
+    g = snap.gather([cid for row, _, rows in kept[:k] for cid in (row, *rows)])  # and the kept ones' articles
     for row, also, rows in kept[:k]:
-        rec = snap.chunk(row)
-        assert rec is not None
+        rec = g.chunks[row]
         doc_id = rec.doc_id
-        meta = snap.docs[doc_id]
+        meta = g.docs[doc_id]
         start, end = rec.start, rec.end
         passages.append(
             Passage(
                 doc_id=doc_id,
                 chunk_id=row,
-                title=snap.title(doc_id),
-                text=snap.chunk_text(rec),
+                title=g.title(doc_id),
+                text=g.chunk_text(rec),
                 score=round(max(fused[r] for r in (row, *rows)), 5),  # the rank it holds is its best member's
                 start=start,
                 end=end,
@@ -96,23 +96,23 @@ def search(
     return passages
 
 
-def _collapse(snap: Snapshot, order: list[str], threshold: float) -> Kept:
+def _collapse(g: Gathered, order: list[str], threshold: float) -> Kept:
     """Merge passages of near-duplicate articles that say the same thing into one, keeping the rank of the
     best and the text of the group's original when it is among them."""
     kept: Kept = []
-    rec = {cid: snap.chunk(cid) for cid in order}
+    rec = g.chunks
     for row in order:
-        group = snap.docs[rec[row].doc_id].get("dup_group", "")
+        group = g.docs[rec[row].doc_id].get("dup_group", "")
         merged = False
         if group:
             for i, (other, also, rows) in enumerate(kept):
-                same_group = snap.docs[rec[other].doc_id].get("dup_group", "") == group
+                same_group = g.docs[rec[other].doc_id].get("dup_group", "") == group
                 if same_group and rec[other].doc_id != rec[row].doc_id and float(
                     rec[row].vector @ rec[other].vector
                 ) >= threshold:
                     doc, other_doc = rec[row].doc_id, rec[other].doc_id
                     if doc not in also and doc != other_doc:
-                        if snap.docs[doc].get("dup_role") == "original":
+                        if g.docs[doc].get("dup_role") == "original":
                             kept[i] = (row, [*also, other_doc], [*rows, other])
                         else:
                             also.append(doc)
@@ -124,7 +124,7 @@ def _collapse(snap: Snapshot, order: list[str], threshold: float) -> Kept:
     return kept
 
 
-def _mmr(snap: Snapshot, kept: Kept, fused: dict[str, float], lam: float, k: int) -> Kept:
+def _mmr(g: Gathered, kept: Kept, fused: dict[str, float], lam: float, k: int) -> Kept:
     """Maximal marginal relevance (Carbonell & Goldstein 1998) over the fused candidates."""
     if not kept:
         return kept
@@ -133,8 +133,8 @@ def _mmr(snap: Snapshot, kept: Kept, fused: dict[str, float], lam: float, k: int
     chosen: Kept = []
     while remaining and len(chosen) < k:
         def gain(item: tuple[str, list[str], list[str]]) -> float:
-            vec = snap.chunk(item[0]).vector  # type: ignore[union-attr]
-            redundancy = max((float(vec @ snap.chunk(c).vector) for c, _, _ in chosen), default=0.0)  # type: ignore[union-attr]
+            vec = g.chunks[item[0]].vector
+            redundancy = max((float(vec @ g.chunks[c].vector) for c, _, _ in chosen), default=0.0)
             row = item[0]
             return lam * fused[row] / top - (1 - lam) * redundancy
         best = max(remaining, key=gain)

@@ -289,28 +289,22 @@ class Snapshot:
                 self._remember(got["ids"], got["embeddings"], got["metadatas"])
             return [c for c in dense if c in self._chunks], [c for c in top if c in self._chunks][:n]
 
-    def prefetch(self, chunk_ids: list[str]) -> None:
-        """Texts and sentence vectors of the articles of these chunks, each kind in one call."""
-        with self._lock:
-            self.fetch_chunks(chunk_ids)
-            docs = [self._chunks[c].doc_id for c in chunk_ids if c in self._chunks]
-            self._fetch_texts(docs)
-            self._fetch_sentences(docs)
-
-    def gather(self, chunk_ids: list[str]) -> Gathered:
+    def gather(self, chunk_ids: list[str], articles: bool = True) -> Gathered:
         """Everything a question's candidates and features read about these chunks (retrieved passages and the
-        chunks merged into them), each kind fetched in one call when not cached yet (`retrieve.search` has
-        usually fetched them already)."""
+        chunks merged into them), each kind fetched in one call when not cached yet: their records and their
+        articles' records, and with `articles` the articles' texts and sentence vectors too (retrieval ranks
+        with the records alone, then gathers the passages it keeps)."""
         with self._lock:
             self.fetch_chunks(chunk_ids)
             chunks = {c: self._chunks[c] for c in dict.fromkeys(chunk_ids) if c in self._chunks}
             doc_ids = list(dict.fromkeys(rec.doc_id for rec in chunks.values()))
             self.docs.fetch(doc_ids)
-            self._fetch_texts(doc_ids)
-            self._fetch_sentences(doc_ids)
-            return Gathered(chunks, {d: self._texts[d] for d in doc_ids},
+            if articles:
+                self._fetch_texts(doc_ids)
+                self._fetch_sentences(doc_ids)
+            return Gathered(chunks, {d: self._texts[d] for d in doc_ids} if articles else {},
                             {d: self.docs[d] for d in doc_ids if d in self.docs},
-                            {d: self._sentences[d] for d in doc_ids}, self.cache)
+                            {d: self._sentences[d] for d in doc_ids} if articles else {}, self.cache)
 
     # ------------------------------------------------------------ sentences
     def doc_sentences(self, doc_id: str) -> DocSentences:

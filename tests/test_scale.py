@@ -390,3 +390,23 @@ def test_rag_bench_is_on_the_cli():
 
     result = CliRunner().invoke(cli, ["bench", "--help"])
     assert result.exit_code == 0 and "--sizes" in result.output and "--json" in result.output, result.output
+
+
+def test_a_question_reads_its_passages_in_one_pass_not_per_sentence(assistant, corpus, monkeypatch):
+    # retrieval ranks with the records it gathered, and the candidates and their features read what was gathered
+    # for the passages kept: none of the snapshot's per-item readers is called on the way (a fresh view)
+    from rag.snapshot import Snapshot
+
+    assistant.index([corpus], progress=False)
+    calls: list[str] = []
+    for name in ("chunk", "text", "doc_sentences", "sentence_vector", "title"):
+        original = getattr(Snapshot, name)
+
+        def counted(self, *args, _name=name, _original=original, **kwargs):
+            calls.append(_name)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(Snapshot, name, counted)
+    ev = assistant.evidence("How much did trade between China and Russia reach?")
+    assert ev.candidates and ev.features.shape[0] == len(ev.candidates)
+    assert calls == []
