@@ -232,8 +232,8 @@ class Indexer:
         with write_lock(self.settings), self._writing(create=False, every_record=False) as records:
             # only the records this removal needs: its article's and its near-duplicate group's (every record
             # only when the groups must all be worked out again), not all of them (0.96 s at 5,000 articles)
-            ids = self.store.all_ids(self.store.docs)
-            matches = [d for d in ids if d.startswith(doc_id)] if doc_id else []
+            exact = self.store.docs.get(ids=[doc_id], include=[])["ids"] if doc_id else []
+            matches = exact or ([d for d in self.store.doc_ids() if d.startswith(doc_id)] if doc_id else [])
             if len(matches) != 1:
                 what = "matches no" if not matches else f"matches {len(matches)}"
                 raise DocumentNotFound(f"{doc_id!r} {what} indexed article; `rag docs` lists their ids.")

@@ -310,6 +310,10 @@ class Store:
                 return
             offset += _PAGE
 
+    def doc_ids(self) -> list[str]:
+        """The ids of every article (paged; to resolve an id prefix)."""
+        return [i for page in self.pages(self.docs, []) for i in page["ids"]]
+
     def all_ids(self, collection: Any) -> list[str]:
         return [i for page in self.pages(collection, []) for i in page["ids"]]
 
