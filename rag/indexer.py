@@ -257,8 +257,9 @@ class Indexer:
     def _writing(self, rebuild: bool = False, create: bool = True,
                  every_record: bool = True) -> Iterator[dict[str, dict[str, Any]]]:
         """Open (or create) the store and its lexical index for writing, under the lexical index's lock; yields
-        the article records (every one, or none for the caller to fill with those it needs: `every_record`). On the way out, the generation is counted up and the lexical index marked as
-        reflecting it (only then: a crash in between leaves them differing, and the next open reconciles)."""
+        the article records (every one; or, without `every_record`, none, for the caller to add those it needs).
+        On the way out, the generation is counted up and the lexical index marked as reflecting it (only then: a
+        crash in between leaves them differing, and the next open reconciles)."""
         if create:
             self.store.create(signature(self.settings, self.embedder), rebuild=rebuild, extra=self.models)
         else:
