@@ -308,7 +308,8 @@ def matrix(g: Gathered, cands: list[Candidate], qvec: np.ndarray, qinfo: Questio
             "q_has_names": bool(qinfo.names),
             "name_in_sentence": share_found(qinfo.names, window_words),
             "name_in_passage": share_found(qinfo.names, passage_words),
-            "name_in_article": share_found(qinfo.names, article_words(g, c.doc_id)),
+            # (an article's words are read only when the question names something: 1-2 ms a new article)
+            "name_in_article": share_found(qinfo.names, article_words(g, c.doc_id)) if qinfo.names else 1.0,
             "unknown_name": qinfo.unknown,
             "is_question": c.text.rstrip().rstrip('"”’\')').endswith("?"),
             "is_title": _is_title(g, c),
