@@ -131,7 +131,7 @@ class Answerer:
         gathered = cands_mod.gather(snap, passages)
         cands = cands_mod.candidates(gathered, passages)
         features = cands_mod.score(cands, gathered, vector, qinfo, self.scorer, self.pieces)
-        return Evidence(question, query, kind, passages, cands, features, snap, opened[0], gathered)
+        return Evidence(question, query, kind, passages, cands, features, snap, gathered, opened[0])
 
     def extractive(self, question: str, history: History | None, k: int, opened: tuple[Store, Snapshot],
                    started: float) -> tuple[Answer, Evidence]:

@@ -43,8 +43,8 @@ class Evidence:
     candidates: list[Candidate]
     features: np.ndarray
     snap: Snapshot
+    gathered: Gathered  # what `gather` read for the passages: the candidates and features were made from it
     store: Store | None = None
-    gathered: Gathered = field(default_factory=lambda: Gathered({}, {}, {}, {}))  # what `gather` read for them
     # what `Answerer.decide` did, for evals (evals/measure_misses.py): the indices of the candidates the veto rules
     # left (`pool`), the ones the reader read (`ranked_first`), the first pass's and the final confidence
     trace: dict[str, Any] = field(default_factory=dict)

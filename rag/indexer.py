@@ -232,20 +232,24 @@ class Indexer:
         with write_lock(self.settings), self._writing(create=False, every_record=False) as records:
             # only the records this removal needs: its article's and its near-duplicate group's (every record
             # only when the groups must all be worked out again), not all of them (0.96 s at 5,000 articles)
-            exact = self.store.docs.get(ids=[doc_id], include=[])["ids"] if doc_id else []
-            matches = exact or ([d for d in self.store.doc_ids() if d.startswith(doc_id)] if doc_id else [])
+            def add_records(**which: Any) -> None:
+                got = self.store.docs.get(include=["metadatas"], **which)
+                records.update(zip(got["ids"], got["metadatas"], strict=True))
+
+            if doc_id:
+                add_records(ids=[doc_id])  # a whole id; else a prefix, resolved among the ids
+            matches = list(records) or ([d for d in self.store.doc_ids() if d.startswith(doc_id)] if doc_id else [])
             if len(matches) != 1:
                 what = "matches no" if not matches else f"matches {len(matches)}"
                 raise DocumentNotFound(f"{doc_id!r} {what} indexed article; `rag docs` lists their ids.")
-            got = self.store.docs.get(ids=matches, include=["metadatas"])
-            records.update(zip(got["ids"], got["metadatas"], strict=True))
+            if not records:
+                add_records(ids=matches)
             if matches[0] not in records:  # removed by another process meanwhile
                 raise DocumentNotFound(f"{doc_id!r} matches no indexed article; `rag docs` lists their ids.")
             if self.store.get_meta("groups_key") != self._groups_key():
                 records.update((d, m) for d, m, _ in self.store.iter_docs())
             elif group := records[matches[0]].get("dup_group"):
-                got = self.store.docs.get(where={"dup_group": group}, include=["metadatas"])
-                records.update(zip(got["ids"], got["metadatas"], strict=True))
+                add_records(where={"dup_group": group})
             info = doc_info(matches[0], records[matches[0]])
             self._mark_pending(matches)
             touched = self._remove_all(matches, records)

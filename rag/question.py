@@ -406,13 +406,7 @@ def unmet_condition(question: str, sentence: str, window: str, passage: str, tit
     that makes that text: it is called only when the answer's own text lacks a condition. Returns (the kind, what
     the question asks for, what the answer gives instead: the sentence's own, else the passage's), or None."""
     where = f"{sentence} {window} {passage} {title}"
-    made: list[str] = []
-
-    def beyond() -> str:
-        """The other retrieved text, made once and only when needed."""
-        if not made:
-            made.append(elsewhere() if callable(elsewhere) else elsewhere)
-        return made[0]
+    beyond = functools.cache(elsewhere if callable(elsewhere) else lambda: elsewhere)  # made once, when needed
 
     if "year" in kinds:
         asked = _year_tokens(asking_clause(question) + " " + question)

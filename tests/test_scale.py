@@ -284,6 +284,18 @@ def test_a_removal_reads_its_article_and_group_not_every_record(assistant, corpu
     assert not any(left[d].duplicate_group == grouped.doc_id for d in members - {grouped.doc_id})
 
 
+def test_a_removal_by_a_prefix_several_ids_share_names_how_many_and_removes_none(assistant, corpus):
+    for i in range(12):  # 17 articles: two ids surely share their first hex digit
+        (corpus / f"note-{i}.txt").write_text(f"Note {i}\n\nThe quota for item {i} was {i * 7} tonnes.\n", encoding="utf-8")
+    assistant.index([corpus], progress=False)
+    ids = [d.doc_id for d in assistant.documents()]
+    prefix = next(c for c in "0123456789abcdef" if sum(d.startswith(c) for d in ids) > 1)
+    shared = sum(d.startswith(prefix) for d in ids)
+    with pytest.raises(Exception, match=f"matches {shared} indexed article"):
+        assistant.remove(prefix)
+    assert len(assistant.documents()) == len(ids)
+
+
 def _groups(assistant: Assistant) -> list[list[str]]:
     groups: dict[str, list[str]] = {}
     for d in assistant.documents():
