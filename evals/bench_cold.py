@@ -4,9 +4,9 @@ five articles plus synthetic ones), alternating, in the same run (issue 29: cold
 
     python -m evals.bench_cold [--size 40] [--rounds 5]
 
-Both indexes are built first, as `rag index` builds them, with document vectors from the scale corpus's embedding
-cache (texts it lacks are embedded and added to it). Each round asks the same question of each index in a fresh
-`rag ask`; the figures are medians. Figures go to evals/results/bench_cold.json.
+Both indexes are built first as `rag bench` builds them (`bench_scale.build_index`: document vectors from the
+scale corpus's embedding cache, texts it lacks embedded and added to it). Each round asks the same question of
+each index in a fresh `rag ask`; the figures are medians. Figures go to evals/results/bench_cold.json.
 """
 
 from __future__ import annotations
@@ -14,35 +14,10 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
-import subprocess
-import time
-from pathlib import Path
 
-from evals.bench_scale import BIN, QUESTIONS, settings_env
-from evals.make_scale_corpus import CACHE, CachedEmbedder, EmbeddingCache, build
+from evals.bench_scale import build_index, cold_ask
+from evals.make_scale_corpus import CACHE
 from evals.results import save
-
-
-def build_index(size: int, index_dir: Path) -> dict[str, float]:
-    from rag import Settings
-    from rag.embed import load_embedder
-    from rag.indexer import Indexer
-    from rag.store import Store
-
-    corpus = build(size, CACHE)
-    shutil.rmtree(index_dir, ignore_errors=True)
-    settings = Settings(index_dir=index_dir, quiet=True)
-    inner = load_embedder()
-    embedder = CachedEmbedder(inner, EmbeddingCache(CACHE / "embeddings.sqlite", inner.model_id))
-    report = Indexer(Store(settings), embedder, settings).sync([corpus], progress=False)
-    return {"articles": report.documents, "chunks": report.chunks}
-
-
-def cold_ask(index_dir: Path) -> float:
-    started = time.perf_counter()
-    subprocess.run([str(BIN / "rag"), "ask", QUESTIONS[0]], env=settings_env(index_dir, None), check=True,
-                   capture_output=True)
-    return time.perf_counter() - started
 
 
 def main() -> None:
@@ -52,14 +27,18 @@ def main() -> None:
     args = parser.parse_args()
     work = CACHE / "cold"
     sizes = {1: work / "index-1x", args.size: work / f"index-{args.size}x"}
-    built = {size: build_index(size, folder) for size, folder in sizes.items()}
+    built = {}
+    for size, folder in sizes.items():
+        shutil.rmtree(folder, ignore_errors=True)
+        built[size] = build_index(size, folder, None)
     for folder in sizes.values():
-        cold_ask(folder)  # the page cache holds both the same way
+        cold_ask(folder, None, 1)  # the page cache holds both the same way
     times: dict[int, list[float]] = {size: [] for size in sizes}
     for _ in range(args.rounds):
         for size, folder in sizes.items():
-            times[size].append(cold_ask(folder))
-    rows = [{"size": size, **built[size], "cold_rag_ask_s": round(statistics.median(times[size]), 3),
+            times[size].append(cold_ask(folder, None, 1))
+    rows = [{"size": size, "articles": built[size]["articles"], "chunks": built[size]["chunks"],
+             "cold_rag_ask_s": round(statistics.median(times[size]), 3),
              "runs_s": [round(t, 3) for t in times[size]]} for size in sizes]
     ratio = rows[1]["cold_rag_ask_s"] / rows[0]["cold_rag_ask_s"]
     for row in rows:
