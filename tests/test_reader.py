@@ -251,3 +251,13 @@ def test_short_answers_keep_the_signs_written_against_a_quantity():
     hyphen = "They tested long-range missiles."
     e = hyphen.index("range")
     assert with_signs(hyphen, e, e + 5) == (e, e + 5), "a hyphen is not a minus sign"
+
+
+def test_the_reader_and_the_embedding_model_run_without_spinning_threads(real_embedder):
+    # a question runs the two sessions in turn: spinning threads of one held the cores the other needed
+    # (rag/runtime.py: warm ask p50 about halved on 2 cores)
+    from rag.reader import load_reader
+
+    embedder_session = real_embedder.model.session
+    for session in (load_reader().session, embedder_session):
+        assert session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning") == "0"

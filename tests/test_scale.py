@@ -422,3 +422,38 @@ def test_a_question_reads_its_passages_in_one_pass_not_per_sentence(assistant, c
     ev = assistant.evidence("How much did trade between China and Russia reach?")
     assert ev.candidates and ev.features.shape[0] == len(ev.candidates)
     assert calls == []
+
+
+def test_collections_write_their_graph_every_100_writes_and_an_older_index_is_set_so_by_its_next_writer(
+        assistant, corpus, tmp_path):
+    from rag.store import SYNC_THRESHOLD, Store
+
+    assistant.index([corpus], progress=False)
+    store = assistant.opened()[0]
+    collections = (store.chunks, store.sentences, store.docs)
+    assert SYNC_THRESHOLD == 100
+    assert all(c.configuration["hnsw"]["sync_threshold"] == SYNC_THRESHOLD for c in collections)
+    for c in collections:  # as an index made before the setting
+        c.modify(configuration={"hnsw": {"sync_threshold": 1000}})
+    extra = tmp_path / "extra.txt"
+    extra.write_text("Extra\n\nThe lithium levy rose to 9 percent.\n", encoding="utf-8")
+    assistant.add([extra], progress=False)
+    fresh = Store(assistant.settings)
+    fresh.open(assistant.opened()[0].chunks.metadata)
+    assert all(c.configuration["hnsw"]["sync_threshold"] == SYNC_THRESHOLD
+               for c in (fresh.chunks, fresh.sentences, fresh.docs))
+
+
+def test_the_bm25_index_written_in_batches_equals_one_written_at_once(tmp_path, corpus, monkeypatch):
+    import rag.indexer
+
+    def bm25_rows(root: Path, batch: int) -> list[tuple]:
+        monkeypatch.setattr(rag.indexer, "LEXICAL_BATCH", batch)
+        a = Assistant(settings=Settings(index_dir=root, quiet=True), embedder=fake_embedder(), auto_build=False)
+        a.index([corpus], progress=False)
+        lexical = LexicalIndex(a.opened()[0].lexical_path())
+        return sorted(lexical.db.execute("SELECT id, len, terms, tfs FROM chunks WHERE len > 0"))
+
+    many = bm25_rows(tmp_path / "small-batches", 7)
+    one = bm25_rows(tmp_path / "one-batch", 10**6)
+    assert many and many == one
