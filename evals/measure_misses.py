@@ -43,10 +43,13 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 from evals.results import save  # noqa: E402
 from rag import Assistant, Settings  # noqa: E402
 from rag.evaluate import load_questions  # noqa: E402
-from rag.features import question_names, question_numbers  # noqa: E402
 from rag.lexical import word_set, words  # noqa: E402
 from rag.metrics import answer_correct, gold_spans, normalize  # noqa: E402
-from rag.question import strict_kind  # noqa: E402
+from rag.question import (  # noqa: E402
+    question_names,
+    question_numbers,
+    strict_kind,  # noqa: E402
+)
 from rag.scorer import IN_FORCE, RULES, vetoes  # noqa: E402
 from rag.suites import corpus_paths, load_suites, pick  # noqa: E402
 

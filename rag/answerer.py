@@ -37,11 +37,10 @@ from . import features as feats
 from . import question as kinds
 from .candidates import Candidate, Evidence
 from .features import FEATURES
-from .followup import History, names_nothing, resolve, user_turns
+from .followup import History
 from .prompts import DISAGREE_NOTE
 from .question import CONDITIONS, short_answer, unmet_condition
 from .reader import SPEC_FILE, combine, context_of
-from .retrieve import check_query
 from .scorer import IN_FORCE, MODEL_FILE, answer_pool
 from .settings import Settings
 from .snapshot import Gathered, Snapshot
@@ -55,8 +54,9 @@ from .types import Answer, Passage
 # sentence joins when its probability is at least HOP_MIN (rag/tuning.py: chosen on HotpotQA questions 51-88).
 BRIDGE = re.compile(r"\b(who|whom|whose|which|that|where|when)\b", re.I)
 
-# (query, k, the query's vector, the opened index) -> the k passages retrieval finds (Assistant.search's policy)
-Retrieve = Callable[[str, int, np.ndarray, tuple[Store, Snapshot]], list[Passage]]
+# (snapshot, query, k) -> the k passages retrieval finds and the query's vector: `retrieve.find` with the embedding
+# model and the retrieval settings in force (Assistant.search's policy)
+Find = Callable[[Snapshot, str, int], tuple[list[Passage], np.ndarray]]
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -78,16 +78,15 @@ def context(g: Gathered, c: Candidate) -> str:
 class Answerer:
     """The answering policy: reads a question (with its conversation) into the evidence, chooses the sentences
     that answer, the confidence and the short answer, and writes the extractive answer. `reader` None: the
-    evidence scorer alone (its calibrated confidence and threshold). `embed` and `retrieve` are the embedding
-    model and the retrieval settings in force (the `Assistant` passes its own)."""
+    evidence scorer alone (its calibrated confidence and threshold). `find` embeds a query and retrieves its
+    passages with the model and the settings in force (the `Assistant` passes its own)."""
 
-    def __init__(self, scorer: Any, reader: Any, embed: Callable[[str], np.ndarray], retrieve: Retrieve, *,
+    def __init__(self, scorer: Any, reader: Any, find: Find, *,
                  threshold: float | None = None, top_n: int | None = None, two_hop: bool = True,
                  pieces: Any = None, top_k: int = 5) -> None:
         self.scorer = scorer
         self.reader = reader
-        self.embed = embed
-        self.retrieve = retrieve
+        self.find = find
         self.top_k = top_k  # passages the second hop reads
         self.top_n = top_n or (reader.spec.top_n if reader is not None else 0)
         self.two_hop = two_hop
@@ -114,24 +113,16 @@ class Answerer:
                  merge: bool = False) -> Evidence:
         """Every candidate sentence of the retrieved passages, scored by the evidence scorer, with the features it
         saw. `merge`: search with the conversation even when the question does not look like a follow-up."""
-        question = check_query(question, k)
+        q = kinds.read(question, history, k, force=merge)  # the question checked, resolved and read, once
         snap = opened[1]
-        query, used = resolve(question, history, force=merge)
-        kind = kinds.question_type(question)
-        type_question = question
-        if used:  # "And what about Iran?" keeps the kind of answer and the conditions of the earlier turns
-            type_question = " ".join(used + [question])
-            if not kind and not kinds.WH_WORD.search(question):  # "What prize?" asks its own kind
-                kind = kinds.question_type(used[-1])
-        vector = self.embed(query)
-        passages = self.retrieve(query, k, vector, opened)
+        passages, vector = self.find(snap, q.query, k)
         # the question's words against the index (once), then its passages' data in one pass; the candidates and
         # their features are computed from that alone
-        qinfo = feats.question_info(snap, query, kind, type_question, self.pieces, question)
+        qinfo = feats.question_info(snap, q, self.pieces)
         gathered = cands_mod.gather(snap, passages)
         cands = cands_mod.candidates(gathered, passages)
         features = cands_mod.score(cands, gathered, vector, qinfo, self.scorer, self.pieces)
-        return Evidence(question, query, kind, passages, cands, features, snap, gathered, opened[0])
+        return Evidence(q.turn.text, q.query, q.kind, passages, cands, features, snap, gathered, q, opened[0])
 
     def extractive(self, question: str, history: History | None, k: int, opened: tuple[Store, Snapshot],
                    started: float) -> tuple[Answer, Evidence]:
@@ -139,7 +130,7 @@ class Answerer:
         ev = self.evidence(question, history, k, opened)
         retrieved = time.perf_counter()
         chosen, confidence = self.decide(ev)
-        if history and ev.query == ev.question and user_turns(history) and names_nothing(ev.question):
+        if history and kinds.merged_follow_up(ev.asked, history):
             # "what is the point of the project?" in a conversation about a library: a follow-up without a
             # pronoun. Also read it with the conversation, and keep that reading when it is clearly surer.
             merged = self.evidence(question, history, k, opened, merge=True)
@@ -174,7 +165,7 @@ class Answerer:
     def decide(self, ev: Evidence) -> tuple[list[Candidate], float]:
         """The sentences that answer and the confidence. Only sentences that hold the number, date or byline
         asked for may answer such a question (none: confidence 0, the answer abstains)."""
-        idx = answer_pool(ev.features, self.rules, kinds.strict_kind(ev.question))
+        idx = answer_pool(ev.features, self.rules, ev.asked.turn.strict)
         pool = [ev.candidates[i] for i in idx]
         first = self.scorer.confidence(np.asarray([c.score for c in pool]), ev.features[idx])
         if ev.kind == "author" and pool:
@@ -189,7 +180,7 @@ class Answerer:
                 first = self.scorer.confidence(np.asarray([ev.candidates[i].score for i in content]), rows)
         ev.trace.update(pool=[int(i) for i in idx], first_confidence=first,
                         ranked_first=sorted(pool, key=lambda c: -c.score)[: self.top_n])
-        logits = self.read(ev, pool, reader_question(ev))
+        logits = self.read(ev, pool, ev.asked.for_reader)
         chosen = cands_mod.prefer_originals(ev.snap, cands_mod.select(pool, ev.kind), ev.candidates)
         confidence = first if logits is None else self.reader.spec.confidence(logits, first)
         ev.trace["confidence"] = confidence
@@ -199,9 +190,8 @@ class Answerer:
         """For a question one sentence cannot answer ("Where was the director of film X born?"): search again
         with the question and the best sentence (which names the bridge: the director), and return the best
         sentence of another article when it scores at least HOP_MIN and holds the kind of answer asked for."""
-        query = f"{ev.query} {first.text}"
-        vector = self.embed(query)
-        passages = self.retrieve(query, self.top_k, vector, (ev.store, ev.snap))
+        q = ev.asked.hop(first.text)
+        passages, vector = self.find(ev.snap, q.query, self.top_k)
         gathered = cands_mod.gather(ev.snap, passages)
         group = ev.gathered.docs.get(first.doc_id, {}).get("dup_group") or first.doc_id
         found = [c for c in cands_mod.candidates(gathered, passages)
@@ -210,7 +200,7 @@ class Answerer:
                           and float(c.vector @ first.vector) >= SAME_SENTENCE)]
         if not found:
             return None
-        qinfo = feats.question_info(ev.snap, query, ev.kind, ev.question, self.pieces)
+        qinfo = feats.question_info(ev.snap, q, self.pieces)
         cands_mod.score(found, gathered, vector, qinfo, self.scorer, self.pieces)
         best = max(found, key=lambda c: c.score)
         if best.score < min_score or (ev.kind and not best.typed):
@@ -233,7 +223,7 @@ class Answerer:
                 return " ".join([p.text for p in ev.passages]
                                 + [str(m.get(k, "")) for m in docs for k in ("title", "author", "publication")])
 
-            unmet = unmet_condition(ev.question, top.text, feats.neighbours(ev.gathered, top), top.passage.text,
+            unmet = unmet_condition(ev.asked.turn, top.text, feats.neighbours(ev.gathered, top), top.passage.text,
                                     ev.snap.title(top.doc_id), conditions - ({"name"} if ev.kind == "author" else set()),
                                     elsewhere)
             if unmet is not None:
@@ -265,26 +255,12 @@ class Answerer:
     def short(self, top: Candidate, ev: Evidence) -> str:
         """The short answer, as the reader's settings say (`ReaderSpec.short`, chosen on development articles):
         the rule for the kind of answer asked for (numbers, dates, names, bylines) and/or the reader's span."""
-        rule = short_answer(top.text, top.passage.author, ev.kind, ev.question)
+        rule = short_answer(top.text, top.passage.author, ev.kind, ev.asked.turn)
         mode = self.reader.spec.short if self.reader is not None else "rules"
         if mode == "rules" or (mode == "hybrid" and rule) or top.short[0] < 0 or ev.kind == "author":
             return rule
         a, b = top.short
         return top.text[a:b].strip(" ,.;:")
-
-
-def reader_question(ev: Evidence) -> str:
-    """The question as the reader reads it: the turn itself, and for a follow-up ("how many books does it
-    hold?") the turn with the names of the earlier turns it was merged with."""
-    from .features import question_names
-    from .lexical import words
-
-    if ev.query == ev.question:
-        return ev.question
-    if len(set(words(ev.question))) < 2:  # "And?", "How many?": the merged query is the question
-        return ev.query
-    earlier = [n for n in question_names(ev.query) if n not in ev.question]
-    return f"{ev.question} ({' '.join(dict.fromkeys(earlier))})" if earlier else ev.question
 
 
 def models_record(settings: Settings) -> dict[str, Any]:

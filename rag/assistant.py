@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import time
@@ -20,6 +21,7 @@ from .lexical import LexicalIndex
 from .load import bundled_corpus
 from .localdb import LocalDB
 from .prompts import BACKEND_FAILED, NOTHING_SUPPORTED
+from .retrieve import find as retrieve_find
 from .retrieve import search
 from .sentences import SentenceStore
 from .settings import COLLECTION_PATTERN, DEFAULT_COLLECTION, Settings, storage_prefix
@@ -317,11 +319,12 @@ class Assistant:
 
                 reader = load_reader(s.reader_file, s.threads)
 
-            def retrieve(query: str, k: int, vector: Any, opened: tuple[Store, Snapshot]) -> list[Passage]:
-                return self._search(query, k, vector, opened)
-
-            self._answerer_obj = Answerer(self.scorer, reader, self.embedder.embed_query, retrieve,
-                                          threshold=s.abstain_threshold, top_n=s.reader_candidates,
+            # retrieval with the embedding model and the settings in force, as `search` does (a partial: the answerer
+            # calls retrieve.find itself)
+            find = functools.partial(retrieve_find, embedder=self.embedder, mode=s.retrieval, candidates=s.candidates,
+                                     mmr_lambda=s.mmr_lambda)
+            self._answerer_obj = Answerer(self.scorer, reader, find, threshold=s.abstain_threshold,
+                                          top_n=s.reader_candidates,
                                           two_hop=s.two_hop, pieces=self._pieces(), top_k=s.top_k)
         return self._answerer_obj
 

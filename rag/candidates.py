@@ -21,7 +21,7 @@ import numpy as np
 
 from . import features
 from .prompts import ABSTAIN_TEXT, CLOSEST_TEXT, CONDITION_TEXT
-from .question import figures, has_type, name_words, names
+from .question import Question, figures, name_words, names
 from .snapshot import Gathered, Snapshot
 from .store import Store
 from .tuning import DISAGREE_SIMILAR, MAX_SENTENCES, RATIO, SAME_SENTENCE
@@ -44,6 +44,7 @@ class Evidence:
     features: np.ndarray
     snap: Snapshot
     gathered: Gathered  # what `gather` read for the passages: the candidates and features were made from it
+    asked: Question  # the question as `question.read` read it (question, query and kind above are its own)
     store: Store | None = None
     # what `Answerer.decide` did, for evals (evals/measure_misses.py): the indices of the candidates the veto rules
     # left (`pool`), the ones the reader read (`ranked_first`), the first pass's and the final confidence
@@ -86,7 +87,7 @@ def score(cands: list[Candidate], g: Gathered, qvec: np.ndarray, qinfo: features
     """Give each candidate the scorer's probability that it answers (`score`); returns the feature matrix.
     `qinfo`: what the features read of the question (`features.question_info`)."""
     kind = qinfo.kind
-    x = features.matrix(g, cands, qvec, qinfo, pieces, has_type)
+    x = features.matrix(g, cands, qvec, qinfo, pieces)
     probs = scorer.probabilities(x) if len(cands) and scorer is not None else [0.0] * len(cands)
     col = {name: i for i, name in enumerate(features.FEATURES)}
     for c, p, row in zip(cands, probs, x, strict=True):

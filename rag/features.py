@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .lexical import STOPWORDS, word_set, word_tuple, words
+from .lexical import STOPWORDS, word_set, word_tuple
+from .question import Asked, Question, has_type, parse
 from .types import Candidate
 
 if TYPE_CHECKING:
@@ -49,11 +50,6 @@ FEATURES: tuple[str, ...] = (
     "inv_rank", "inv_dense_rank", "inv_bm25_rank", "log_q_words",
 )
 
-_QUESTION_FUNCTION = {"what", "which", "who", "whom", "whose", "when", "where", "why", "how", "and", "did", "does",
-                      "do", "is", "are", "was", "were", "in", "on", "the", "a", "an", "of", "to", "name", "list",
-                      "give", "tell", "according", "besides", "other", "than", "after", "before", "during"}
-_NUM_RE = re.compile(r"\b(\d[\d,.]*\d|\d)(?:st|nd|rd|th|s)?\b")
-_NAME_RE = re.compile(r"(?<![\w'’])[A-Z][\w'’.-]*")
 _PRONOUN_START = re.compile(r"^\W*(he|she|it|they|his|her|its|their|this|that|these|those|there|such)\b", re.I)
 
 
@@ -109,25 +105,6 @@ def load_wordpieces(model_dir: str) -> WordPieces | None:
 # ---------------------------------------------------------------- the question
 
 
-def question_numbers(question: str) -> list[str]:
-    """Numbers and years the question is conditioned on ("in 2021", "the 3rd edition" -> ["2021", "3"])."""
-    return [m.group(1).rstrip(".,") for m in _NUM_RE.finditer(question)]
-
-
-def question_names(question: str) -> list[str]:
-    """Capitalised words of the question other than its first word and question words ("Who founded Apple
-    in California?" -> ["Apple", "California"])."""
-    text = question.strip()
-    out = []
-    for m in _NAME_RE.finditer(text):
-        if m.start() == 0:
-            continue
-        word = m.group(0).strip(".'’-")
-        if word and word.lower() not in _QUESTION_FUNCTION and word.lower() not in STOPWORDS:
-            out.append(word)
-    return out
-
-
 _LETTERS = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 
@@ -151,49 +128,47 @@ def known(word: str, vocabulary: Any) -> bool:
 def unknown_names(question: str, vocabulary: Any) -> list[str]:
     """Names of the question (question_names) none of whose words any indexed article has, even with a typo
     (e.g. a country never mentioned)."""
-    return [n for n in question_names(question) if (stemmed := words(n)) and not any(known(w, vocabulary) for w in stemmed)]
+    return _unknown(parse(question).names, vocabulary)
+
+
+def _unknown(names: tuple[tuple[str, list[str]], ...], vocabulary: Any) -> list[str]:
+    return [n for n, stemmed in names if stemmed and not any(known(w, vocabulary) for w in stemmed)]
 
 
 @dataclass
 class QuestionInfo:
-    """What the features need from the question, computed once per question."""
+    """What the features need from the question (`question.Question`) and the index, computed once per
+    question."""
 
     query: str  # as searched (a follow-up merged with its turns)
     kind: str  # question_type(): number, date, author, person, place or ""
-    type_question: str  # the text the answer type and conditions are read from
-    qwords: set[str]
+    typed: Asked  # what the answer type and conditions are read from
+    qwords: frozenset[str]
     weights: dict[str, float]  # IDF of each content word
-    numbers: list[str]
+    numbers: tuple[str, ...]
     names: list[list[str]]  # each name as its stemmed words
     unknown: bool  # a name of the question that no indexed article contains
     wh: str
     piece_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
+    @property
+    def type_question(self) -> str:
+        return self.typed.text
 
-def question_info(snap: Snapshot, query: str, kind: str, type_question: str, pieces: WordPieces | None,
-                  question: str | None = None) -> QuestionInfo:
-    """`query` is what was searched (a follow-up merged with earlier turns); `question` the turn itself. The
-    word features read the turn's own words plus the names of the earlier turns ("how many printed books does
-    it contain?" after "When was the Vatican Library opened?" -> printed, books, contain, Vatican, Library), or
-    the whole query when the turn has fewer than two content words of its own ("And?", "How many?")."""
-    focus = query
-    if question is not None and question != query and len(set(words(question))) >= 2:
-        earlier_names = " ".join(n for n in question_names(type_question) if n not in question)
-        focus = f"{question} {earlier_names}".strip()
-    qwords = set(words(focus))
-    if kind == "author":  # words about the article itself, which its sentences do not contain
-        qwords -= set(words("author authored wrote written writer article piece story published"))
-    names = [stemmed for n in question_names(type_question) if (stemmed := words(n))]
-    unknown = bool(unknown_names(type_question, snap.known))
-    idf = snap.idf_of(qwords)
+
+def question_info(snap: Snapshot, q: Question, pieces: WordPieces | None) -> QuestionInfo:
+    """The question's words against the index: their IDF, and the names no article holds. The word features
+    read `q.focus`: the turn's own words plus the names of the earlier turns ("how many printed books does it
+    contain?" after "When was the Vatican Library opened?" -> printed, books, contain, Vatican, Library), or the
+    whole query when the turn has fewer than two content words of its own ("And?", "How many?")."""
+    idf = snap.idf_of(set(q.qwords))
     rarest = snap.max_idf()
-    wh_match = re.search(r"\b(what|which|who|whom|whose|when|where|why|how)\b", type_question.lower())
     return QuestionInfo(
-        query=query, kind=kind, type_question=type_question, qwords=qwords,
-        weights={w: idf.get(w, rarest) for w in qwords},
-        numbers=question_numbers(type_question), names=names, unknown=unknown,
-        wh=wh_match.group(1) if wh_match else "",
-        piece_ids=pieces.ids(focus) if pieces else np.zeros(0, np.int64),
+        query=q.query, kind=q.kind, typed=q.typed, qwords=q.qwords,
+        weights={w: idf.get(w, rarest) for w in q.qwords},
+        numbers=q.typed.numbers, names=[stemmed for _, stemmed in q.typed.names if stemmed],
+        unknown=bool(_unknown(q.typed.names, snap.known)), wh=q.typed.wh,
+        piece_ids=pieces.ids(q.focus) if pieces else np.zeros(0, np.int64),
     )
 
 
@@ -260,7 +235,7 @@ def sentence_pieces(g: Gathered, c: Candidate, pieces: WordPieces) -> np.ndarray
 
 
 def matrix(g: Gathered, cands: list[Candidate], qvec: np.ndarray, qinfo: QuestionInfo,
-           pieces: WordPieces | None, has_type: Any) -> np.ndarray:
+           pieces: WordPieces | None) -> np.ndarray:
     """The feature matrix (one row per candidate, columns in FEATURES order), from what `g` holds: plain
     arithmetic on the gathered texts, records and vectors, no trip to the index."""
     n = len(cands)
@@ -276,7 +251,7 @@ def matrix(g: Gathered, cands: list[Candidate], qvec: np.ndarray, qinfo: Questio
         rec = g.chunks.get(c.passage.chunk_id)
         psem = float(rec.vector @ qvec) if rec is not None else 0.0
         meta = g.docs.get(c.doc_id, {})
-        typed = bool(qinfo.kind) and has_type(c.text, qinfo.kind, qinfo.type_question, meta.get("author", ""))
+        typed = bool(qinfo.kind) and has_type(c.text, qinfo.kind, qinfo.typed, meta.get("author", ""))
         lex = coverage(qinfo, sent_words)
         if pieces is not None and len(qinfo.piece_ids):
             align = pieces.align(qinfo.piece_ids, sentence_pieces(g, c, pieces))

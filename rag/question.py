@@ -9,8 +9,11 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 
+from .followup import History, names_nothing, resolve, user_turns
 from .lexical import STOPWORDS, words
+from .retrieve import check_query
 
 _MONTHS = "january|february|march|april|may|june|july|august|september|october|november|december"
 _QTYPES = [
@@ -230,10 +233,11 @@ def question_type(question: str) -> str:
     return name
 
 
-def has_type(sentence: str, kind: str, question: str, author: str = "") -> bool:
-    """Whether the sentence holds an answer of `kind` that is not already in the question. For "author" that
-    is the byline of the sentence's own article (its `author`, as the text gives it)."""
-    asked = {w.lower() for w in re.findall(r"[\w$%]+", question)}
+def has_type(sentence: str, kind: str, question: str | Asked, author: str = "") -> bool:
+    """Whether the sentence holds an answer of `kind` that is not already in the question (its text, or the
+    question as `parse` read it). For "author" that is the byline of the sentence's own article (its `author`, as
+    the text gives it)."""
+    asked = _parsed(question).tokens
     if kind == "author":
         return bool(author) and author in sentence
     if kind == "number":
@@ -310,16 +314,15 @@ def _spans(text: str, kind: str, author: str, asked: set[str] | frozenset[str] =
     return out
 
 
-def short_answer(text: str, author: str, kind: str, question: str) -> str:
+def short_answer(text: str, author: str, kind: str, question: str | Asked) -> str:
     """The span of the quote that answers a question asking for a number, date, person, place, organisation or
     author: of the spans of that kind not already in the question, the one nearest the words the sentence
     shares with the question (answers sit next to what the question mentions). "" when none."""
     if not kind:
         return ""
-    asked = {w.lower() for w in re.findall(r"[\w$%]+", question)}
-    qwords = set(words(question))
-    counted = re.search(r"\bhow many ([\w-]+)", question, re.I)  # "How many colors?" -> colors
-    spans = [(s, e) for s, e in _spans(text, kind, author, set(words(counted.group(1))) if counted else set())
+    q = _parsed(question)
+    asked, qwords = q.tokens, q.words
+    spans = [(s, e) for s, e in _spans(text, kind, author, q.counted)
              if not set(re.findall(r"[\w$%]+", text[s:e].lower())) <= asked]
     if not spans:
         return ""
@@ -393,7 +396,7 @@ def _asked_names(question: str) -> list[str]:
     return out
 
 
-def unmet_condition(question: str, sentence: str, window: str, passage: str, title: str = "",
+def unmet_condition(question: str | Asked, sentence: str, window: str, passage: str, title: str = "",
                     kinds: tuple[str, ...] | frozenset[str] = ("year",),
                     elsewhere: str | Callable[[], str] = "") -> tuple[str, str, str] | None:
     """A condition of the question that the answer's sentence, its neighbours (`window`), its passage and its
@@ -405,11 +408,12 @@ def unmet_condition(question: str, sentence: str, window: str, passage: str, tit
     two-hop question sits beside the name's own passage; so for years and figures). `elsewhere` may be a function
     that makes that text: it is called only when the answer's own text lacks a condition. Returns (the kind, what
     the question asks for, what the answer gives instead: the sentence's own, else the passage's), or None."""
+    q = _parsed(question)
     where = f"{sentence} {window} {passage} {title}"
     beyond = functools.cache(elsewhere if callable(elsewhere) else lambda: elsewhere)  # made once, when needed
 
     if "year" in kinds:
-        asked = _year_tokens(asking_clause(question) + " " + question)
+        asked = q.years
 
         def stated(y: str, text: str) -> bool:
             return bool(re.search(rf"(?<![\d,.]){re.escape(y)}(?!\d|,\d)", text))
@@ -420,26 +424,171 @@ def unmet_condition(question: str, sentence: str, window: str, passage: str, tit
             if given:
                 return "year", missing[0], given[0]
     if "number" in kinds:
-        asked_figures = [question[s:e] for s, e in number_spans(question)]
+        asked_figures = q.amounts
         have = figures(where)
         missing = [f for f in asked_figures if figures(f) and not figures(f) <= have]
         if missing:
             have |= figures(beyond())
             missing = [f for f in missing if not figures(f) <= have]
         for text in (sentence, passage) if missing else ():
-            given = [text[s:e] for s, e in number_spans(text) if figures(text[s:e]) and not figures(text[s:e]) & figures(question)]
+            given = [text[s:e] for s, e in number_spans(text) if figures(text[s:e]) and not figures(text[s:e]) & q.figures]
             if given:
                 return "number", missing[0], given[0]
     if "name" in kinds:
         found = set(words(where))
-        asked_names = [(n, w) for n in _asked_names(question) if (w := words(n))]
+        asked_names = q.conditions_names
         missing = [n for n, w in asked_names if not all(_near(x, found) for x in w)]
         if missing:
             found |= set(words(beyond()))
             missing = [n for n, w in asked_names if n in missing and not all(_near(x, found) for x in w)]
         for text in (sentence, passage) if missing else ():
             dates = " ".join(text[s:e] for s, e in date_spans(text))
-            given = [n for n in names(text) if not set(words(n)) & set(words(question)) and n not in dates]
+            given = [n for n in names(text) if not set(words(n)) & q.words and n not in dates]
             if given:
                 return "name", missing[0], given[0]
     return None
+
+
+# ---------------------------------------------------------------- the question, read once
+
+_QUESTION_FUNCTION = {"what", "which", "who", "whom", "whose", "when", "where", "why", "how", "and", "did", "does",
+                      "do", "is", "are", "was", "were", "in", "on", "the", "a", "an", "of", "to", "name", "list",
+                      "give", "tell", "according", "besides", "other", "than", "after", "before", "during"}
+_NUM_RE = re.compile(r"\b(\d[\d,.]*\d|\d)(?:st|nd|rd|th|s)?\b")
+_CAPITAL_RE = re.compile(r"(?<![\w'’])[A-Z][\w'’.-]*")
+_WH = re.compile(r"\b(what|which|who|whom|whose|when|where|why|how)\b")
+_COUNTED = re.compile(r"\bhow many ([\w-]+)", re.I)  # "How many colors?" -> colors
+_ABOUT_ARTICLE_WORDS = frozenset(words("author authored wrote written writer article piece story published"))
+
+
+def question_numbers(question: str) -> list[str]:
+    """Numbers and years the question is conditioned on ("in 2021", "the 3rd edition" -> ["2021", "3"])."""
+    return [m.group(1).rstrip(".,") for m in _NUM_RE.finditer(question)]
+
+
+def question_names(question: str) -> list[str]:
+    """Capitalised words of the question other than its first word and question words ("Who founded Apple
+    in California?" -> ["Apple", "California"])."""
+    text = question.strip()
+    out = []
+    for m in _CAPITAL_RE.finditer(text):
+        if m.start() == 0:
+            continue
+        word = m.group(0).strip(".'’-")
+        if word and word.lower() not in _QUESTION_FUNCTION and word.lower() not in STOPWORDS:
+            out.append(word)
+    return out
+
+
+@dataclass(frozen=True)
+class Asked:
+    """One text of a question, read once by `parse`: what the kind filter (`has_type`), the short answers and the
+    conditions (`unmet_condition`) compare sentences against."""
+
+    text: str
+    clause: str  # the clause that asks (`asking_clause`)
+    strict: bool  # it wants an amount or a date and nothing else (`strict_kind`)
+    tokens: frozenset[str]  # its lower-case tokens ([\w$%]+): what is "already in the question"
+    words: frozenset[str]  # its content words, stemmed
+    counted: frozenset[str]  # the counted thing of "how many X", stemmed
+    years: tuple[str, ...]  # the years it names, of the asking clause first
+    amounts: tuple[str, ...]  # the amounts it names, as written
+    figures: frozenset[str]  # the figures in it (`figures`)
+    conditions_names: tuple[tuple[str, list[str]], ...]  # the names it names (`_asked_names`), with their words
+    names: tuple[tuple[str, list[str]], ...]  # its capitalised words (`question_names`), with their stemmed words
+    numbers: tuple[str, ...]  # `question_numbers`
+    wh: str  # its first question word, lower-case ("" when none)
+
+
+@functools.lru_cache(maxsize=512)
+def parse(text: str) -> Asked:
+    """`text` read once (cached: a question's texts are read again by every sentence it is compared with)."""
+    clause = asking_clause(text)
+    counted = _COUNTED.search(text)
+    wh = _WH.search(text.lower())
+    return Asked(
+        text=text, clause=clause, strict=bool(_STRICT_ASK.search(clause)),
+        tokens=frozenset(w.lower() for w in re.findall(r"[\w$%]+", text)),
+        words=frozenset(words(text)),
+        counted=frozenset(words(counted.group(1))) if counted else frozenset(),
+        years=tuple(_year_tokens(clause + " " + text)),
+        amounts=tuple(text[s:e] for s, e in number_spans(text)),
+        figures=figures(text),
+        conditions_names=tuple((n, w) for n in _asked_names(text) if (w := words(n))),
+        names=tuple((n, words(n)) for n in question_names(text)),
+        numbers=tuple(question_numbers(text)),
+        wh=wh.group(1) if wh else "",
+    )
+
+
+def _parsed(question: str | Asked) -> Asked:
+    return question if isinstance(question, Asked) else parse(question)
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question as the answerer reads it, once, before it searches (`read`): the user's turn, what is searched
+    for it, the kind of answer asked for, and the texts the features, the rules and the reader read. From here on
+    the answer's steps take this object, not the question's text."""
+
+    turn: Asked  # the user's turn
+    query: str  # what is searched: the turn, or a follow-up merged with the earlier turns it depends on
+    used: tuple[str, ...]  # those earlier turns, oldest first
+    typed: Asked  # what the kind of answer and the sentences' kinds are read against (the turn with `used`)
+    kind: str  # `question_type`: number, date, author, person, place, name or ""
+    focus: str  # what the word features read: the turn's own words and the earlier turns' names, or the query
+    qwords: frozenset[str]  # the focus's content words, stemmed (for an author question, less the words
+    # about the article itself, which its sentences do not contain)
+    for_reader: str  # the question as the reader reads it (`Question.reader_text`)
+
+    @property
+    def text(self) -> str:
+        return self.turn.text
+
+    def hop(self, bridge: str) -> Question:
+        """The second hop's question: the query with the best sentence of the first (`bridge`), its words the
+        focus; the kind and the conditions stay the turn's."""
+        query = f"{self.query} {bridge}"
+        return replace(self, query=query, typed=self.turn, focus=query, qwords=_focus_words(query, self.kind))
+
+
+def _focus_words(focus: str, kind: str) -> frozenset[str]:
+    found = parse(focus).words
+    return found - _ABOUT_ARTICLE_WORDS if kind == "author" else found
+
+
+def read(question: str, history: History | None, k: int, *, force: bool = False) -> Question:
+    """The question checked (`check_query`), resolved against the conversation (`followup.resolve`; `force`:
+    merge even a question that does not look like a follow-up) and read once (`parse`)."""
+    question = check_query(question, k)
+    query, used = resolve(question, history, force=force)
+    turn = parse(question)
+    kind = question_type(question)
+    typed = turn
+    if used:  # "And what about Iran?" keeps the kind of answer and the conditions of the earlier turns
+        typed = parse(" ".join([*used, question]))
+        if not kind and not WH_WORD.search(question):  # "What prize?" asks its own kind
+            kind = question_type(used[-1])
+    focus = query
+    if question != query and len(turn.words) >= 2:
+        earlier = " ".join(n for n, _ in typed.names if n not in question)
+        focus = f"{question} {earlier}".strip()
+    return Question(turn, query, tuple(used), typed, kind, focus, _focus_words(focus, kind),
+                    _reader_text(question, query, turn))
+
+
+def _reader_text(question: str, query: str, turn: Asked) -> str:
+    """The question as the reader reads it: the turn itself, and for a follow-up ("how many books does it
+    hold?") the turn with the names of the earlier turns it was merged with."""
+    if query == question:
+        return question
+    if len(turn.words) < 2:  # "And?", "How many?": the merged query is the question
+        return query
+    earlier = [n for n, _ in parse(query).names if n not in question]
+    return f"{question} ({' '.join(dict.fromkeys(earlier))})" if earlier else question
+
+
+def merged_follow_up(q: Question, history: History | None) -> bool:
+    """A turn of a conversation that was not merged with it and names nothing of its own ("what is the point of
+    the project?" after questions about a library): worth reading with the conversation too."""
+    return bool(history) and q.query == q.text and bool(user_turns(history)) and names_nothing(q.text)

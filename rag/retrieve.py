@@ -7,7 +7,7 @@ BM25-only and fused hit@k / MRR."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -94,6 +94,13 @@ def search(
             )
         )
     return passages
+
+
+def find(snap: Snapshot, query: str, k: int = 5, *, embedder: Embedder, **settings: Any) -> tuple[list[Passage], np.ndarray]:
+    """`search` with the query embedded here, once: the k best passages and the query's vector (what the
+    answerer scores sentences against). `settings`: `search`'s keywords (mode, candidates, mmr_lambda, …)."""
+    vector = embedder.embed_query(query)
+    return search(snap, embedder, query, k, vector=vector, **settings), vector
 
 
 def _collapse(g: Gathered, order: list[str], threshold: float) -> Kept:

@@ -11,7 +11,8 @@ import pytest
 
 from rag import Assistant, Settings
 from rag.errors import RagError
-from rag.features import FEATURES, load_wordpieces, question_names, question_numbers, share_found
+from rag.features import FEATURES, load_wordpieces, share_found
+from rag.question import question_names, question_numbers
 from rag.scorer import ANSWER_FEATURES, MODEL_FILE, Scorer, Trees, answer_features, load_scorer
 
 ARTICLE = """The Lithium Accord
