@@ -273,3 +273,32 @@ def test_a_figure_or_a_name_the_question_names_is_checked_when_asked_to():
         ("name", "Diamonds Forever", "United Kingdom")
     assert unmet_condition("When was Spectre released?", film, "", film, kinds=("name",)) is None
     assert unmet_condition("When was Diamonds Forever released?", film, "", film) is None, "names only when asked"
+
+
+def test_a_question_is_read_once_into_what_every_step_needs():
+    from rag.errors import InvalidQuery
+    from rag.question import Question, parse, read
+
+    q = read("How many drones did Iran send in 2023?", None, 5)
+    assert isinstance(q, Question) and q.text == q.query == q.focus == "How many drones did Iran send in 2023?"
+    assert (q.kind, q.turn.strict, set(q.turn.years), q.turn.counted) == ("number", True, {"2023"}, frozenset(words("drones")))
+    assert q.qwords == frozenset(words(q.text)) and q.for_reader == q.text and q.typed is q.turn
+    # a follow-up is searched with the turns it depends on, keeps their kind and reads their names
+    history = ["How much oil does Russia sell to China?"]
+    f = read("And to India?", history, 5)
+    assert f.query == "How much oil does Russia sell to China? And to India?" and f.used == tuple(history)
+    assert f.kind == "number" and f.typed.text == f.query and f.turn.text == "And to India?"
+    g = read("How many tankers carry it to India?", history, 5)
+    assert g.focus == "How many tankers carry it to India? Russia China"  # the turn and the earlier turns' names
+    assert g.for_reader == "How many tankers carry it to India? (Russia China)"
+    # an author question does not look for the words about the article in its sentences
+    assert "articl" not in read("Who wrote the article about drones?", None, 5).qwords
+    # the second hop searches with the bridge sentence; the kind and conditions stay the turn's
+    hop = f.hop("India buys Russian oil.")
+    assert hop.query == f"{f.query} India buys Russian oil." and hop.focus == hop.query and hop.typed is f.turn
+    with pytest.raises(InvalidQuery):
+        read("   ", history, 5)  # an empty turn is refused, not merged into the conversation
+    # the rules give the same verdicts on the text and on the parsed question
+    sentence = "Iran sent 400 drones in 2023."
+    assert has_type(sentence, "number", parse(q.text)) == has_type(sentence, "number", q.text) is True
+    assert parse(q.text) is parse(q.text)  # read once: every sentence compared with it reuses the parse

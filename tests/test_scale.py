@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rag import Assistant, Settings
@@ -422,6 +423,19 @@ def test_a_question_reads_its_passages_in_one_pass_not_per_sentence(assistant, c
     ev = assistant.evidence("How much did trade between China and Russia reach?")
     assert ev.candidates and ev.features.shape[0] == len(ev.candidates)
     assert calls == []
+
+
+def test_the_answerer_finds_what_search_finds_and_the_query_vector_it_ranked_with(assistant, corpus):
+    from rag.retrieve import find
+
+    assistant.index([corpus], progress=False)
+    question = "How much did trade between China and Russia reach?"
+    _, snap = assistant.opened()
+    passages, vector = find(snap, question, 5, embedder=assistant.embedder, mode=assistant.settings.retrieval,
+                            candidates=assistant.settings.candidates)
+    assert [p.chunk_id for p in passages] == [p.chunk_id for p in assistant.search(question, 5)]
+    assert np.allclose(vector, assistant.embedder.embed_query(question))
+    assert [p.chunk_id for p in assistant.evidence(question).passages] == [p.chunk_id for p in passages]
 
 
 def test_collections_write_their_graph_every_100_writes_and_an_older_index_is_set_so_by_its_next_writer(
