@@ -425,6 +425,21 @@ def test_a_question_reads_its_passages_in_one_pass_not_per_sentence(assistant, c
     assert calls == []
 
 
+def test_a_question_goes_down_the_layers_once(assistant, corpus):
+    # its text is read once (question.read) and then searched and read by the reader: at most 6 climbs back up
+    # a layer in the walk evals/measure_walk.py follows (14 before it was read once)
+    from evals.measure_walk import rank, walk
+
+    assistant.index([corpus], progress=False)
+    question = "How much did trade between China and Russia reach last year?"
+    assistant.ask(question)
+    modules = [module for module, _ in walk(assistant, question, objects=False)]
+    stays = [m for i, m in enumerate(modules) if i == 0 or modules[i - 1] != m]
+    climbs = sum(rank(b) > rank(a) for a, b in zip(stays, stays[1:], strict=False))
+    assert stays[0] == "answerer" and {"question", "retrieve", "reader"} <= set(stays)
+    assert 0 < climbs <= 6, stays
+
+
 def test_the_answerer_finds_what_search_finds_and_the_query_vector_it_ranked_with(assistant, corpus):
     from rag.retrieve import find
 
