@@ -198,9 +198,8 @@ def also_in(snap: Snapshot, c: Candidate) -> tuple[str, ...]:
     group = snap.docs[c.doc_id].get("dup_group", "")
     others = set(c.passage.also_in) | set(snap.group_members(group))
     found = []
-    for doc_id in sorted(others - {c.doc_id}):
-        vectors = snap.doc_sentences(doc_id).vectors
-        if len(vectors) and float((vectors @ c.vector).max()) >= SAME_SENTENCE:
+    for doc_id, sents in snap.sentences_of(sorted(others - {c.doc_id})).items():  # read in one pass
+        if len(sents.vectors) and float((sents.vectors @ c.vector).max()) >= SAME_SENTENCE:
             found.append(doc_id)
     return tuple(found)
 

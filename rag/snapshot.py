@@ -220,7 +220,8 @@ class Snapshot:
                 self._texts.put(doc_id, "")
 
     def group_members(self, group: str) -> list[str]:
-        """The articles of a near-duplicate group (one query by the group's id, then kept)."""
+        """The articles of a near-duplicate group (one query by the group's id, then kept; their records are read
+        when something asks for them, not here: a group has hundreds of members in a large corpus)."""
         if not group:
             return []
         with self._lock:
@@ -229,7 +230,6 @@ class Snapshot:
                     found = sorted(d for d, m in self.docs.items() if m.get("dup_group") == group)
                 else:
                     found = sorted(self.store.docs.get(where={"dup_group": group}, include=[])["ids"])
-                    self.docs.fetch(found)
                 self._groups[group] = found
             return self._groups[group]
 
@@ -313,6 +313,13 @@ class Snapshot:
                 self._fetch_sentences([doc_id])
             return self._sentences[doc_id]
 
+    def sentences_of(self, doc_ids: list[str]) -> dict[str, DocSentences]:
+        """The sentences of several articles, read in one pass (a near-duplicate group's members: hundreds in a
+        large corpus, where one read each took 0.5 ms apiece)."""
+        with self._lock:
+            self._fetch_sentences(doc_ids)
+            return {d: self._sentences[d] for d in dict.fromkeys(doc_ids)}
+
     def sentence_vector(self, doc_id: str, start: int) -> np.ndarray | None:
         sents = self.doc_sentences(doc_id)
         row = sents.row.get(start)
@@ -324,8 +331,12 @@ class Snapshot:
         todo = [d for d in dict.fromkeys(doc_ids) if d not in self._sentences]
         if not todo:
             return
-        found = sentence_rows(self.store, self.sentence_store, todo) if self.sentence_store is not None else {}
-        for doc_id in todo:
+        held = self.sentence_store.arrays(todo) if self.sentence_store is not None else {}
+        for doc_id, (spans, vectors) in held.items():
+            self._sentences.put(doc_id, DocSentences(spans, vectors, {s: i for i, (s, _) in enumerate(spans)}))
+        missing = [d for d in todo if d not in held]  # a server's, or an older index's: from Chroma
+        found = sentence_rows(self.store, self.sentence_store, missing) if self.sentence_store is not None and missing else {}
+        for doc_id in missing:
             rows = found.get(doc_id, [])
             dim = len(rows[0][4]) if rows else 1
             vectors = np.asarray([r[4] for r in rows], dtype=np.float32).reshape(len(rows), dim)

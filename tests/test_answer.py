@@ -2,6 +2,7 @@
 
 import re
 
+import numpy as np
 import pytest
 
 from rag import Answer, Assistant, Citation, Settings
@@ -140,3 +141,32 @@ def test_retrieval_modes_all_work(bundled):
         assert passages and "$240 billion" in passages[0].text, mode
     mmr = Assistant(settings=bundled.settings.model_copy(update={"mmr_lambda": 0.5}), embedder=bundled.embedder)
     assert len(mmr.search("North Korean troops in Russia", k=4)) == 4
+
+
+def test_a_groups_copies_are_read_in_one_pass_for_also_in(bundled, monkeypatch):
+    # also_in compares the quote with every sentence of every copy in its group: one read of them all (a group of
+    # hundreds took one read each), and the members' records are not read for it
+    from rag.sentences import SentenceStore
+    from rag.snapshot import Snapshot
+
+    _, snap = bundled.opened()
+    calls: list[tuple[str, int]] = []
+    for cls, name in ((SentenceStore, "arrays"), (SentenceStore, "get"), (Snapshot, "doc_sentences")):
+        original = getattr(cls, name)
+
+        def counted(self, *args, _name=name, _original=original, **kwargs):
+            calls.append((_name, len(args[0]) if args and isinstance(args[0], list) else 1))
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, name, counted)
+    snap._sentences.clear()  # as a new process: nothing read yet
+    answer = bundled.ask(QUESTIONS[0])
+    assert answer.citations[0].also_in
+    assert ("doc_sentences", 1) not in calls and [n for n, _ in calls if n == "get"] == []
+    store = SentenceStore(bundled.opened()[0].sentences_path())
+    doc_ids = [d.doc_id for d in bundled.documents()] + ["no-such-article"]
+    rows, arrays = store.get(doc_ids), store.arrays(doc_ids)
+    assert set(arrays) == set(rows) == set(doc_ids) - {"no-such-article"}
+    for doc_id, (spans, vectors) in arrays.items():  # the same sentences and vectors as one read an article
+        assert spans == [(s, e) for _, s, e, _, _ in rows[doc_id]]
+        assert np.array_equal(vectors, np.stack([r[4] for r in rows[doc_id]]))
