@@ -49,7 +49,20 @@ class ChunkRec:
 class DocSentences:
     spans: list[tuple[int, int]]
     vectors: np.ndarray  # one row per span, normalised
-    row: dict[int, int] = field(default_factory=dict)  # start offset -> row
+    row: dict[int, int] = field(init=False)  # start offset -> row, from the spans
+
+    def __post_init__(self) -> None:
+        self.row = {s: i for i, (s, _) in enumerate(self.spans)}
+
+    def vector_at(self, start: int) -> np.ndarray | None:
+        """The vector of the sentence starting at `start`; None when no sentence starts there."""
+        row = self.row.get(start)
+        return self.vectors[row] if row is not None else None
+
+
+def title_of(meta: dict[str, Any]) -> str:
+    """An article's title, from its record: its title, else its file's name."""
+    return meta.get("title") or meta.get("path", "").rsplit("/", 1)[-1]
 
 
 @dataclass
@@ -66,16 +79,13 @@ class Gathered:
     cache: dict[str, Any] = field(default_factory=dict)
 
     def title(self, doc_id: str) -> str:
-        meta = self.docs.get(doc_id, {})
-        return meta.get("title") or meta.get("path", "").rsplit("/", 1)[-1]
+        return title_of(self.docs.get(doc_id, {}))
 
     def chunk_text(self, rec: ChunkRec) -> str:
         return self.texts[rec.doc_id][rec.start : rec.end]
 
     def sentence_vector(self, doc_id: str, start: int) -> np.ndarray | None:
-        sents = self.sentences[doc_id]
-        row = sents.row.get(start)
-        return sents.vectors[row] if row is not None else None
+        return self.sentences[doc_id].vector_at(start)
 
 
 class _Bounded(OrderedDict):
@@ -199,8 +209,7 @@ class Snapshot:
 
     # ------------------------------------------------------------ articles
     def title(self, doc_id: str) -> str:
-        meta = self.docs.get(doc_id, {})
-        return meta.get("title") or meta.get("path", "").rsplit("/", 1)[-1]
+        return title_of(self.docs.get(doc_id, {}))
 
     def text(self, doc_id: str) -> str:
         with self._lock:
@@ -299,49 +308,46 @@ class Snapshot:
             chunks = {c: self._chunks[c] for c in dict.fromkeys(chunk_ids) if c in self._chunks}
             doc_ids = list(dict.fromkeys(rec.doc_id for rec in chunks.values()))
             self.docs.fetch(doc_ids)
+            sentences = {}
             if articles:
                 self._fetch_texts(doc_ids)
-                self._fetch_sentences(doc_ids)
+                sentences = self._fetch_sentences(doc_ids)
             return Gathered(chunks, {d: self._texts[d] for d in doc_ids} if articles else {},
-                            {d: self.docs[d] for d in doc_ids if d in self.docs},
-                            {d: self._sentences[d] for d in doc_ids} if articles else {}, self.cache)
+                            {d: self.docs[d] for d in doc_ids if d in self.docs}, sentences, self.cache)
 
     # ------------------------------------------------------------ sentences
     def doc_sentences(self, doc_id: str) -> DocSentences:
-        with self._lock:
-            if doc_id not in self._sentences:
-                self._fetch_sentences([doc_id])
-            return self._sentences[doc_id]
+        return self.sentences_of([doc_id])[doc_id]
 
     def sentences_of(self, doc_ids: list[str]) -> dict[str, DocSentences]:
         """The sentences of several articles, read in one pass (a near-duplicate group's members: hundreds in a
         large corpus, where one read each took 0.5 ms apiece)."""
         with self._lock:
-            self._fetch_sentences(doc_ids)
-            return {d: self._sentences[d] for d in dict.fromkeys(doc_ids)}
+            return self._fetch_sentences(doc_ids)
 
     def sentence_vector(self, doc_id: str, start: int) -> np.ndarray | None:
-        sents = self.doc_sentences(doc_id)
-        row = sents.row.get(start)
-        return sents.vectors[row] if row is not None else None
+        return self.doc_sentences(doc_id).vector_at(start)
 
-    def _fetch_sentences(self, doc_ids: list[str]) -> None:
+    def _fetch_sentences(self, doc_ids: list[str]) -> dict[str, DocSentences]:
+        """The sentences of these articles: those cached, the rest read in one pass and cached (returned from here,
+        not from the bounded cache, which a group of more than MAX_DOCS articles would overflow)."""
         from .sentences import sentence_rows
 
-        todo = [d for d in dict.fromkeys(doc_ids) if d not in self._sentences]
-        if not todo:
-            return
+        wanted = list(dict.fromkeys(doc_ids))
+        out = {d: self._sentences[d] for d in wanted if d in self._sentences}
+        todo = [d for d in wanted if d not in out]
         held = self.sentence_store.arrays(todo) if self.sentence_store is not None else {}
-        for doc_id, (spans, vectors) in held.items():
-            self._sentences.put(doc_id, DocSentences(spans, vectors, {s: i for i, (s, _) in enumerate(spans)}))
+        out.update((doc_id, DocSentences(spans, vectors)) for doc_id, (spans, vectors) in held.items())
         missing = [d for d in todo if d not in held]  # a server's, or an older index's: from Chroma
         found = sentence_rows(self.store, self.sentence_store, missing) if self.sentence_store is not None and missing else {}
         for doc_id in missing:
             rows = found.get(doc_id, [])
             dim = len(rows[0][4]) if rows else 1
             vectors = np.asarray([r[4] for r in rows], dtype=np.float32).reshape(len(rows), dim)
-            spans = [(s, e) for _, s, e, _, _ in rows]
-            self._sentences.put(doc_id, DocSentences(spans, vectors, {s: i for i, (s, _) in enumerate(spans)}))
+            out[doc_id] = DocSentences([(s, e) for _, s, e, _, _ in rows], vectors)
+        for doc_id in todo:
+            self._sentences.put(doc_id, out[doc_id])
+        return {d: out[d] for d in wanted}  # in the order asked
 
     # ------------------------------------------------------------ words
     def idf_of(self, terms: list[str] | set[str]) -> dict[str, float]:

@@ -170,3 +170,9 @@ def test_a_groups_copies_are_read_in_one_pass_for_also_in(bundled, monkeypatch):
     for doc_id, (spans, vectors) in arrays.items():  # the same sentences and vectors as one read an article
         assert spans == [(s, e) for _, s, e, _, _ in rows[doc_id]]
         assert np.array_equal(vectors, np.stack([r[4] for r in rows[doc_id]]))
+    # more articles than the snapshot keeps: all of them come back, in the order asked
+    snap._sentences.clear()
+    monkeypatch.setattr(snap._sentences, "limit", 2)  # (restored after the test: the index is shared)
+    asked = sorted(doc_ids[:-1], reverse=True)
+    got = snap.sentences_of(asked)
+    assert list(got) == asked and all(got[d].spans == arrays[d][0] for d in asked) and len(snap._sentences) == 2
