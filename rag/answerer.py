@@ -130,7 +130,7 @@ class Answerer:
         ev = self.evidence(question, history, k, opened)
         retrieved = time.perf_counter()
         chosen, confidence = self.decide(ev)
-        if history and kinds.merged_follow_up(ev.asked, history):
+        if history and kinds.merged_follow_up(ev.asked, history):  # (no call for a question alone)
             # "what is the point of the project?" in a conversation about a library: a follow-up without a
             # pronoun. Also read it with the conversation, and keep that reading when it is clearly surer.
             merged = self.evidence(question, history, k, opened, merge=True)

@@ -266,14 +266,12 @@ class Assistant:
     # ------------------------------------------------------------ questions
     def search(self, query: str, k: int = 5) -> list[Passage]:
         """The k best passages for the query (hybrid retrieval by default), near-duplicates collapsed."""
-        return self._search(query, k)
+        return search(self.opened()[1], self.embedder, query, k, **self._retrieval())
 
-    def _search(self, query: str, k: int, vector: Any = None, opened: tuple[Store, Snapshot] | None = None) -> list[Passage]:
-        """Retrieval with the settings in force (one place, for `search` and for answering)."""
-        _, snap = opened or self.opened()
+    def _retrieval(self) -> dict[str, Any]:
+        """The retrieval settings in force (one place, for `search` and for answering)."""
         s = self.settings
-        return search(snap, self.embedder, query, k, mode=s.retrieval, candidates=s.candidates,
-                      mmr_lambda=s.mmr_lambda, vector=vector)
+        return {"mode": s.retrieval, "candidates": s.candidates, "mmr_lambda": s.mmr_lambda}
 
     def _llm(self) -> Any:
         if self._llm_model is None and self.settings.llm:
@@ -321,8 +319,7 @@ class Assistant:
 
             # retrieval with the embedding model and the settings in force, as `search` does (a partial: the answerer
             # calls retrieve.find itself)
-            find = functools.partial(retrieve_find, embedder=self.embedder, mode=s.retrieval, candidates=s.candidates,
-                                     mmr_lambda=s.mmr_lambda)
+            find = functools.partial(retrieve_find, embedder=self.embedder, **self._retrieval())
             self._answerer_obj = Answerer(self.scorer, reader, find, threshold=s.abstain_threshold,
                                           top_n=s.reader_candidates,
                                           two_hop=s.two_hop, pieces=self._pieces(), top_k=s.top_k)

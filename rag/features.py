@@ -151,10 +151,6 @@ class QuestionInfo:
     wh: str
     piece_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
-    @property
-    def type_question(self) -> str:
-        return self.typed.text
-
 
 def question_info(snap: Snapshot, q: Question, pieces: WordPieces | None) -> QuestionInfo:
     """The question's words against the index: their IDF, and the names no article holds. The word features

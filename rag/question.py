@@ -549,11 +549,12 @@ class Question:
         """The second hop's question: the query with the best sentence of the first (`bridge`), its words the
         focus; the kind and the conditions stay the turn's."""
         query = f"{self.query} {bridge}"
-        return replace(self, query=query, typed=self.turn, focus=query, qwords=_focus_words(query, self.kind))
+        return replace(self, query=query, typed=self.turn, focus=query, qwords=_focus_words(query, self.kind, self.turn))
 
 
-def _focus_words(focus: str, kind: str) -> frozenset[str]:
-    found = parse(focus).words
+def _focus_words(focus: str, kind: str, turn: Asked) -> frozenset[str]:
+    """The content words of `focus` (the turn's own, already read, when the focus is the turn)."""
+    found = turn.words if focus == turn.text else frozenset(words(focus))
     return found - _ABOUT_ARTICLE_WORDS if kind == "author" else found
 
 
@@ -573,7 +574,7 @@ def read(question: str, history: History | None, k: int, *, force: bool = False)
     if question != query and len(turn.words) >= 2:
         earlier = " ".join(n for n, _ in typed.names if n not in question)
         focus = f"{question} {earlier}".strip()
-    return Question(turn, query, tuple(used), typed, kind, focus, _focus_words(focus, kind),
+    return Question(turn, query, tuple(used), typed, kind, focus, _focus_words(focus, kind, turn),
                     _reader_text(question, query, turn))
 
 
@@ -591,4 +592,4 @@ def _reader_text(question: str, query: str, turn: Asked) -> str:
 def merged_follow_up(q: Question, history: History | None) -> bool:
     """A turn of a conversation that was not merged with it and names nothing of its own ("what is the point of
     the project?" after questions about a library): worth reading with the conversation too."""
-    return bool(history) and q.query == q.text and bool(user_turns(history)) and names_nothing(q.text)
+    return q.query == q.text and bool(user_turns(history)) and names_nothing(q.text)
