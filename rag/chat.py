@@ -478,8 +478,9 @@ def build_app(assistant: Assistant | None = None, examples: Sequence[str] = EXAM
         articles_tab.select(ui.documents_view, collection, [listing, doomed], api_visibility="private")
         app.load(ui.collection_view, None, collection, api_visibility="private").then(
             ui.documents_view, collection, [listing, doomed], api_visibility="private")
-        # Another collection: another conversation, and its articles in the Articles tab.
-        collection.input(lambda: ([], [], sources_html([], {}), ""), None, [chatbot, turns, sources, box],
+        # Another collection: another conversation, and its articles in the Articles tab. The question box keeps
+        # what the user typed (the choice may come after the question; its reply may land after they typed).
+        collection.input(lambda: ([], [], sources_html([], {})), None, [chatbot, turns, sources],
                          queue=False, api_visibility="private").then(
             ui.documents_view, collection, [listing, doomed], api_visibility="private")
 

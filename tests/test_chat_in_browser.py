@@ -397,7 +397,8 @@ def test_add_a_link_then_ask_about_it(watched):
 
 def test_the_collection_picker_answers_from_the_chosen_collection(browser, tmp_path):
     """With a second collection the chat shows a collection picker; choosing it starts a new conversation that
-    answers from that collection only, and the Articles tab lists its articles."""
+    answers from that collection only, and the Articles tab lists its articles. A question typed before the
+    choice is kept (the choice's reply used to empty the box, and a question typed meanwhile went out empty)."""
     with tiny_chat(tmp_path) as url:
         from rag import Assistant, Settings
 
@@ -409,14 +410,21 @@ def test_the_collection_picker_answers_from_the_chosen_collection(browser, tmp_p
         w = Watched(browser, url)
         try:
             page = w.page
+            question = "How many widgets did the alpha project ship to Lisbon?"
+            assert "a.txt" in w.ask("How much trade?"), "the first conversation answers from the first collection"
+            page.fill("#question textarea", question)
             page.locator("#collection input").click()
             page.get_by_role("option", name="alpha").click()
-            text = w.ask("How many widgets did the alpha project ship to Lisbon?")
-            assert "40 widgets" in text, text
+            # The choice's handlers have all run once the Articles tab lists the chosen collection.
             page.get_by_role("tab", name="Articles").click()
             page.wait_for_function("document.querySelector('#documents').innerText.includes('Alpha memo')",
                                    timeout=30_000)
             assert "Trade between China" not in page.inner_text("#documents")
+            page.get_by_role("tab", name="Chat").click()
+            assert page.locator("#chat .bot").count() == 0, "another collection, another conversation"
+            assert page.input_value("#question textarea") == question
+            text = w.ask(question)
+            assert "40 widgets" in text, text
             assert w.off_machine() == []
         finally:
             w.context.close()
