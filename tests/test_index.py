@@ -189,3 +189,45 @@ def test_empty_index_answers_nothing_without_error(assistant, corpus):
         assistant.remove(doc.doc_id)
     assert assistant.search("anything at all", k=3) == []
     assert assistant.ask("What is in the articles?").abstained
+
+
+def test_sentence_file_of_the_earlier_layout_is_converted_on_open(assistant, corpus):
+    """An index whose sentence file holds a row a sentence (before rows by article) answers the same after it is
+    opened: every article's sentences, spans and vectors converted, the articles with none still counted as
+    present, the old tables gone and their space given back."""
+    import sqlite3
+
+    import numpy as np
+
+    from rag.sentences import SentenceStore
+
+    assistant.index([corpus], progress=False)
+    path = assistant.opened()[0].sentences_path()
+    store = SentenceStore(path)
+    doc_ids = sorted(d.doc_id for d in assistant.documents())
+    rows, ids = store.get(doc_ids), store.ids()
+    store.close()
+    old = path.with_name("old.sqlite")
+    db = sqlite3.connect(old)
+    db.executescript("""CREATE TABLE sentences (doc TEXT, position INTEGER, start INTEGER, end INTEGER,
+        words INTEGER, vec BLOB, PRIMARY KEY (doc, position)) WITHOUT ROWID;
+        CREATE TABLE docs (doc TEXT PRIMARY KEY, n INTEGER) WITHOUT ROWID;""")
+    for doc_id, held in rows.items():
+        db.executemany("INSERT INTO sentences VALUES (?, ?, ?, ?, ?, ?)",
+                       [(doc_id, p, s, e, w, v.tobytes()) for p, s, e, w, v in held])
+        db.execute("INSERT INTO docs VALUES (?, ?)", (doc_id, len(held)))
+    db.execute("INSERT INTO docs VALUES ('no-sentences', 0)")
+    db.commit()
+    db.close()
+    converted = SentenceStore(old)
+    tables = {n for (n,) in converted.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert tables == {"articles"}
+    assert converted.ids() == ids and converted.count("no-sentences") == 0 and converted.count("absent") is None
+    got = converted.get(doc_ids)
+    assert set(got) == set(rows) == set(doc_ids)
+    for doc_id in doc_ids:
+        assert [r[:4] for r in got[doc_id]] == [r[:4] for r in rows[doc_id]]
+        assert np.array_equal(np.stack([r[4] for r in got[doc_id]]), np.stack([r[4] for r in rows[doc_id]]))
+    assert converted.db.execute("PRAGMA freelist_count").fetchone()[0] == 0, "the old layout's space is given back"
+    converted.close()
+    SentenceStore(old).close()  # opened again: nothing left to convert
