@@ -15,10 +15,12 @@ from .errors import (
     InvalidQuery,
     ModelUnavailable,
     RagError,
+    ScopeError,
     StoreUnavailable,
     UnsupportedFile,
 )
 from .prompts import ABSTAIN_TEXT
+from .scope import Scope
 from .settings import Settings
 from .types import (
     Answer,
@@ -55,6 +57,8 @@ __all__ = [
     "ModelUnavailable",
     "Passage",
     "RagError",
+    "Scope",
+    "ScopeError",
     "Settings",
     "SkippedFile",
     "StoreUnavailable",

@@ -56,7 +56,7 @@ BRIDGE = re.compile(r"\b(who|whom|whose|which|that|where|when)\b", re.I)
 
 # (snapshot, query, k) -> the k passages retrieval finds and the query's vector: `retrieve.find` with the embedding
 # model and the retrieval settings in force (Assistant.search's policy)
-Find = Callable[[Snapshot, str, int], tuple[list[Passage], np.ndarray]]
+Find = Callable[..., tuple[list[Passage], np.ndarray]]  # (snap, query, k, docs) -> passages, the query's vector
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -110,30 +110,32 @@ class Answerer:
 
     # ------------------------------------------------------------ the evidence
     def evidence(self, question: str, history: History | None, k: int, opened: tuple[Store, Snapshot], *,
-                 merge: bool = False) -> Evidence:
+                 merge: bool = False, docs: frozenset[str] | None = None) -> Evidence:
         """Every candidate sentence of the retrieved passages, scored by the evidence scorer, with the features it
-        saw. `merge`: search with the conversation even when the question does not look like a follow-up."""
+        saw. `merge`: search with the conversation even when the question does not look like a follow-up; `docs`:
+        the articles in scope (None: all)."""
         q = kinds.read(question, history, k, force=merge)  # the question checked, resolved and read, once
         snap = opened[1]
-        passages, vector = self.find(snap, q.query, k)
+        passages, vector = self.find(snap, q.query, k, docs)
         # the question's words against the index (once), then its passages' data in one pass; the candidates and
         # their features are computed from that alone
         qinfo = feats.question_info(snap, q, self.pieces)
         gathered = cands_mod.gather(snap, passages)
         cands = cands_mod.candidates(gathered, passages)
         features = cands_mod.score(cands, gathered, vector, qinfo, self.scorer, self.pieces)
-        return Evidence(q.turn.text, q.query, q.kind, passages, cands, features, snap, gathered, q, opened[0])
+        return Evidence(q.turn.text, q.query, q.kind, passages, cands, features, snap, gathered, q, opened[0], docs)
 
     def extractive(self, question: str, history: History | None, k: int, opened: tuple[Store, Snapshot],
-                   started: float) -> tuple[Answer, Evidence]:
-        """The extractive answer and the evidence it was chosen from; `started` (perf_counter) times retrieval."""
-        ev = self.evidence(question, history, k, opened)
+                   started: float, docs: frozenset[str] | None = None) -> tuple[Answer, Evidence]:
+        """The extractive answer and the evidence it was chosen from; `started` (perf_counter) times retrieval;
+        `docs`: the articles in scope (None: all)."""
+        ev = self.evidence(question, history, k, opened, docs=docs)
         retrieved = time.perf_counter()
         chosen, confidence = self.decide(ev)
         if history and kinds.merged_follow_up(ev.asked, history):  # (no call for a question alone)
             # "what is the point of the project?" in a conversation about a library: a follow-up without a
             # pronoun. Also read it with the conversation, and keep that reading when it is clearly surer.
-            merged = self.evidence(question, history, k, opened, merge=True)
+            merged = self.evidence(question, history, k, opened, merge=True, docs=docs)
             merged_chosen, merged_confidence = self.decide(merged)
             if merged_confidence >= max(self.threshold_for(merged), confidence + MERGE_MARGIN):
                 ev, chosen, confidence = merged, merged_chosen, merged_confidence
@@ -191,7 +193,7 @@ class Answerer:
         with the question and the best sentence (which names the bridge: the director), and return the best
         sentence of another article when it scores at least HOP_MIN and holds the kind of answer asked for."""
         q = ev.asked.hop(first.text)
-        passages, vector = self.find(ev.snap, q.query, self.top_k)
+        passages, vector = self.find(ev.snap, q.query, self.top_k, ev.docs)
         gathered = cands_mod.gather(ev.snap, passages)
         group = ev.gathered.docs.get(first.doc_id, {}).get("dup_group") or first.doc_id
         found = [c for c in cands_mod.candidates(gathered, passages)
@@ -236,15 +238,15 @@ class Answerer:
             if extra is not None:
                 chosen = [*chosen, extra]
         if top is not None and unmet is not None and confidence <= threshold:
-            text, closest = cands_mod.unmet(ev.snap, top, *unmet[1:])
+            text, closest = cands_mod.unmet(ev.snap, top, *unmet[1:], ev.docs)
             return Answer(text, closest, True, ev.question, ev.query, confidence=0.0)
         if top is None or confidence < threshold:
-            text, closest = cands_mod.abstention(ev.snap, ev.candidates)
+            text, closest = cands_mod.abstention(ev.snap, ev.candidates, ev.docs)
             return Answer(text, closest, True, ev.question, ev.query, confidence=round(confidence, 4))
         contradicted = cands_mod.rivals(chosen, ev.candidates)
         for c, rival in contradicted:  # each contradicting quote right after the one it contradicts
             chosen.insert(chosen.index(c) + 1, rival)
-        text, citations = cands_mod.cite(ev.snap, chosen)
+        text, citations = cands_mod.cite(ev.snap, chosen, ev.docs)
         result = Answer(text, citations, False, ev.question, ev.query, confidence=round(confidence, 4),
                         short=self.short(top, ev))
         disagree = cands_mod.disagreements(chosen)

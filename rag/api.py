@@ -2,11 +2,13 @@
 removes articles, answers a health check, serves the MCP server over streamable HTTP (/mcp) and the web chat (/).
 
     POST /v1/chat/completions   OpenAI's schema, streamed (server-sent events) or not; the last user message is
-                                the question, earlier turns the history; each choice carries `citations`
+                                the question, earlier turns the history; each choice carries `citations`;
+                                `"scope": {...}` (an OpenAI client's `extra_body`) asks only some articles
     GET  /v1/models             one model per collection the key may read: "rag" (the server's collection) and
                                 "rag/<name>"; "rag-llm" and "rag-llm/<name>" when RAG_LLM is set
-    POST /v1/search             {"query", "k", "collection"} -> passages, best first
-    GET  /v1/documents          the indexed articles (?collection=)
+    POST /v1/search             {"query", "k", "collection", "scope"} -> passages, best first
+    GET  /v1/documents          the indexed articles (?collection=; ?doc=&author=&publication=&since=&until=
+                                &format=&source=: those a scope names)
     POST /v1/documents          multipart files, or JSON {"documents": [{"name", "text"}], "collection"}: kept in
                                 the collection's uploads folder and indexed (a key that may write)
     DELETE /v1/documents/{id}   remove an article (a unique id prefix is enough; ?collection=)
@@ -25,6 +27,10 @@ have OpenAI's shape, {"error": {"message", "type", "param", "code"}}, and never 
 Answer text goes out as Markdown-safe text by default: the characters that would make an article's words into
 a link, an image, HTML or code in a front-end that renders Markdown are backslash-escaped (the [n] markers stay
 as they are; `citations` keep the exact quotes). `"content_format": "text"` returns it unescaped.
+
+A scope (rag/scope.py) is {"docs": [id, id prefix or title, …], "author", "publication", "since", "until",
+"format": [...], "source"}: each field narrows, several docs or formats widen. One that names no article is a
+400 whose message names it (code "scope_matches_nothing"); a scope only narrows the collection the key reads.
 """
 
 from __future__ import annotations
@@ -58,12 +64,14 @@ from .errors import (
     InvalidQuery,
     ModelUnavailable,
     RagError,
+    ScopeError,
     StoreUnavailable,
     UnsupportedFile,
 )
 from .gate import Gate
 from .keys import OPEN, Collections, Key, Keys, collection_of_model
 from .retrieve import MAX_QUERY_CHARS
+from .scope import ScopeFields
 from .settings import COLLECTION_PATTERN, storage_prefix
 from .tuning import MAX_K, MAX_READ_K
 from .types import Answer, Citation
@@ -109,6 +117,8 @@ def from_rag_error(exc: RagError) -> ApiError:
         return ApiError(503, str(exc), "service_unavailable", "index_unavailable")
     if isinstance(exc, DocumentNotFound):
         return ApiError(404, str(exc), "not_found_error", "document_not_found")
+    if isinstance(exc, ScopeError):
+        return ApiError(400, str(exc), "invalid_request_error", "scope_matches_nothing", param="scope")
     if isinstance(exc, (InvalidQuery, UnsupportedFile, CorpusError)):
         return ApiError(400, str(exc), "invalid_request_error", "invalid_value")
     return ApiError(500, str(exc), "server_error", "internal_error")
@@ -241,6 +251,8 @@ class ChatRequest(BaseModel):
     content_format: Literal["markdown", "text"] = "markdown"
     sources_in_content: StrictBool = Field(default=True, description="End the content with the numbered sources, for "
                                      "front-ends that show only the content.")
+    scope: ScopeFields | None = Field(default=None, description="Ask only these articles (an OpenAI client's "
+                                       "extra_body={'scope': {...}}).")
 
 
 class SearchRequest(BaseModel):
@@ -250,6 +262,7 @@ class SearchRequest(BaseModel):
     k: StrictInt = Field(default=5, ge=1, le=MAX_K)
     collection: StrictStr | None = Field(default=None, pattern=COLLECTION_PATTERN,
                                    description="The collection to search (default: the server's).")
+    scope: ScopeFields | None = Field(default=None, description="Search only these articles.")
 
 
 class UploadItem(BaseModel):
@@ -319,7 +332,8 @@ def markdown_safe(text: str) -> str:
 def citation_dict(c: Citation) -> dict[str, Any]:
     return {"number": c.number, "doc_id": c.doc_id, "title": c.title, "author": c.author, "date": c.date,
             "quote": c.quote, "start": c.start, "end": c.end, "passage": c.passage, "score": c.score,
-            "also_in": list(c.also_in), "not_answer": c.not_answer, "page": c.page, "ocr": c.ocr}
+            "also_in": list(c.also_in), "not_answer": c.not_answer, "page": c.page, "ocr": c.ocr,
+            "outside_scope": c.outside_scope}
 
 
 def sources_block(answer: Answer, fmt: str) -> str:
@@ -330,7 +344,7 @@ def sources_block(answer: Answer, fmt: str) -> str:
     lines = ["", "", "Closest passage (not an answer):" if answer.abstained else "Sources:"]
     for c in answer.citations:
         byline = ", ".join(x for x in (c.author, c.date, c.page_label) if x)
-        head = f"{c.title}{' — ' + byline if byline else ''}"
+        head = f"{c.title}{' — ' + byline if byline else ''}" + (" (outside the scope asked)" if c.outside_scope else "")
         quote = f"\u201c{c.quote}\u201d"
         if fmt == "markdown":
             head, quote = markdown_safe(head), markdown_safe(quote)
@@ -350,7 +364,7 @@ def public(record: dict[str, Any]) -> dict[str, Any]:
 def _extra(answer: Answer) -> dict[str, Any]:
     return {"citations": [citation_dict(c) for c in answer.citations], "abstained": answer.abstained,
             "confidence": answer.confidence, "short_answer": answer.short, "notes": list(answer.notes),
-            "backend": answer.backend}
+            "backend": answer.backend, "scope": dict(answer.scope)}
 
 
 # ---------------------------------------------------------------- the app
@@ -500,12 +514,14 @@ def create_app(assistant: Assistant | None = None, *, chat: bool = True, mcp: bo
                            code="invalid_value", param="messages")
         base = {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "created": int(time.time()), "model": req.model}
         fmt = req.content_format
+        where = req.scope.where() if req.scope is not None else None
 
         def shown(text: str) -> str:
             return markdown_safe(text) if fmt == "markdown" else text
 
         if not req.stream:
-            answer: Answer = await on(name, req.model, lambda: target.ask(question, history, req.k, use_llm=use_llm))
+            answer: Answer = await on(name, req.model, lambda: target.ask(question, history, req.k, use_llm=use_llm,
+                                                                           where=where))
             content = shown(answer.text) + (sources_block(answer, fmt) if req.sources_in_content else "")
             choice = {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop",
                       "logprobs": None, **_extra(answer)}
@@ -513,7 +529,7 @@ def create_app(assistant: Assistant | None = None, *, chat: bool = True, mcp: bo
 
         gate.admit()  # held until the stream ends, however it ends
         try:
-            pieces: Iterator[str | Answer] = target.stream(question, history, req.k, use_llm=use_llm)
+            pieces: Iterator[str | Answer] = target.stream(question, history, req.k, use_llm=use_llm, where=where)
             first = await gate.run(next, pieces, None)  # errors before the first piece still get a status code
         except IndexNotFound:
             gate.release()
@@ -558,13 +574,20 @@ def create_app(assistant: Assistant | None = None, *, chat: bool = True, mcp: bo
     async def search(request: Request) -> dict[str, Any]:
         req: SearchRequest = await _json_body(request, SearchRequest)
         target = readable(request, req.collection)
-        passages = await on(req.collection, None, lambda: target.search(req.query, req.k))
+        where = req.scope.where() if req.scope is not None else None
+        passages = await on(req.collection, None, lambda: target.search(req.query, req.k, where=where))
         return {"object": "list", "data": [public(p.to_dict()) for p in passages]}
 
     @app.get("/v1/documents")
-    async def documents(request: Request, collection: str | None = None) -> dict[str, Any]:
+    async def documents(request: Request, collection: str | None = None, author: str | None = None,
+                        publication: str | None = None, since: str | None = None, until: str | None = None,
+                        source: str | None = None) -> dict[str, Any]:
         target = readable(request, checked(collection))
-        docs = await on(collection, None, target.documents)
+        params = request.query_params
+        scope = {"docs": params.getlist("doc"), "format": params.getlist("format"), "author": author,
+                 "publication": publication, "since": since, "until": until, "source": source}
+        where = {k: v for k, v in scope.items() if v} or None
+        docs = await on(collection, None, lambda: target.documents(where))
         return {"object": "list", "data": [{"id": d.doc_id, "object": "document", **public(d.to_dict())} for d in docs]}
 
     @app.post("/v1/documents")

@@ -20,17 +20,19 @@ from .indexer import Indexer, reconcile_lexical, signature, write_lock
 from .lexical import LexicalIndex
 from .load import bundled_corpus
 from .localdb import LocalDB
-from .prompts import BACKEND_FAILED, NOTHING_SUPPORTED
+from .prompts import BACKEND_FAILED, NOTHING_SUPPORTED, OUTSIDE_TEXT
 from .retrieve import find as retrieve_find
 from .retrieve import search
+from .scope import Scope
 from .sentences import SentenceStore
 from .settings import COLLECTION_PATTERN, DEFAULT_COLLECTION, Settings, storage_prefix
 from .snapshot import Snapshot
 from .store import Store, delete_collection, list_collections, uploads_dir
-from .types import Answer, DocumentInfo, IndexReport, Passage
+from .types import Answer, Citation, DocumentInfo, IndexReport, Passage
 from .uploads import Uploads, renamed
 
 _UNSET = object()
+Where = Scope | dict[str, Any] | None  # what a question or a search is asked of (rag/scope.py); None: everything
 
 
 def with_collection(settings: Settings, collection: str) -> Settings:
@@ -258,15 +260,25 @@ class Assistant:
             self._store = None
             self._answerer_obj = None
 
-    def documents(self) -> list[DocumentInfo]:
-        """The indexed articles, with their duplicate groups."""
+    def documents(self, where: Where = None) -> list[DocumentInfo]:
+        """The indexed articles, with their duplicate groups; with `where`, those the scope names (ScopeError when
+        it names none)."""
         self.opened()
-        return self._indexer().documents()
+        docs = self._indexer().documents()
+        in_scope = self.in_scope(where)
+        return docs if in_scope is None else [d for d in docs if d.doc_id in in_scope]
+
+    def in_scope(self, where: Where) -> frozenset[str] | None:
+        """The ids of the articles a scope names (`rag/scope.py`: ids or id prefixes or titles, author,
+        publication, since/until, format, source); None for no scope. ScopeError names what matched nothing."""
+        scope = Scope.of(where)
+        return None if scope is None else self.opened()[1].in_scope(scope)
 
     # ------------------------------------------------------------ questions
-    def search(self, query: str, k: int = 5) -> list[Passage]:
-        """The k best passages for the query (hybrid retrieval by default), near-duplicates collapsed."""
-        return search(self.opened()[1], self.embedder, query, k, **self._retrieval())
+    def search(self, query: str, k: int = 5, *, where: Where = None) -> list[Passage]:
+        """The k best passages for the query (hybrid retrieval by default), near-duplicates collapsed; with
+        `where`, of the articles in that scope alone (searched alone, not filtered afterwards)."""
+        return search(self.opened()[1], self.embedder, query, k, docs=self.in_scope(where), **self._retrieval())
 
     def _retrieval(self) -> dict[str, Any]:
         """The retrieval settings in force (one place, for `search` and for answering)."""
@@ -326,20 +338,45 @@ class Assistant:
         return self._answerer_obj
 
     def evidence(self, question: str, history: History | None = None, k: int | None = None, *,
-                 merge: bool = False) -> Evidence:
+                 merge: bool = False, where: Where = None) -> Evidence:
         """Every candidate sentence of the retrieved passages, scored by the evidence scorer (best first), with
         the features it saw: what `ask` answers from, open for evals and training. `merge`: search with the
         conversation even when the question does not look like a follow-up."""
-        return self.answerer.evidence(question, history, k or self.settings.top_k, self.opened(), merge=merge)
+        return self.answerer.evidence(question, history, k or self.settings.top_k, self.opened(), merge=merge,
+                                      docs=self.in_scope(where))
 
     def _extractive(
-        self, question: str, history: History | None, k: int | None
+        self, question: str, history: History | None, k: int | None, where: Where = None
     ) -> tuple[Answer, list[Passage], Snapshot, float]:
-        """The extractive answer, the passages it read, the snapshot they came from and when it started."""
+        """The extractive answer, the passages it read, the snapshot they came from and when it started. With a
+        scope, retrieval searches its articles alone; when they don't say and an article outside it does, the
+        abstention offers that one's quote, marked outside the scope."""
         started = time.perf_counter()
         answerer = self.answerer  # one snapshot for the whole answer, even if an upload swaps it meanwhile
-        result, ev = answerer.extractive(question, history, k or self.settings.top_k, self.opened(), started)
+        opened = self.opened()
+        scope = Scope.of(where)
+        docs = None if scope is None else opened[1].in_scope(scope)
+        k = k or self.settings.top_k
+        result, ev = answerer.extractive(question, history, k, opened, started, docs)
+        if scope is not None:
+            result.scope = {**scope.to_dict(), "articles": len(docs or ())}
+            if result.abstained and len(docs or ()) < len(opened[1].docs):
+                self._outside(result, answerer.extractive(question, history, k, opened, started)[0], scope)
         return result, ev.passages, ev.snap, started
+
+    @staticmethod
+    def _outside(result: Answer, unscoped: Answer, scope: Scope) -> None:
+        """A scoped question's abstention, when the whole collection answers it: its best quote after the
+        abstention, cited as the next number and marked outside the scope."""
+        if unscoped.abstained or not unscoped.citations:
+            return
+        best = unscoped.citations[0]
+        n = len(result.citations) + 1
+        outside = Citation(**{**best.to_dict(), "number": n, "not_answer": True, "outside_scope": True,
+                              "also_in": tuple(best.also_in)})
+        result.citations.append(outside)
+        result.text += " " + OUTSIDE_TEXT.format(scope=scope.describe(), title=outside.title, quote=outside.quote,
+                                                 n=n)
 
     def _wants_llm(self, use_llm: bool | None) -> bool:
         """None: the configured backend if any; False: extractive; True: the configured backend, or an error."""
@@ -357,16 +394,20 @@ class Assistant:
         return result
 
     def ask(
-        self, question: str, history: History | None = None, k: int | None = None, *, use_llm: bool | None = None
+        self, question: str, history: History | None = None, k: int | None = None, *, use_llm: bool | None = None,
+        where: Where = None,
     ) -> Answer:
         """Answer from the articles, every sentence cited; abstain when they do not say.
+
+        `where` asks only some articles (a `Scope`, or a dict of its fields: `{"docs": ["3f2a…"]}`,
+        `{"author": "Kim", "since": "2024-03"}`); a scope that names no article raises ScopeError naming it.
 
         With a generative backend configured (Settings.llm), the model writes the answer from the same
         passages and every sentence it writes is checked; what is not supported is dropped, and when nothing
         is left, or the backend fails, the extractive answer is returned with a note saying why.
         `use_llm=False` answers extractively even when a backend is configured."""
         wants_llm = self._wants_llm(use_llm)
-        fallback, passages, snap, started = self._extractive(question, history, k)
+        fallback, passages, snap, started = self._extractive(question, history, k, where)
         if not wants_llm or not passages:
             return self._finish(fallback, started)
         llm = self._llm()
@@ -386,16 +427,17 @@ class Assistant:
         text, citations = number(checked.sentences)
         backend = (self.settings.llm or "").split(":", 1)[0]
         return Answer(text, citations, False, fallback.question, fallback.query, backend=backend,
-                      timings=fallback.timings, notes=notes)
+                      timings=fallback.timings, notes=notes, scope=fallback.scope)
 
     def stream(
-        self, question: str, history: History | None = None, k: int | None = None, *, use_llm: bool | None = None
+        self, question: str, history: History | None = None, k: int | None = None, *, use_llm: bool | None = None,
+        where: Where = None,
     ) -> Iterator[str | Answer]:
         """Yield the answer text in pieces (a sentence and its markers at a time), then the full `Answer`.
         With a generative backend, each sentence is yielded once the model has finished it and it has passed
         the check."""
         wants_llm = self._wants_llm(use_llm)
-        fallback, passages, snap, started = self._extractive(question, history, k)
+        fallback, passages, snap, started = self._extractive(question, history, k, where)
         if wants_llm and passages:
             verifier = Verifier(snap, self.embedder, passages)
             shown = ""

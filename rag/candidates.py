@@ -46,6 +46,7 @@ class Evidence:
     gathered: Gathered  # what `gather` read for the passages: the candidates and features were made from it
     asked: Question  # the question as `question.read` read it (question, query and kind above are its own)
     store: Store | None = None
+    docs: frozenset[str] | None = None  # the articles in scope (`Snapshot.in_scope`); None: all
     # what `Answerer.decide` did, for evals (evals/measure_misses.py): the indices of the candidates the veto rules
     # left (`pool`), the ones the reader read (`ranked_first`), the first pass's and the final confidence
     trace: dict[str, Any] = field(default_factory=dict)
@@ -190,13 +191,15 @@ def disagreements(chosen: list[Candidate]) -> list[tuple[int, int]]:
     return out
 
 
-def also_in(snap: Snapshot, c: Candidate) -> tuple[str, ...]:
-    """Near-duplicate articles (from the passage's also_in and the doc's group) holding a sentence that says
-    the same as the quote."""
+def also_in(snap: Snapshot, c: Candidate, docs: frozenset[str] | None = None) -> tuple[str, ...]:
+    """Near-duplicate articles (from the passage's also_in and the doc's group; of those in scope, `docs`)
+    holding a sentence that says the same as the quote."""
     if c.vector is None:
         return ()
     group = snap.docs[c.doc_id].get("dup_group", "")
     others = set(c.passage.also_in) | set(snap.group_members(group))
+    if docs is not None:
+        others &= docs
     found = []
     for doc_id, sents in snap.sentences_of(sorted(others - {c.doc_id})).items():  # read in one pass
         if len(sents.vectors) and float((sents.vectors @ c.vector).max()) >= SAME_SENTENCE:
@@ -218,7 +221,7 @@ def page_of(pages: str, offset: int) -> int:
     return page
 
 
-def cite(snap: Snapshot, chosen: list[Candidate]) -> tuple[str, list[Citation]]:
+def cite(snap: Snapshot, chosen: list[Candidate], docs: frozenset[str] | None = None) -> tuple[str, list[Citation]]:
     parts, citations = [], []
     for number, c in enumerate(chosen, 1):
         meta = snap.docs[c.doc_id]
@@ -234,7 +237,7 @@ def cite(snap: Snapshot, chosen: list[Candidate]) -> tuple[str, list[Citation]]:
                 start=c.start,
                 end=c.end,
                 score=round(c.score, 4),
-                also_in=also_in(snap, c),
+                also_in=also_in(snap, c, docs),
                 page=(page := page_of(meta.get("pages", ""), c.start)),
                 ocr=page in json.loads(meta.get("ocr_pages") or "[]"),
             )
@@ -243,20 +246,22 @@ def cite(snap: Snapshot, chosen: list[Candidate]) -> tuple[str, list[Citation]]:
     return " ".join(parts), citations
 
 
-def abstention(snap: Snapshot, cands: list[Candidate]) -> tuple[str, list[Citation]]:
+def abstention(snap: Snapshot, cands: list[Candidate], docs: frozenset[str] | None = None
+               ) -> tuple[str, list[Citation]]:
     """The abstention sentence, and the closest passage (the best candidate's) cited as not an answer."""
     if not cands:
         return ABSTAIN_TEXT, []
     best = max(cands, key=lambda c: c.score)
-    _, citations = cite(snap, [best])
+    _, citations = cite(snap, [best], docs)
     closest = replace(citations[0], not_answer=True)
     return f"{ABSTAIN_TEXT} {CLOSEST_TEXT.format(title=closest.title)}", [closest]
 
 
-def unmet(snap: Snapshot, best: Candidate, asked: str, given: str) -> tuple[str, list[Citation]]:
+def unmet(snap: Snapshot, best: Candidate, asked: str, given: str, docs: frozenset[str] | None = None
+          ) -> tuple[str, list[Citation]]:
     """The abstention for an answer about another year than the question names: what the articles give instead,
     quoted and cited as [1], marked not an answer."""
-    _, citations = cite(snap, [best])
+    _, citations = cite(snap, [best], docs)
     closest = replace(citations[0], not_answer=True)
     return (f"{ABSTAIN_TEXT} " + CONDITION_TEXT.format(asked=asked, given=given, title=closest.title,
                                                         quote=closest.quote), [closest])

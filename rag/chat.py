@@ -34,6 +34,7 @@ from .keys import OPEN, Collections, Keys  # noqa: E402
 from .launch import auth_of, prepare  # noqa: E402
 from .load import SUPPORTED_SUFFIXES  # noqa: E402
 from .prompts import ABSTAIN_TEXT, CONDITION_TEXT  # noqa: E402
+from .scope import Scope  # noqa: E402
 from .settings import Settings, storage_prefix  # noqa: E402
 from .types import Answer, Citation, DocumentInfo, FileResult  # noqa: E402
 
@@ -62,6 +63,8 @@ a.cite { text-decoration: none; font-weight: 600; font-size: 0.85em; vertical-al
 table.docs { width: 100%; font-size: 0.9em; }
 .notanswer { color: #a05a00; font-style: italic; }
 table.docs td, table.docs th { padding: 3px 6px; text-align: left; vertical-align: top; }
+#scope .asking { background: rgba(37, 99, 235, 0.08); border-left: 3px solid #2563eb; padding: 4px 10px; }
+.outside { color: #1d4ed8; font-style: italic; }
 """
 
 
@@ -158,7 +161,9 @@ def source_html(c: Citation, turn: int, docs: dict[str, DocumentInfo], show_scor
         byline.append(c.page_label)
     if show_scores:
         byline.append(f"score {c.score:.3f}")
-    closest = '<div class="notanswer">closest passage — not an answer</div>' if c.not_answer else ""
+    closest = ('<div class="outside">outside the articles asked — another article of the collection</div>'
+               if c.outside_scope else '<div class="notanswer">closest passage — not an answer</div>' if c.not_answer
+               else "")
     byline_text = " · ".join(esc(x) for x in byline if x)
     title = c.title or (info.label if info else c.doc_id)
     also = ""
@@ -214,6 +219,18 @@ def documents_html(docs: Sequence[DocumentInfo]) -> str:
         )
     head = "<tr><th>Title / file</th><th>Author</th><th>Publication</th><th>Date</th><th>Chunks</th><th>Id</th><th>Duplicates</th></tr>"
     return f"<p>{len(docs)} articles indexed.</p><table class='docs'>{head}{''.join(rows)}</table>"
+
+
+def scope_html(where: dict[str, Any] | None, docs: dict[str, DocumentInfo], count: int | None = None) -> str:
+    """The line above the question box while a scope is set: which articles the questions go to."""
+    if not where:
+        return ""
+    named = [docs[d].label if d in docs else d for d in where.get("docs", [])]
+    rest = Scope.of({k: v for k, v in where.items() if k != "docs"})
+    parts = ([", ".join(f"“{n}”" for n in named)] if named else []) + ([rest.describe()] if rest else [])
+    many = f"{count} article{'' if count == 1 else 's'}" if count is not None else "some articles"
+    return (f'<div class="asking">Asking only {esc(many)}: {esc("; ".join(parts))}. Follow-ups keep it; '
+            "<b>Ask every article</b> clears it.</div>")
 
 
 def results_html(rows: Sequence[tuple[str, str, str]]) -> str:
@@ -287,9 +304,10 @@ class WebChat:
     def respond(
         self, message: str, chat: Chat | None, turns: list[Answer] | None, k: float = 5,
         backend: str = EXTRACTIVE, show_scores: bool = False, collection: str | None = None,
-        request: gr.Request = None,
+        where: dict[str, Any] | None = None, request: gr.Request = None,
     ) -> Iterator[tuple[Chat, list[Answer], str, str]]:
-        """Stream one answer: yields (chat, turns, sources panel, textbox) as the text grows, then the final."""
+        """Stream one answer: yields (chat, turns, sources panel, textbox) as the text grows, then the final.
+        `where`: the scope set in the Articles tab (None or {}: every article)."""
         chat, turns = list(chat or []), list(turns or [])
         if not (message or "").strip():
             yield chat[:], turns, gr.skip(), ""
@@ -302,7 +320,7 @@ class WebChat:
         try:
             use_llm = backend != EXTRACTIVE
             target = self.target(collection, request)
-            for piece in target.stream(message, history=turns, k=int(k), use_llm=use_llm):
+            for piece in target.stream(message, history=turns, k=int(k), use_llm=use_llm, where=where or None):
                 if isinstance(piece, Answer):
                     turns.append(piece)
                     chat[-1] = {"role": "assistant", "content": answer_html(piece, turn, show_scores)}
@@ -328,6 +346,33 @@ class WebChat:
             chat.append({"role": "user", "content": esc(answer.question)})
             chat.append({"role": "assistant", "content": answer_html(answer, turn, show_scores)})
         return chat, sources_html(turns or [], self.docs(collection, request), show_scores)
+
+    # -- the articles asked
+    def set_scope(self, ticked: list[str] | None, typed: str | None, collection: str | None = None,
+                  request: Any = None) -> tuple[Any, str, str]:
+        """The scope from the ticked articles and the typed filter (`Scope.parse`), checked against the collection:
+        (the scope state, the line above the question box, the note under the filter). A filter that names nothing
+        keeps the scope as it was and says why."""
+        try:
+            parsed = Scope.parse(typed or "")
+            where = parsed.to_dict() if parsed is not None else {}
+            if ticked:
+                where["docs"] = [*ticked, *where.get("docs", [])]
+            if not where:
+                return {}, "", '<p class="muted">Tick articles or type a filter first; every article is asked.</p>'
+            docs = self.target(collection, request).in_scope(where) or frozenset()
+        except RagError as exc:
+            return gr.skip(), gr.skip(), error_html(str(exc))
+        line = scope_html(where, self.docs(collection, request), len(docs))
+        return where, line, f'<p class="muted">{len(docs)} article{"" if len(docs) == 1 else "s"} will be asked.</p>'
+
+    def scope_choices(self, collection: str | None = None, request: Any = None) -> Any:
+        """The articles to tick, by title (as the removal list names them)."""
+        try:
+            docs = sorted(self.docs(collection, request).values(), key=lambda d: d.label.lower())
+        except RagError:
+            docs = []
+        return gr.update(choices=[(f"{d.label} ({d.doc_id[:8]})", d.doc_id) for d in docs], value=[])
 
     # -- articles
     def documents_view(self, collection: str | None = None, request: gr.Request = None) -> tuple[str, Any]:
@@ -420,6 +465,7 @@ def build_app(assistant: Assistant | None = None, examples: Sequence[str] = EXAM
                     latex_delimiters=[], buttons=[], feedback_options=None, label="Chat",
                     examples=[{"text": q} for q in examples], placeholder="Ask a question about the articles.",
                 )
+                scope_line = gr.HTML("", elem_id="scope")
                 with gr.Row():
                     box = gr.Textbox(
                         elem_id="question", show_label=False, scale=5, max_lines=4, autofocus=True,
@@ -428,6 +474,7 @@ def build_app(assistant: Assistant | None = None, examples: Sequence[str] = EXAM
                     send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
                 with gr.Row():
                     clear = gr.Button("New conversation", size="sm")
+                    every = gr.Button("Ask every article", size="sm", elem_id="scope-clear")
                     # Any name may come in (API clients skip the page's load); WebChat.target checks the user may
                     # read it, and answers "no collection" otherwise.
                     collection = gr.Dropdown(choices=[ui.base], value=ui.base, label="Collection", visible=False,
@@ -443,6 +490,18 @@ def build_app(assistant: Assistant | None = None, examples: Sequence[str] = EXAM
                 gr.Markdown("### Sources")
                 sources = gr.HTML(sources_html([], {}), elem_id="sources")
         with gr.Tab("Articles") as articles_tab:
+            with gr.Accordion("Ask only some articles", open=True):
+                only = gr.CheckboxGroup(label="Tick the articles to ask", choices=[], elem_id="only")
+                typed = gr.Textbox(
+                    label="…or filter them", elem_id="filter", max_lines=1,
+                    placeholder='author:Kim publication:"The Atlantic" since:2024-03 until:2024-12 format:pdf',
+                    info="Fields: doc (id, id prefix or title), author, publication, since, until (YYYY[-MM[-DD]]), "
+                         "format, source. Ticked articles and the filter combine.",
+                )
+                with gr.Row():
+                    narrow = gr.Button("Ask only these", variant="primary", elem_id="scope-set", size="sm")
+                    every_here = gr.Button("Ask every article", elem_id="scope-clear-articles", size="sm")
+                scope_note = gr.HTML(elem_id="scope-note")
             listing = gr.HTML(elem_id="documents")
             with gr.Row():
                 with gr.Column():
@@ -463,7 +522,8 @@ def build_app(assistant: Assistant | None = None, examples: Sequence[str] = EXAM
                     drop = gr.Button("Remove", variant="stop", elem_id="remove")
             outcome = gr.HTML(elem_id="outcome")
 
-        ask_inputs = [box, chatbot, turns, k, backend, show_scores, collection]
+        where = gr.State({})
+        ask_inputs = [box, chatbot, turns, k, backend, show_scores, collection, where]
         ask_outputs = [chatbot, turns, sources, box]
         answering = dict(concurrency_limit=settings.api_workers, concurrency_id="answer", show_progress="hidden")
         box.submit(ui.respond, ask_inputs, ask_outputs, api_name="ask", **answering)
@@ -478,9 +538,18 @@ def build_app(assistant: Assistant | None = None, examples: Sequence[str] = EXAM
         articles_tab.select(ui.documents_view, collection, [listing, doomed], api_visibility="private")
         app.load(ui.collection_view, None, collection, api_visibility="private").then(
             ui.documents_view, collection, [listing, doomed], api_visibility="private")
+        # The articles asked: set in the Articles tab, shown above the question box, kept for follow-ups until
+        # cleared (here, there, or by choosing another collection).
+        narrow.click(ui.set_scope, [only, typed, collection], [where, scope_line, scope_note], queue=False,
+                     api_visibility="private")
+        unscoped = (lambda: ({}, "", "", gr.update(value=[]), ""), None, [where, scope_line, scope_note, only, typed])
+        every.click(*unscoped, queue=False, api_visibility="private")
+        every_here.click(*unscoped, queue=False, api_visibility="private")
+        listing.change(ui.scope_choices, collection, only, queue=False, api_visibility="private")
         # Another collection: another conversation, and its articles in the Articles tab. The question box keeps
         # what the user typed (the choice may come after the question; its reply may land after they typed).
-        collection.input(lambda: ([], [], sources_html([], {})), None, [chatbot, turns, sources],
+        collection.input(lambda: ([], [], sources_html([], {}), {}, "", ""), None,
+                         [chatbot, turns, sources, where, scope_line, scope_note],
                          queue=False, api_visibility="private").then(
             ui.documents_view, collection, [listing, doomed], api_visibility="private")
 

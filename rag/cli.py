@@ -42,6 +42,40 @@ def _store_options(func: F) -> F:
     return func
 
 
+def _keep_scope(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    if value:
+        ctx.meta.setdefault("rag_scope", {})[param.name] = list(value) if isinstance(value, tuple) else value
+
+
+SCOPE_HELP = {
+    "docs": ("--doc", "ID", "Only this article: its id, the id's first 4+ characters, its title or file name "
+             "(repeat for several; `rag docs` lists them)."),
+    "author": ("--author", "NAME", "Only articles by this author (case-insensitive, whole words: 'Kim')."),
+    "publication": ("--publication", "NAME", "Only articles of this publication ('The Atlantic')."),
+    "since": ("--since", "DATE", "Only articles dated on or after DATE (YYYY, YYYY-MM or YYYY-MM-DD; the date the "
+              "article gives, else its file's)."),
+    "until": ("--until", "DATE", "Only articles dated on or before DATE (2024-03 runs to March 31)."),
+    "format": ("--format", "FORMAT", "Only articles of this format: txt, md, html, pdf, docx, png, jpg, tiff "
+               "(repeat for several)."),
+    "source": ("--source", "TEXT", "Only articles whose link, or the original source they name, holds TEXT."),
+}
+
+
+def _scope_options(func: F) -> F:
+    """--doc, --author, --publication, --since, --until, --format, --source: the articles to ask (rag/scope.py)."""
+    for name in reversed(list(SCOPE_HELP)):
+        flag, metavar, text = SCOPE_HELP[name]
+        func = click.option(flag, name, multiple=name in ("docs", "format"), metavar=metavar, expose_value=False,
+                            callback=_keep_scope, help=text)(func)
+    return func
+
+
+def _where() -> dict[str, Any] | None:
+    """The scope the command line gave (None: every article)."""
+    ctx = click.get_current_context(silent=True)
+    return ctx.meta.get("rag_scope") if ctx is not None else None
+
+
 def _assistant(index_dir: Path | None, chroma_url: str | None, quiet: bool = False, auto_build: bool = False) -> Any:
     from pydantic import ValidationError
 
@@ -272,16 +306,20 @@ def remove(doc_id: str, index_dir: Path | None, chroma_url: str | None, as_json:
 
 @cli.command()
 @_store_options
+@_scope_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per article.")
 def docs(index_dir: Path | None, chroma_url: str | None, as_json: bool) -> None:
-    """List the indexed articles with their metadata and near-duplicate groups."""
+    """List the indexed articles with their metadata and near-duplicate groups (with --author, --since, …: those
+    a scope names, as `rag ask` would ask them)."""
     assistant = _assistant(index_dir, chroma_url)
-    infos = _run(assistant.documents)
+    where = _where()
+    infos = _run(lambda: assistant.documents(where))
     for info in infos:
         if as_json:
             click.echo(json.dumps(info.to_dict(), ensure_ascii=False))
             continue
-        byline = ", ".join(x for x in (info.author, info.publication, info.date) if x)
+        byline = ", ".join(x for x in (info.author, info.publication, info.date or (
+            f"file {info.file_date}" if info.file_date else "")) if x)
         dup = ""
         if info.duplicate_group:
             dup = " [original of a duplicate group]" if info.duplicate_role == "original" else (
@@ -297,6 +335,10 @@ def docs(index_dir: Path | None, chroma_url: str | None, as_json: bool) -> None:
 def print_answer(answer: Any) -> None:
     """The short answer when there is one, the answer, then its numbered sources: title, byline, the exact
     quote and where it sits (the closest passage of an abstention is marked as not an answer)."""
+    if answer.scope:
+        from .scope import Scope
+
+        click.echo(click.style(f"Asked of {Scope.shown(answer.scope)}", dim=True))
     if answer.short:
         click.echo(click.style(answer.short, bold=True))
     click.echo(textwrap.fill(answer.text, width=100))
@@ -307,7 +349,8 @@ def print_answer(answer: Any) -> None:
         click.echo(f"\n{label} (confidence {answer.confidence:.2f}):")
     for c in answer.citations:
         byline = ", ".join(x for x in (c.author, c.date) if x)
-        closest = "  (closest passage, not an answer)" if c.not_answer else ""
+        closest = "  (outside the scope asked)" if c.outside_scope else (
+            "  (closest passage, not an answer)" if c.not_answer else "")
         where = f"{c.doc_id} @{c.start}-{c.end}" + (f", {c.page_label}" if c.page_label else "")
         click.echo(f"[{c.number}] {c.title}{' — ' + byline if byline else ''}  ({where}){closest}")
         click.echo(textwrap.indent(textwrap.fill(f"\u201c{c.quote}\u201d", width=96), "    "))
@@ -319,11 +362,17 @@ def print_answer(answer: Any) -> None:
 @click.argument("question")
 @click.option("-k", "k", default=None, type=click.IntRange(1, MAX_READ_K), help="Passages to read. [default: 5; env: RAG_TOP_K]")
 @_store_options
+@_scope_options
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as one JSON object.")
 def ask(question: str, k: int | None, index_dir: Path | None, chroma_url: str | None, as_json: bool) -> None:
-    """Answer QUESTION from the articles, citing the exact passages; say so when they don't tell."""
+    """Answer QUESTION from the articles, citing the exact passages; say so when they don't tell.
+
+    With --doc, --author, --publication, --since, --until, --format or --source, only the articles they name are
+    asked (each option narrows; repeated --doc or --format widen). When those don't say and another article
+    does, the answer says so and shows its quote, marked outside the scope."""
     assistant = _assistant(index_dir, chroma_url)
-    answer = _run(lambda: assistant.ask(question, k=k))
+    where = _where()
+    answer = _run(lambda: assistant.ask(question, k=k, where=where))
     if as_json:
         click.echo(json.dumps(answer.to_dict(), ensure_ascii=False))
     else:
@@ -334,11 +383,14 @@ def ask(question: str, k: int | None, index_dir: Path | None, chroma_url: str | 
 @click.argument("query")
 @click.option("-k", "k", default=5, show_default=True, type=click.IntRange(1, 100), help="Passages to return.")
 @_store_options
+@_scope_options
 @click.option("--json", "as_json", is_flag=True, help="Print the passages as one JSON list.")
 def search(query: str, k: int, index_dir: Path | None, chroma_url: str | None, as_json: bool) -> None:
-    """Show the passages for QUERY, best first (hybrid retrieval, near-duplicates collapsed)."""
+    """Show the passages for QUERY, best first (hybrid retrieval, near-duplicates collapsed); with --doc,
+    --author, … only the passages of the articles they name."""
     assistant = _assistant(index_dir, chroma_url)
-    passages = _run(lambda: assistant.search(query, k=k))
+    where = _where()
+    passages = _run(lambda: assistant.search(query, k=k, where=where))
     if as_json:
         click.echo(json.dumps([p.to_dict() for p in passages], ensure_ascii=False))
         return

@@ -58,3 +58,8 @@ class FetchError(RagError):
 class Busy(RagError):
     """The service has as many calls in progress or waiting as it allows (`rag serve`: Settings.api_workers and
     api_queue); retry shortly."""
+
+
+class ScopeError(RagError):
+    """A scope (rag/scope.py) that cannot be applied: a field that names no article, an id prefix that names
+    several, a date that is not one. The message names it and says where to look (`rag docs`)."""

@@ -74,6 +74,7 @@ def doc_info(doc_id: str, meta: dict[str, Any]) -> DocumentInfo:
         pages=int(meta.get("n_pages", 0) or 0),
         url=meta.get("url", "") or "",
         ocr=bool(meta.get("ocr_pages")),
+        file_date=meta.get("file_date", "") or "",
     )
 
 
@@ -538,6 +539,7 @@ class Indexer:
                 "n_pages": len(article.pages),
                 "ocr_pages": json.dumps(article.ocr_pages) if article.ocr_pages else "",
                 "url": article.url,
+                "file_date": article.file_date,
                 "n_chunks": len(chunks),
                 "n_sentences": len(sentences),
                 "dup_group": "",

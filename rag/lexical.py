@@ -281,8 +281,18 @@ class LexicalIndex(LocalDB):
         n = self.size
         return math.log(1 + (n - df + 0.5) / (df + 0.5))
 
-    def top(self, query: str, n: int) -> list[tuple[str, float]]:
-        """The n best chunks for the query's words (positive scores only), best first, ties by insertion."""
+    def rows_of(self, doc_ids: list[str] | frozenset[str] | set[str]) -> np.ndarray:
+        """The rows of these articles' chunks (a chunk's id is "<doc id>:<n>": one range of the id index each)."""
+        with self.lock:
+            rows: list[int] = []
+            for doc_id in sorted(doc_ids):
+                rows += [r for (r,) in self.db.execute("SELECT row FROM chunks WHERE id >= ? AND id < ? AND len > 0",
+                                                       (f"{doc_id}:", f"{doc_id};"))]
+            return np.asarray(sorted(rows), dtype=np.int64)
+
+    def top(self, query: str, n: int, among: np.ndarray | None = None) -> list[tuple[str, float]]:
+        """The n best chunks for the query's words (positive scores only), best first, ties by insertion.
+        `among`: only these rows compete (a scope's chunks, `rows_of`); every word keeps its weight over all."""
         with self.lock:
             tokens = words(query)
             if not tokens or not self.size:
@@ -306,6 +316,10 @@ class LexicalIndex(LocalDB):
                 live = dl > 0
                 rows, tf, dl = rows[live], tf[live], dl[live]
                 scores[rows] += self.idf(known[token]) * tf / (tf + self.K1 * (1 - self.B + self.B * dl / avgdl))
+            if among is not None:
+                kept = np.zeros(len(scores), dtype=bool)
+                kept[among[among < len(scores)]] = True
+                scores[~kept] = 0.0
             hits = np.flatnonzero(scores > 0)
             order = hits[np.argsort(-scores[hits], kind="stable")][:n]
             if not len(order):

@@ -3,6 +3,7 @@ with a one-line reason."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import os
@@ -324,7 +325,16 @@ def read_article(path: Path, sidecar: dict[str, str] | None = None, max_bytes: i
         pages=pages,
         ocr_pages=by_ocr,
         url=(sidecar or {}).get("url", ""),
+        file_date=_file_date(path),
     )
+
+
+def _file_date(path: Path) -> str:
+    """The file's modification date, YYYY-MM-DD in UTC ("" when it cannot be read)."""
+    try:
+        return dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC).date().isoformat()
+    except (OSError, ValueError, OverflowError):
+        return ""
 
 
 def _read_pages(data: bytes, suffix: str, ocr: OcrOptions | None

@@ -3,6 +3,10 @@
 ABSTAIN_TEXT = "The articles don't say."
 # After ABSTAIN_TEXT when some passage came close: it is cited as [1], marked not an answer.
 CLOSEST_TEXT = "The closest passage, in “{title}”, is shown as [1]; it does not answer the question."
+# After a scoped question's abstention when an article outside the scope answers it: cited as [n], marked
+# outside the scope (and not an answer from the articles asked)
+OUTSIDE_TEXT = ("The articles in scope ({scope}) don't say; outside the scope, “{title}” does: “{quote}” [{n}] "
+                "(not among the articles asked).")
 # After ABSTAIN_TEXT when the best answer is about another year than the one the question names
 # (rag/question.py `unmet_condition`): what they give instead, quoted and cited as [1], marked not an answer.
 CONDITION_TEXT = "They give nothing for {asked}; the closest they give is for {given}, in “{title}”: “{quote}” [1]"

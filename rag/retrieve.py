@@ -52,13 +52,15 @@ def search(
     collapse_threshold: float = COLLAPSE,
     mmr_lambda: float | None = None,
     vector: np.ndarray | None = None,
+    docs: frozenset[str] | None = None,
 ) -> list[Passage]:
-    """The k best passages for `query`. `vector` is the query embedding when the caller already has it."""
+    """The k best passages for `query`. `vector` is the query embedding when the caller already has it; `docs`
+    the articles in scope (`Snapshot.in_scope`), searched alone; None: all."""
     query = check_query(query, k)
     n = max(candidates, 2 * k)
     if mode in ("hybrid", "dense"):
         vector = embedder.embed_query(query) if vector is None else vector
-    dense, bm25 = snap.candidates(vector if mode != "bm25" else None, query if mode != "dense" else None, n)
+    dense, bm25 = snap.candidates(vector if mode != "bm25" else None, query if mode != "dense" else None, n, docs)
     fused = rrf([r for r in (dense, bm25) if r])
     order = sorted(fused, key=lambda row: -fused[row])
     ranked = snap.gather(order, articles=False)  # the candidates' records, and their articles', in one pass
@@ -96,11 +98,13 @@ def search(
     return passages
 
 
-def find(snap: Snapshot, query: str, k: int = 5, *, embedder: Embedder, **settings: Any) -> tuple[list[Passage], np.ndarray]:
-    """`search` with the query embedded here, once: the k best passages and the query's vector (what the
-    answerer scores sentences against). `settings`: `search`'s keywords (mode, candidates, mmr_lambda, …)."""
+def find(snap: Snapshot, query: str, k: int = 5, docs: frozenset[str] | None = None, *, embedder: Embedder,
+         **settings: Any) -> tuple[list[Passage], np.ndarray]:
+    """`search` with the query embedded here, once: the k best passages (of the articles in `docs`, when given)
+    and the query's vector (what the answerer scores sentences against). `settings`: `search`'s keywords (mode,
+    candidates, mmr_lambda, …)."""
     vector = embedder.embed_query(query)
-    return search(snap, embedder, query, k, vector=vector, **settings), vector
+    return search(snap, embedder, query, k, vector=vector, docs=docs, **settings), vector
 
 
 def _collapse(g: Gathered, order: list[str], threshold: float) -> Kept:

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from .lexical import LexicalIndex
+from .scope import Scope
 from .sentences import SentenceStore
 from .store import Store
 
@@ -272,13 +273,34 @@ class Snapshot:
                 tuple(tuple(s) for s in json.loads(meta["sentences"])), np.asarray(emb, dtype=np.float32),
             ))
 
-    def candidates(self, vector: np.ndarray | None, query: str | None, n: int) -> tuple[list[str], list[str]]:
+    def in_scope(self, scope: Scope) -> frozenset[str]:
+        """The ids of the articles a scope names (ScopeError when it names none), worked out once a snapshot."""
+        key = ("scope", scope)
+        with self._lock:
+            if key not in self.cache:
+                self.cache[key] = scope.resolve(self.docs)
+            return self.cache[key]
+
+    def _scope_rows(self, docs: frozenset[str]) -> np.ndarray | None:
+        """BM25's rows of a scope's chunks (kept a snapshot)."""
+        if self.lexical is None:
+            return None
+        key = ("scope_rows", docs)
+        if key not in self.cache:
+            self.cache[key] = self.lexical.rows_of(docs)
+        return self.cache[key]
+
+    def candidates(self, vector: np.ndarray | None, query: str | None, n: int,
+                   docs: frozenset[str] | None = None) -> tuple[list[str], list[str]]:
         """Chunk ids, best first, from Chroma's nearest-neighbour query for `vector` and from BM25 for `query`
         (either may be None). The records of both not cached yet come in one fetch after the query, and the
         articles' records in one more, so a question costs the same few round trips to a Chroma server however
-        many articles its passages come from."""
+        many articles its passages come from. `docs`: only these articles' chunks compete, in both searches
+        (Chroma's `where` on the chunks' doc_id, BM25's rows of them), not a filter of the top n afterwards."""
         with self._lock:  # (Chroma returns fewer than n when it holds fewer)
             pool: list[tuple[float, str]] = []
+            if docs is not None and not docs:
+                return [], []
             if vector is not None and self.store is not None:
                 # Chroma's HNSW search is approximate and its graph, as a process loads it, is not the same from
                 # process to process: the same question got another 20th passage, then another answer. Ask for
@@ -287,11 +309,14 @@ class Snapshot:
                 # (evals/measure_determinism.py; the rest is a true neighbour the loaded graph missed). Only the
                 # distances come with the query (the records of 4n hits cost Chroma 10 ms on the bundled index
                 # against 1.5 ms without); the kept hits' records come with BM25's below, in one fetch.
+                where = None if docs is None else {"doc_id": next(iter(docs))} if len(docs) == 1 else \
+                    {"doc_id": {"$in": sorted(docs)}}
                 got = self.store.chunks.query(query_embeddings=[vector.tolist()], n_results=DENSE_POOL * n,
-                                              include=["distances"])
+                                              include=["distances"], where=where)
                 pool = list(zip((round(float(d), 6) for d in got["distances"][0]), got["ids"][0], strict=True))
             dense = [cid for _, cid in sorted(pool)][:n]
-            top = [cid for cid, _ in self.lexical.top(query, n + 10)] if query and self.lexical is not None else []
+            rows = self._scope_rows(docs) if docs is not None else None
+            top = [cid for cid, _ in self.lexical.top(query, n + 10, rows)] if query and self.lexical is not None else []
             todo = [c for c in dict.fromkeys(dense + top) if c not in self._chunks]
             if todo and self.store is not None:
                 got = self.store.chunks.get(ids=todo, include=["embeddings", "metadatas"])

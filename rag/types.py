@@ -26,6 +26,7 @@ class Article:
     pages: tuple[tuple[int, int], ...] = ()  # PDFs: (offset in text where a page starts, its page number)
     url: str = ""  # the link it was fetched from (`rag add https://…`), else ""
     ocr_pages: tuple[int, ...] = ()  # pages whose text was read by OCR (its quotes may hold recognition errors)
+    file_date: str = ""  # the file's modification date (YYYY-MM-DD, UTC): a scope's date when the text gives none
 
     @property
     def label(self) -> str:
@@ -88,6 +89,7 @@ class Citation:
     not_answer: bool = False  # shown with an abstention as the closest passage, not as support for an answer
     page: int = 0  # the page the quote starts on (PDFs), else 0
     ocr: bool = False  # the quote's page was read by OCR: it may hold recognition errors
+    outside_scope: bool = False  # from an article outside the question's scope (offered when those in it don't say)
 
     @property
     def page_label(self) -> str:
@@ -117,6 +119,8 @@ class Answer:
     notes: list[str] = field(default_factory=list)  # e.g. "dropped 1 unsupported sentence from the LLM"
     confidence: float = 0.0
     short: str = ""
+    # the articles it was asked of: the scope's fields (`Scope.to_dict`) and "articles", how many it named; {}: all
+    scope: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -142,6 +146,7 @@ class DocumentInfo:
     pages: int = 0  # pages with text (PDFs), else 0
     url: str = ""  # the link it was fetched from, else ""
     ocr: bool = False  # some of its text was read by OCR (scanned pages, page images)
+    file_date: str = ""  # its file's modification date when indexed (YYYY-MM-DD; a scope's date when it gives none)
 
     @property
     def label(self) -> str:

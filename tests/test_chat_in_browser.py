@@ -189,6 +189,38 @@ def test_remove_an_article_after_confirming(watched, tmp_path):
     assert "The Doomed Memo" not in page.locator("#documents").inner_text()
 
 
+def test_a_scoped_question_cites_only_the_ticked_article_until_every_article_is_asked_again(watched):
+    """Articles tab: a filter that names nobody is an error naming it; ticking an article and "Ask only these"
+    shows the scope above the question box; the answer and a follow-up cite only that article (unscoped, another
+    copy of the same sentence is cited); "Ask every article" clears it."""
+    page = watched.page
+    copy = "004_53b3ae9ca0e733ff.txt"  # The Atlantic's copy of the article the unscoped answer cites
+    page.get_by_role("tab", name="Articles").click()
+    page.wait_for_selector("#documents table")
+    page.locator("#filter").locator("textarea, input").first.fill('author:"Jane Doe"')
+    page.click("#scope-set")
+    page.wait_for_function("document.querySelector('#scope-note').innerText.includes('Jane Doe')")
+    assert "No article by 'Jane Doe'" in page.inner_text("#scope-note")
+    page.locator("#filter").locator("textarea, input").first.fill("")
+    page.get_by_label(re.compile(re.escape(copy))).check()
+    page.click("#scope-set")
+    page.wait_for_function("document.querySelector('#scope-note').innerText.includes('1 article will be asked')")
+    page.get_by_role("tab", name="Chat").click()
+    assert "Asking only 1 article" in page.inner_text("#scope") and copy in page.inner_text("#scope")
+    text = watched.ask(QUESTION)
+    assert "$240 billion" in text, text
+    sources = page.inner_text("#sources")
+    assert copy in sources and "Is that really what" not in sources, sources
+    watched.ask("What did it say about Chinese exports?")  # a follow-up keeps the scope
+    latest = page.locator("#sources details").first.inner_text()
+    assert "Is that really what" not in latest and "Asking only 1 article" in page.inner_text("#scope"), latest
+    page.click("#scope-clear")
+    page.wait_for_function("!document.querySelector('#scope').innerText.includes('Asking only')")
+    watched.ask(QUESTION)
+    assert "Is that really what" in page.locator("#sources details").first.inner_text()
+    assert watched.off_machine() == []
+
+
 def test_injected_markup_in_an_article_renders_inert(watched, tmp_path):
     page = watched.page
     evil = tmp_path / "evil-article.txt"

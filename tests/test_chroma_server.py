@@ -55,6 +55,23 @@ def test_index_and_search_through_a_chroma_server(chroma_server, corpus, tmp_pat
     assert again.index([corpus], progress=False).removed == 1
 
 
+@pytest.mark.integration
+def test_a_scoped_question_through_a_chroma_server(chroma_server, corpus, tmp_path):
+    """The scope is applied by the server's own `where` on the chunks (and the local BM25 rows), with the real
+    model: the answer cites only the article asked, which unscoped is not the one cited."""
+    settings = Settings(chroma_url=chroma_server, index_dir=tmp_path / "local", quiet=True)
+    a = Assistant(settings=settings, auto_build=False)
+    a.index([corpus], progress=False)
+    question = "How much did trade between China and Russia reach last year?"
+    whole = a.ask(question)
+    atlantic = a.documents(where={"publication": "The Atlantic"})
+    assert len(atlantic) == 1 and whole.citations[0].doc_id != atlantic[0].doc_id
+    scoped = Assistant(settings=settings, auto_build=False).ask(question, where={"publication": "the atlantic"})
+    assert "$240 billion" in scoped.text and {c.doc_id for c in scoped.citations} == {atlantic[0].doc_id}
+    passages = a.search("North Korean troops", k=5, where={"docs": [atlantic[0].doc_id[:6]]})
+    assert passages and {p.doc_id for p in passages} == {atlantic[0].doc_id}
+
+
 def test_dead_server_is_a_clear_error(tmp_path):
     a = Assistant(settings=Settings(chroma_url=f"http://127.0.0.1:{free_port()}"), embedder=fake_embedder(), auto_build=False)
     with pytest.raises(StoreUnavailable, match=r"Cannot reach the Chroma server at http://127\.0\.0\.1:\d+.*chroma run"):

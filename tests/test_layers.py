@@ -18,7 +18,7 @@ RAG = ROOT / "rag"
 LAYERS: dict[str, tuple[int, set[str]]] = {
     "base": (0, {"errors", "types", "settings", "prompts", "version", "tuning", "localdb", "progress", "runtime"}),
     "ingest": (1, {"clean", "documents", "ocr", "metadata", "load", "web", "chunk", "dedup"}),
-    "index": (2, {"embed", "store", "lexical", "sentences", "snapshot", "retrieve", "indexer"}),
+    "index": (2, {"embed", "store", "lexical", "sentences", "scope", "snapshot", "retrieve", "indexer"}),
     "answer": (3, {"question", "followup", "features", "scorer", "reader", "candidates", "answerer", "generate"}),
     "facade": (4, {"assistant", "uploads"}),
     "serve": (5, {"gate", "keys", "launch", "chat", "mcp_server", "api"}),

@@ -211,6 +211,83 @@ def test_mcp_over_stdio(service):
     _check_mcp(asyncio.run(_mcp_session(Client(params))))
 
 
+def _documents(service, **params) -> list[dict]:
+    import httpx
+
+    r = httpx.get(f"{service['url']}/v1/documents", params=params, headers={"Authorization": f"Bearer {KEY}"},
+                  timeout=60)
+    assert r.status_code == 200, r.text
+    return r.json()["data"]
+
+
+def test_a_scope_through_the_openai_package_extra_body_and_documents(service):
+    """`extra_body={"scope": …}`: the answer cites only the articles in scope (none of the others that say the
+    same); a scope whose articles don't say offers the article that does, marked outside the scope; a scope that
+    names nobody is a 400 naming it; GET /v1/documents lists what a scope names."""
+    import openai
+
+    client = openai_client(service)
+    every = _documents(service)
+    atlantic = _documents(service, publication="The Atlantic")
+    assert len(atlantic) == 1 and atlantic[0]["publication"] == "The Atlantic" and len(every) == 5
+    assert _documents(service, doc=atlantic[0]["id"][:6]) == atlantic
+    asked = [{"role": "user", "content": QUESTION}]
+    whole = extra(client.chat.completions.create(model="rag", messages=asked).choices[0])
+    assert {c["doc_id"] for c in whole["citations"]} != {atlantic[0]["id"]}, "unscoped, another copy is cited"
+    scoped = client.chat.completions.create(model="rag", messages=asked,
+                                            extra_body={"scope": {"publication": "The Atlantic"}}).choices[0]
+    fields = extra(scoped)
+    assert "$240 billion" in scoped.message.content and fields["abstained"] is False
+    assert {c["doc_id"] for c in fields["citations"]} == {atlantic[0]["id"]}
+    assert fields["scope"] == {"publication": "The Atlantic", "articles": 1}
+    streamed = client.chat.completions.create(model="rag", messages=asked, stream=True,
+                                              extra_body={"scope": {"publication": "The Atlantic"}})
+    assert "".join(c.choices[0].delta.content or "" for c in streamed) == scoped.message.content
+
+    silent = next(d for d in every if d["author"] == "Patricia M. Kim")
+    other = extra(client.chat.completions.create(model="rag", messages=asked,
+                                                 extra_body={"scope": {"docs": [silent["id"]]}}).choices[0])
+    assert other["abstained"] is True
+    outside = [c for c in other["citations"] if c["outside_scope"]]
+    assert outside and "$240 billion" in outside[0]["quote"] and outside[0]["doc_id"] != silent["id"]
+    assert all(c["doc_id"] == silent["id"] for c in other["citations"] if not c["outside_scope"])
+
+    with pytest.raises(openai.BadRequestError) as nobody:
+        client.chat.completions.create(model="rag", messages=asked, extra_body={"scope": {"author": "Jane Doe"}})
+    assert "Jane Doe" in nobody.value.message and nobody.value.body["code"] == "scope_matches_nothing"
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(model="rag", messages=asked, extra_body={"scope": {"colour": "red"}})
+    import httpx
+
+    searched = httpx.post(f"{service['url']}/v1/search", headers={"Authorization": f"Bearer {KEY}"}, timeout=60,
+                          json={"query": "trade between China and Russia", "k": 3, "scope": {"docs": [silent["id"]]}})
+    assert searched.status_code == 200 and {p["doc_id"] for p in searched.json()["data"]} == {silent["id"]}
+
+
+def test_a_scope_through_mcp(service):
+    import httpx2
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    async def session() -> dict:
+        http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {KEY}"}, timeout=120)
+        async with Client(streamable_http_client(f"{service['url']}/mcp", http_client=http)) as c:
+            return {"ask": await c.call_tool("ask", {"question": QUESTION, "scope": {"author": "Michel Schuman"}}),
+                    "docs": await c.call_tool("documents", {"scope": {"since": "2024-11", "until": "2024-11"}}),
+                    "search": await c.call_tool("search", {"query": "North Korea", "k": 3,
+                                                           "scope": {"author": "Patricia M. Kim"}}),
+                    "nobody": await c.call_tool("ask", {"question": QUESTION, "scope": {"author": "Jane Doe"}})}
+
+    got = asyncio.run(session())
+    docs = got["docs"].structured_content["documents"]
+    assert [d["author"] for d in docs] == ["Michel Schuman"], docs
+    ask = got["ask"].structured_content
+    assert "$240 billion" in ask["answer"] and {c["doc_id"] for c in ask["citations"]} == {docs[0]["doc_id"]}
+    assert ask["scope"] == {"author": "Michel Schuman", "articles": 1}
+    assert {p["author"] for p in got["search"].structured_content["passages"]} == {"Patricia M. Kim"}
+    assert got["nobody"].is_error and "Jane Doe" in got["nobody"].content[0].text
+
+
 def test_32_concurrent_streaming_clients_get_the_serial_answers(service):
     client = openai_client(service)
     serial = {q: client.chat.completions.create(model="rag", messages=[{"role": "user", "content": q}])
