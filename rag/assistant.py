@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import re
 import threading
 import time
@@ -180,7 +181,9 @@ class Assistant:
     def index(
         self, paths: Iterable[str | Path] | None = None, *, rebuild: bool = False, progress: bool = True
     ) -> IndexReport:
-        """Make the index mirror the articles under `paths` (default: the bundled corpus and the uploads folder)."""
+        """Make the index mirror the articles under `paths` (default: the bundled corpus and the uploads folder).
+        Folders named here are recorded: `rag watch` watches them by default (`corpus()`)."""
+        named = bool(paths)
         if paths:
             paths = [Path(p) for p in paths]
         elif storage_prefix(self.settings.collection) != storage_prefix(DEFAULT_COLLECTION):
@@ -190,9 +193,17 @@ class Assistant:
         else:
             paths = [bundled_corpus()] + ([self.uploads_dir] if self.uploads_dir.is_dir() else [])
         with self._lock:
-            report = self._indexer().sync(paths, mirror=True, rebuild=rebuild, progress=progress)
+            indexer = self._indexer()
+            report = indexer.sync(paths, mirror=True, rebuild=rebuild, progress=progress)
+            if named:
+                indexer.remember_corpus(paths)
             self._after_write()
         return report
+
+    def corpus(self) -> list[str]:
+        """The folders the last `index(paths)` named ([] when it named none: the bundled articles)."""
+        self.opened()
+        return self._indexer().corpus()
 
     def add(self, paths: Iterable[str | Path] | str | Path, *, progress: bool = True) -> IndexReport:
         """Add or update single articles (files or folders); nothing else is removed."""
@@ -229,6 +240,22 @@ class Assistant:
         pages, links, failed = self.uploads.fetch([urls] if isinstance(urls, str) else list(urls))
         report = self.upload(pages, progress=progress) if pages else IndexReport()
         return renamed(report, links, failed)
+
+    def remove_gone(self, folders: Iterable[str | Path] = (), paths: Iterable[str | Path] = ()) -> list[DocumentInfo]:
+        """Remove, in one write, the articles whose file is no longer there: those recorded under `folders` (a
+        watched folder, reconciled) or at `paths` (files a watcher saw deleted). Returns them."""
+        named = {os.path.abspath(p) for p in paths}
+        roots = tuple(os.path.join(os.path.abspath(f), "") for f in [*folders, *named])  # a deleted folder's files
+
+        def gone(path: str) -> bool:
+            return (path in named or path.startswith(roots)) and not os.path.exists(path)
+
+        if not roots and not named:
+            return []
+        with self._lock:
+            removed = self._indexer().remove_gone(gone)
+            self._after_write()
+        return removed
 
     def remove(self, doc_id: str) -> DocumentInfo:
         """Remove one article by its id (a unique prefix is enough); an uploaded article's copy goes with it."""

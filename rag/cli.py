@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sys
 import textwrap
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -171,12 +172,52 @@ def index(corpus: tuple[Path, ...], index_dir: Path | None, chroma_url: str | No
     _print_report(report, as_json, "Indexed")
 
 
+def _watch_options(func: F) -> F:
+    func = click.option("--corpus", "corpus", multiple=True, type=click.Path(path_type=Path, file_okay=False),
+                        metavar="DIR", help="A folder --watch watches (repeat for more). [default: the folders "
+                        "`rag index --corpus` recorded]")(func)
+    return click.option("--watch", is_flag=True, help="Also keep the index in step with its folders as files are "
+                        "added, edited and deleted (as `rag watch` does), in this process.")(func)
+
+
+def _start_watching(assistant: Any, corpus: tuple[Path, ...]) -> None:
+    from .watch import Watcher
+
+    watcher = _run(lambda: Watcher(assistant, list(corpus) or None, log=lambda line: click.echo(f"watch: {line}", err=True)))
+    watcher.start()
+
+
+@cli.command()
+@click.option("--corpus", "corpus", multiple=True, type=click.Path(path_type=Path, file_okay=False), metavar="DIR",
+              help="A folder to watch (repeat for more). [default: the folders `rag index --corpus` recorded]")
+@_store_options
+@click.option("--settle", type=click.FloatRange(0.05, 60), default=0.5, show_default=True, metavar="SECONDS",
+              help="Read a file once its size and time held still this long (a copy in progress is waited for).")
+def watch(corpus: tuple[Path, ...], index_dir: Path | None, chroma_url: str | None, settle: float) -> None:
+    """Keep the index in step with its folders until Ctrl+C: a new or edited file is indexed within seconds, a
+    deleted one is removed.
+
+    Started, it first reconciles (files added, edited or deleted while it was not running). Then each burst of
+    changes is one batch, a line per change; editors' temporary and backup files are left alone. `rag serve`,
+    `rag chat` and `rag ask` on the same index see the changes without restarting. Articles added from
+    elsewhere (`rag add`, uploads) are left as they are.
+    """
+    from .watch import Watcher
+
+    assistant = _assistant(index_dir, chroma_url)
+    watcher = _run(lambda: Watcher(assistant, list(corpus) or None, settle=settle,
+                                   log=lambda line: click.echo(f"{time.strftime('%H:%M:%S')} {line}")))
+    _run(watcher.run)
+
+
 @cli.command()
 @_store_options
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; 0.0.0.0 exposes the chat to your network.")
 @click.option("--port", type=int, default=7860, envvar="GRADIO_SERVER_PORT", show_default=True,
               help="Port to serve on. [env: GRADIO_SERVER_PORT]")
-def chat(index_dir: Path | None, chroma_url: str | None, host: str, port: int) -> None:
+@_watch_options
+def chat(index_dir: Path | None, chroma_url: str | None, host: str, port: int, watch: bool,
+         corpus: tuple[Path, ...]) -> None:
     """Serve the web chat (cited answers, sources, uploads) until Ctrl+C.
 
     On first run the index of the bundled articles is built (about 20 s). Set RAG_UI_AUTH=user:password to ask
@@ -191,6 +232,9 @@ def chat(index_dir: Path | None, chroma_url: str | None, host: str, port: int) -
         web_chat.auth_of(assistant.settings)
     except (ValueError, RagError) as exc:
         raise click.ClickException(str(exc)) from None
+    if watch:
+        _run(assistant.opened)  # the bundled index first, when there is none
+        _start_watching(assistant, corpus)
     _run(lambda: web_chat.serve(assistant, host, port))
 
 
@@ -202,7 +246,9 @@ def chat(index_dir: Path | None, chroma_url: str | None, host: str, port: int) -
 @click.option("--no-chat", is_flag=True, help="Serve the API and MCP only, not the web chat at /.")
 @click.option("--no-build", is_flag=True, help="Do not build the bundled index when there is none (answers 503 until "
               "`rag index` has run).")
-def serve(index_dir: Path | None, chroma_url: str | None, host: str, port: int, no_chat: bool, no_build: bool) -> None:
+@_watch_options
+def serve(index_dir: Path | None, chroma_url: str | None, host: str, port: int, no_chat: bool, no_build: bool,
+          watch: bool, corpus: tuple[Path, ...]) -> None:
     """Serve the OpenAI-compatible API, the MCP server and the web chat in one process until Ctrl+C or SIGTERM.
 
     \b
@@ -230,6 +276,8 @@ def serve(index_dir: Path | None, chroma_url: str | None, host: str, port: int, 
         except (ValueError, RagError) as exc:
             raise click.ClickException(str(exc)) from None
     _run(lambda: prepare(assistant, build=not no_build, strict=False))
+    if watch:
+        _start_watching(assistant, corpus)
     if host not in ("127.0.0.1", "localhost", "::1") and assistant.settings.api_key is None \
             and assistant.settings.api_keys is None:
         click.echo(f"warning: serving on {host} without RAG_API_KEY or RAG_API_KEYS: anyone who can reach this port can ask, "

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -257,6 +258,29 @@ class Indexer:
             self._update_groups([], touched)
             self._mark_pending([])
         return info
+
+    def remember_corpus(self, folders: list[Path]) -> None:
+        """Record the folders this index mirrors (`rag index --corpus`), for `rag watch` to watch by default."""
+        with write_lock(self.settings):
+            self.store.set_meta(corpus=json.dumps(sorted({os.path.abspath(f) for f in folders if Path(f).is_dir()})))
+
+    def corpus(self) -> list[str]:
+        """The folders `remember_corpus` recorded ([] when none was)."""
+        return list(json.loads(self.store.get_meta("corpus") or "[]"))
+
+    def remove_gone(self, gone: Callable[[str], bool]) -> list[DocumentInfo]:
+        """Remove, in one write, every article whose recorded file `gone(path)` says is no longer there (a
+        watched folder's deleted files); returns them."""
+        with write_lock(self.settings), self._writing(create=False) as records:
+            doomed = sorted(d for d, m in records.items() if m.get("path") and gone(str(m["path"])))
+            if not doomed:
+                return []
+            infos = [doc_info(d, records[d]) for d in doomed]
+            self._mark_pending(doomed)
+            touched = self._remove_all(doomed, records)
+            self._update_groups([], touched)
+            self._mark_pending([])
+        return infos
 
     @contextlib.contextmanager
     def _writing(self, rebuild: bool = False, create: bool = True,

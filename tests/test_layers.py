@@ -21,7 +21,7 @@ LAYERS: dict[str, tuple[int, set[str]]] = {
     "index": (2, {"embed", "store", "lexical", "sentences", "scope", "snapshot", "retrieve", "indexer"}),
     "answer": (3, {"question", "followup", "features", "scorer", "reader", "candidates", "answerer", "generate"}),
     "facade": (4, {"assistant", "uploads"}),
-    "serve": (5, {"gate", "keys", "launch", "chat", "mcp_server", "api"}),
+    "serve": (5, {"gate", "keys", "launch", "watch", "chat", "mcp_server", "api"}),
     "evals": (5, {"metrics", "judge", "report", "evaluate", "suites"}),
     "entry": (6, {"cli", "__init__"}),
 }

@@ -93,8 +93,15 @@ def many(tmp_path):
     return a
 
 
-@pytest.mark.parametrize("mode", ["hybrid", "dense", "bm25"])
-def test_one_article_among_many_still_finds_its_passages(many, mode):
+@pytest.mark.parametrize("mode, exact", [("hybrid", True), ("dense", True), ("bm25", True), ("hybrid", False),
+                                         ("dense", False)])
+def test_one_article_among_many_still_finds_its_passages(many, mode, exact, monkeypatch):
+    """Small scopes are searched exactly over their chunks' vectors; larger ones by Chroma's filtered query
+    (`exact=False` forces it): both find the article's passages, never another's."""
+    import rag.snapshot
+
+    if not exact:
+        monkeypatch.setattr(rag.snapshot, "EXACT_SCOPE_CHUNKS", 0)
     a = Assistant(settings=many.settings.model_copy(update={"retrieval": mode}), embedder=many.embedder)
     needle = next(d.doc_id for d in a.documents() if d.path.endswith("needle.txt"))
     query = "lithium exports"
@@ -137,3 +144,15 @@ def test_a_scope_never_reaches_another_collection(many, tmp_path):
     with pytest.raises(ScopeError, match="no article"):
         many.ask("How many widgets were shipped to Lisbon?", where={"docs": [beta_id]})
     assert other.ask("How many widgets were shipped to Lisbon?", where={"docs": [beta_id]}).citations[0].doc_id == beta_id
+
+
+def test_a_small_scope_searched_exactly_ranks_as_chromas_filtered_query(many, monkeypatch):
+    import rag.snapshot
+
+    _, snap = many.opened()
+    docs = frozenset(d.doc_id for d in many.documents()[:7])
+    vector = many.embedder.embed_query("lithium exports to the port")
+    exact, _ = snap.candidates(vector, None, 20, docs)
+    monkeypatch.setattr(rag.snapshot, "EXACT_SCOPE_CHUNKS", 0)
+    filtered, _ = snap.candidates(vector, None, 20, docs)
+    assert exact == filtered and len(exact) == sum(d.chunks for d in many.documents()[:7])
