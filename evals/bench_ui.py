@@ -2,6 +2,7 @@
 in-process by `Assistant.stream` in the same run (the baseline: what the UI adds is the difference).
 
     python -m evals.bench_ui [--rounds 10] [--index-dir DIR] [--screenshot docs/chat.png]
+                             [--scope-screenshot docs/chat-scope.png]
 
 Starts `python ui.py` on a free port (building the index first if the folder has none), opens the page in
 Debian's chromium through Playwright, and for each round asks one question in a new conversation. Times are
@@ -65,7 +66,30 @@ def in_process(index_dir: Path, rounds: int) -> tuple[list[float], list[float]]:
     return first, full
 
 
-def in_browser(url: str, rounds: int, screenshot: Path | None) -> tuple[list[float], list[float]]:
+SCOPED = "004_53b3ae9ca0e733ff.txt"  # The Atlantic's copy: unscoped, the answer cites another article
+
+
+def scoped_screenshot(page, target: Path) -> None:
+    """The README's picture of a scoped question: one article ticked in the Articles tab, asked in the chat."""
+    page.get_by_role("button", name="New conversation").click()
+    page.get_by_role("tab", name="Articles").click()
+    page.wait_for_selector("#documents table")
+    page.get_by_label(SCOPED, exact=False).check()
+    page.click("#scope-set")
+    page.wait_for_function("document.querySelector('#scope-note').innerText.includes('will be asked')")
+    page.get_by_role("tab", name="Chat").click()
+    page.fill("#question textarea", SHOWCASE)
+    page.press("#question textarea", "Enter")
+    page.wait_for_selector("#sources .source")
+    page.wait_for_timeout(500)
+    page.evaluate("window.scrollTo(0, 0)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(target))
+    print(f"screenshot: {target}")
+
+
+def in_browser(url: str, rounds: int, screenshot: Path | None,
+               scope_screenshot: Path | None = None) -> tuple[list[float], list[float]]:
     from playwright.sync_api import sync_playwright
 
     executable = chromium()
@@ -100,6 +124,8 @@ def in_browser(url: str, rounds: int, screenshot: Path | None) -> tuple[list[flo
             screenshot.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(screenshot))
             print(f"screenshot: {screenshot}")
+        if scope_screenshot:
+            scoped_screenshot(page, scope_screenshot)
         browser.close()
     return first, full
 
@@ -109,6 +135,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10, help="questions timed (default 10)")
     parser.add_argument("--index-dir", type=Path, default=None, help="index folder (default: a fresh one, built first)")
     parser.add_argument("--screenshot", type=Path, default=None, help="save a screenshot of a cited answer here")
+    parser.add_argument("--scope-screenshot", type=Path, default=None,
+                        help="save a screenshot of a question asked of one ticked article here")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         index_dir = args.index_dir or Path(tmp) / "index"
@@ -119,7 +147,8 @@ def main() -> None:
         port = free_port()
         server = start_ui(index_dir, port)
         try:
-            ui_first, ui_full = in_browser(f"http://127.0.0.1:{port}/", args.rounds, args.screenshot)
+            ui_first, ui_full = in_browser(f"http://127.0.0.1:{port}/", args.rounds, args.screenshot,
+                                           args.scope_screenshot)
         finally:
             stop(server)
     med = statistics.median
