@@ -7,7 +7,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -43,6 +43,7 @@ def with_collection(settings: Settings, collection: str) -> Settings:
                        "starting and ending with a letter or digit.")
     return settings.model_copy(update={"collection": collection})
 LocalFile = TypeVar("LocalFile", bound=LocalDB)
+T = TypeVar("T")
 
 
 class Assistant:
@@ -305,7 +306,10 @@ class Assistant:
     def search(self, query: str, k: int = 5, *, where: Where = None) -> list[Passage]:
         """The k best passages for the query (hybrid retrieval by default), near-duplicates collapsed; with
         `where`, of the articles in that scope alone (searched alone, not filtered afterwards)."""
-        return search(self.opened()[1], self.embedder, query, k, docs=self.in_scope(where), **self._retrieval())
+        scope = Scope.of(where)
+        return self._reading(lambda opened: search(
+            opened[1], self.embedder, query, k, docs=None if scope is None else opened[1].in_scope(scope),
+            **self._retrieval()))
 
     def _retrieval(self) -> dict[str, Any]:
         """The retrieval settings in force (one place, for `search` and for answering)."""
@@ -380,16 +384,33 @@ class Assistant:
         abstention offers that one's quote, marked outside the scope."""
         started = time.perf_counter()
         answerer = self.answerer  # one snapshot for the whole answer, even if an upload swaps it meanwhile
-        opened = self.opened()
         scope = Scope.of(where)
-        docs = None if scope is None else opened[1].in_scope(scope)
         k = k or self.settings.top_k
-        result, ev = answerer.extractive(question, history, k, opened, started, docs)
-        if scope is not None:
-            result.scope = {**scope.to_dict(), "articles": len(docs or ())}
-            if result.abstained and len(docs or ()) < len(opened[1].docs):
-                self._outside(result, answerer.extractive(question, history, k, opened, started)[0], scope)
+
+        def run(opened: tuple[Store, Snapshot]) -> tuple[Answer, Evidence]:
+            docs = None if scope is None else opened[1].in_scope(scope)
+            result, ev = answerer.extractive(question, history, k, opened, started, docs)
+            if scope is not None:
+                result.scope = {**scope.to_dict(), "articles": len(docs or ())}
+                if result.abstained and len(docs or ()) < len(opened[1].docs):
+                    self._outside(result, answerer.extractive(question, history, k, opened, started)[0], scope)
+            return result, ev
+
+        result, ev = self._reading(run)
         return result, ev.passages, ev.snap, started
+
+    def _reading(self, read: Callable[[tuple[Store, Snapshot]], T]) -> T:
+        """`read` on the index as it is; run once more on the index as it has become when it fails because
+        another process changed the index under it (a writer deleted chunks this process's Chroma client had just
+        found: "Error finding id"), which the next question would see anyway."""
+        opened = self.opened()
+        try:
+            return read(opened)
+        except Exception as exc:
+            if type(exc).__module__.split(".")[0] != "chromadb" or self._store is None \
+                    or self._store.state() == opened[1].state:
+                raise
+        return read(self.opened())
 
     @staticmethod
     def _outside(result: Answer, unscoped: Answer, scope: Scope) -> None:

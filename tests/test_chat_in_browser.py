@@ -318,9 +318,9 @@ def test_queue_is_bounded(tmp_path):
     from rag import chat as ui
 
     class Slow(Assistant):
-        def stream(self, question, history=None, k=None, *, use_llm=None):
+        def stream(self, question, history=None, k=None, **kwargs):
             time.sleep(1.5)
-            yield from super().stream(question, history, k, use_llm=use_llm)
+            yield from super().stream(question, history, k, **kwargs)
 
     with tiny_chat(tmp_path, Slow) as url:
         c = Client(url, verbose=False)

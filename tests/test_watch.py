@@ -128,6 +128,38 @@ def test_a_burst_of_a_hundred_changes_loses_nothing(watched, tmp_path):
     assert watcher.batches < 20, "a burst is a few batches, not one per change"
 
 
+def test_a_question_that_races_a_writer_is_answered_from_the_index_as_it_became(watched, tmp_path, monkeypatch):
+    """Another process deletes chunks between this process's Chroma query and its read of them (Chroma raises
+    "Error finding id"; seen with `rag watch` beside `rag serve`): the question runs once more on the index as it
+    has become. The same error with the index unchanged is not hidden."""
+    import chromadb.errors
+
+    from rag.snapshot import Snapshot
+
+    folder, a = watched
+    article(folder, "a.txt", "The alpha plant made 40 turbines in May.")
+    a.index([folder], progress=False)
+    assert "40 turbines" in a.ask("How many turbines did the alpha plant make?").text
+    writer = Assistant(settings=a.settings, embedder=fake_embedder(), auto_build=False)  # another process's
+    original, raised = Snapshot.candidates, []
+
+    def racing(self, *args, **kwargs):
+        if not raised:
+            raised.append(True)
+            article(folder, "a.txt", "The alpha plant made 55 turbines in May.")
+            writer.index([folder], progress=False)  # the writer changes the index mid-question
+            raise chromadb.errors.InternalError("Error executing plan: Internal error: Error finding id")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Snapshot, "candidates", racing)
+    assert "55 turbines" in a.ask("How many turbines did the alpha plant make?").text and raised
+    raised.clear()
+    monkeypatch.setattr(Snapshot, "candidates", lambda *_a, **_k: (_ for _ in ()).throw(
+        chromadb.errors.InternalError("Error finding id")))
+    with pytest.raises(chromadb.errors.InternalError):
+        a.ask("How many turbines did the alpha plant make?")
+
+
 @pytest.mark.integration
 def test_rag_watch_and_rag_serve_on_one_index(tmp_path):
     """Two processes, the real model: `rag watch` picks up an added, an edited and a deleted file while
