@@ -219,3 +219,31 @@ def test_rag_watch_and_rag_serve_on_one_index(tmp_path):
         stop(server)
         log.close()
         serve_log.close()
+
+
+@pytest.mark.integration
+def test_rag_serve_watch_indexes_a_saved_file_in_its_own_process(tmp_path):
+    """`rag serve --watch --corpus DIR`: the service watches the folder itself; a file saved there is answered."""
+    import httpx
+
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    article(folder, "seed.txt", "The seed plant in Oslo made 12 ferries in 2021.")
+    port = free_port()
+    log = (tmp_path / "serve.log").open("w")
+    server = start_service(tmp_path / "index", port, args=("--no-chat", "--watch", "--corpus", str(folder)),
+                           output=log)
+    try:
+        question = "How many cranes did the Gdansk yard build?"
+        article(folder, "gdansk.txt", "The Gdansk yard built 31 cranes in 2030.")
+        deadline, content = time.monotonic() + 90, ""
+        while time.monotonic() < deadline and "31 cranes" not in content:
+            r = httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions", timeout=60,
+                           json={"model": "rag", "messages": [{"role": "user", "content": question}]})
+            content = r.json()["choices"][0]["message"]["content"]
+            time.sleep(0.5)
+        assert "31 cranes" in content, (content, (tmp_path / "serve.log").read_text()[-2000:])
+        assert "watch: added gdansk.txt" in (tmp_path / "serve.log").read_text()
+    finally:
+        stop(server)
+        log.close()
