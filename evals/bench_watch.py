@@ -31,6 +31,7 @@ from evals.measure_formats import to_pdf
 from evals.results import save
 from rag import Assistant, Settings
 from rag.load import bundled_corpus
+from tests.helpers.service import stop
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -133,11 +134,7 @@ def main() -> None:
         print(f"burst: {len(expected)} articles expected, {len(got)} in the watched index, "
               f"{len(got ^ expected)} differing, settled {burst_s:.1f} s after a fresh index was made")
     finally:
-        watcher.send_signal(signal.SIGINT)
-        try:
-            watcher.wait(30)
-        except subprocess.TimeoutExpired:
-            watcher.kill()
+        stop(watcher, 30, signal.SIGINT)
         log.close()
     figures = {
         "text_p50_s": round(statistics.median(text_s), 2), "text_max_s": round(max(text_s), 2), "texts": len(text_s),

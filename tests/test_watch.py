@@ -211,11 +211,7 @@ def test_rag_watch_and_rag_serve_on_one_index(tmp_path):
         text = (tmp_path / "watch.log").read_text()
         assert "added lisbon.txt" in text and "updated lisbon.txt" in text and "removed lisbon.txt" in text, text
     finally:
-        watcher.send_signal(signal.SIGINT)
-        try:
-            watcher.wait(30)
-        except subprocess.TimeoutExpired:
-            watcher.kill()
+        stop(watcher, 30, signal.SIGINT)
         stop(server)
         log.close()
         serve_log.close()

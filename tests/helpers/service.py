@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -55,9 +56,9 @@ def proc_stats(pid: int) -> dict[str, int]:
     return {"rss_kb": fields["VmRSS"], "peak_rss_kb": fields["VmHWM"], "threads": fields["Threads"], "fds": fds}
 
 
-def stop(proc: subprocess.Popen, seconds: float = 60) -> int:
-    """SIGTERM, then wait (SIGKILL after `seconds`); the exit code."""
-    proc.terminate()
+def stop(proc: subprocess.Popen, seconds: float = 60, sig: int = signal.SIGTERM) -> int:
+    """SIGTERM (or `sig`: SIGINT is Ctrl+C), then wait (SIGKILL after `seconds`); the exit code."""
+    proc.send_signal(sig)
     try:
         return proc.wait(seconds)
     except subprocess.TimeoutExpired:
