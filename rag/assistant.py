@@ -44,6 +44,8 @@ def with_collection(settings: Settings, collection: str) -> Settings:
     return settings.model_copy(update={"collection": collection})
 LocalFile = TypeVar("LocalFile", bound=LocalDB)
 T = TypeVar("T")
+WRITE_WAIT_S = 10.0  # how long a question that met another process's write in progress waits for it to end
+SETTLE_WAIT_S = 1.0  # ... and for a write that has no pending articles left to count the state up
 
 
 class Assistant:
@@ -401,16 +403,30 @@ class Assistant:
 
     def _reading(self, read: Callable[[tuple[Store, Snapshot]], T]) -> T:
         """`read` on the index as it is; run once more on the index as it has become when it fails because
-        another process changed the index under it (a writer deleted chunks this process's Chroma client had just
-        found: "Error finding id"), which the next question would see anyway."""
+        another process is changing the index under it (a writer deleted chunks this process's Chroma client had
+        just found: "Error finding id"), which the next question would see anyway."""
         opened = self.opened()
         try:
             return read(opened)
         except Exception as exc:
-            if type(exc).__module__.split(".")[0] != "chromadb" or self._store is None \
-                    or self._store.state() == opened[1].state:
+            if type(exc).__module__.split(".")[0] != "chromadb" or not self._changed_since(opened[1].state):
                 raise
         return read(self.opened())
+
+    def _changed_since(self, state: str) -> bool:
+        """Whether another process changed the index since `state`, waiting for a write in progress to count the
+        state up (its last step): at most WRITE_WAIT_S while a write names articles as pending, else
+        SETTLE_WAIT_S (a write between clearing its pending list and counting the state up)."""
+        store = self._store
+        if store is None:
+            return False
+        started = time.monotonic()
+        while store.state() == state:
+            busy = store.get_meta("pending") not in (None, "", "[]")
+            if time.monotonic() - started > (WRITE_WAIT_S if busy else SETTLE_WAIT_S):
+                return False
+            time.sleep(0.05)
+        return True
 
     @staticmethod
     def _outside(result: Answer, unscoped: Answer, scope: Scope) -> None:
