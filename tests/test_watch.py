@@ -98,8 +98,9 @@ def test_started_after_a_crash_it_reconciles_the_folder_first(watched, tmp_path)
 
 
 def test_a_burst_of_a_hundred_changes_loses_nothing(watched, tmp_path):
-    """100 files added, 30 of them edited, 20 deleted, 5 renamed, with editors' swap files among them, as fast
-    as Python writes them, while the watcher runs: afterwards the index equals a fresh index of the folder."""
+    """100 files added, 30 of them edited, 20 deleted, 5 renamed and 5 saved atomically (a temporary file renamed
+    over them), with editors' swap files among them, as fast as Python writes them, while the watcher runs:
+    afterwards the index equals a fresh index of the folder."""
     folder, a = watched
     article(folder, "seed.txt", "A seed article about cobalt.")
     lines: list[str] = []
@@ -121,11 +122,22 @@ def test_a_burst_of_a_hundred_changes_loses_nothing(watched, tmp_path):
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and state(a) != expected:
         time.sleep(0.5)
+    assert state(a) == expected, (len(state(a)), len(expected), lines[-5:])
+    for i in range(55, 60):  # then an editor's atomic saves: a hidden temporary file renamed over an article
+        temp = folder / f".n{i:03d}.txt.tmp"
+        temp.write_text(f"Report n{i:03d}.txt\n\nPlant {i} was saved atomically with {i + 700} turbines.\n",
+                        encoding="utf-8")
+        os.replace(temp, folder / f"n{i:03d}.txt")
+    expected = fresh(folder, tmp_path, "fresh-again")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and state(a) != expected:
+        time.sleep(0.5)
     watcher.stop()
     thread.join(30)
     assert state(a) == expected, (len(state(a)), len(expected), lines[-5:])
     assert not any("swp" in line for line in lines) and sum(line.startswith("added") for line in lines) >= 80
     assert watcher.batches < 20, "a burst is a few batches, not one per change"
+    assert {f"updated n{i:03d}.txt" for i in range(55, 60)} <= {line.split(" (")[0] for line in lines}, lines[-8:]
 
 
 def test_a_question_that_races_a_writer_is_answered_from_the_index_as_it_became(watched, tmp_path, monkeypatch):
