@@ -88,7 +88,11 @@ class Scope:
             else:
                 object.__setattr__(self, name, tuple(str(v).strip() for v in value if str(v).strip()))
         for name in ("author", "publication", "since", "until", "source"):
-            object.__setattr__(self, name, str(getattr(self, name) or "").strip())
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise ScopeError(f"{name} is one text, not {type(value).__name__} ({value!r}); only docs and format "
+                                 "take several.")
+            object.__setattr__(self, name, (value or "").strip())
         object.__setattr__(self, "format", tuple(f.lower().lstrip(".") for f in self.format))
         unknown = [f for f in self.format if f not in FORMATS]
         if unknown:

@@ -126,6 +126,15 @@ class Watcher:
         for info in self.assistant.remove_gone(folders, paths):
             self.log(f"removed {self._shown(info.path)} ({info.doc_id[:8]})")
 
+    def wanted(self, path: str) -> bool:
+        """`wanted`, and not inside a hidden folder of a watched folder (`rag index` leaves those out too)."""
+        if not wanted(path):
+            return False
+        for folder in self.folders:
+            if path.startswith(folder + os.sep):
+                return not any(part.startswith(".") for part in os.path.relpath(path, folder).split(os.sep)[:-1])
+        return True
+
     def _shown(self, path: str) -> str:
         for folder in self.folders:
             if path.startswith(folder + os.sep):
@@ -142,7 +151,7 @@ class Watcher:
         self.log("Up to date; watching for changes (Ctrl-C stops).")
         if ready is not None:
             ready()
-        for changes in watchfiles.watch(*self.folders, watch_filter=lambda _c, p: wanted(p),
+        for changes in watchfiles.watch(*self.folders, watch_filter=lambda _c, p: self.wanted(p),
                                         debounce=self.debounce_ms, step=50, stop_event=self._stop,
                                         raise_interrupt=False):
             try:

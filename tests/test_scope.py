@@ -54,6 +54,7 @@ def test_each_field_narrows_and_names_combine():
     ({"since": "2024-02-30"}, "since '2024-02-30' is not a date"),
     ({"since": "2025", "until": "2024"}, "since 2025 is after until 2024"),
     ({"colour": "red"}, "'colour' is not a scope field"),
+    ({"author": ["Ana Ruiz", "Bo Li"]}, "author is one text, not list"),
 ])
 def test_a_scope_that_names_nothing_says_which_part(where, message):
     with pytest.raises(ScopeError) as err:
@@ -155,4 +156,10 @@ def test_a_small_scope_searched_exactly_ranks_as_chromas_filtered_query(many, mo
     exact, _ = snap.candidates(vector, None, 20, docs)
     monkeypatch.setattr(rag.snapshot, "EXACT_SCOPE_CHUNKS", 0)
     filtered, _ = snap.candidates(vector, None, 20, docs)
-    assert exact == filtered and len(exact) == sum(d.chunks for d in many.documents()[:7])
+    # every chunk of the scope (Chroma's filtered HNSW search is approximate: now and then it misses one), nearest
+    # first; the order of the hits both found agrees but for near-ties (float32 sums differ in the 6th decimal)
+    assert len(exact) == sum(d.chunks for d in many.documents()[:7]) and set(filtered) <= set(exact)
+    distance = {c: 1.0 - float(snap.chunk(c).vector @ vector) for c in exact}
+    assert all(distance[a] <= distance[b] + 1e-5 for a, b in zip(exact, exact[1:], strict=False))
+    common = [c for c in exact if c in set(filtered)]
+    assert all(abs(distance[a] - distance[b]) < 1e-5 for a, b in zip(common, filtered, strict=True) if a != b)

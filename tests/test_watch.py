@@ -55,6 +55,13 @@ def test_editors_temporary_and_backup_files_are_left_alone():
         assert not wanted(f"/x/{name}"), name
 
 
+def test_files_in_hidden_folders_are_left_alone_as_rag_index_leaves_them(watched):
+    folder, a = watched
+    w = Watcher(a, [folder], log=lambda _: None)
+    assert w.wanted(str(folder / "notes" / "a.md")) and not w.wanted(str(folder / ".obsidian" / "a.md"))
+    assert not w.wanted(str(folder / "notes" / ".trash" / "b.txt"))
+
+
 def test_a_file_still_being_written_is_read_once_it_holds_still(tmp_path):
     path = tmp_path / "growing.txt"
     path.write_text("start", encoding="utf-8")
