@@ -64,6 +64,7 @@ class Watched:
         self.page.on("dialog", self._dialog)
         self.page.goto(url)
         self.page.wait_for_selector("#question textarea")
+        self.page.wait_for_selector("#chat")  # rendered apart from the box: on a busy machine, a moment later
 
     def _dialog(self, dialog) -> None:
         self.dialogs.append(dialog.message)
