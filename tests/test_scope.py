@@ -98,7 +98,9 @@ def many(tmp_path):
                                          ("dense", False)])
 def test_one_article_among_many_still_finds_its_passages(many, mode, exact, monkeypatch):
     """Small scopes are searched exactly over their chunks' vectors; larger ones by Chroma's filtered query
-    (`exact=False` forces it): both find the article's passages, never another's."""
+    (`exact=False` forces it): neither returns another article's passages. The exact search, and BM25, find all
+    of the scope's; Chroma's filtered HNSW search is approximate and now and then misses one (seen: 1 run in
+    ~10 missed 2 of 3 one-chunk articles), which is why small scopes are searched exactly."""
     import rag.snapshot
 
     if not exact:
@@ -107,11 +109,13 @@ def test_one_article_among_many_still_finds_its_passages(many, mode, exact, monk
     needle = next(d.doc_id for d in a.documents() if d.path.endswith("needle.txt"))
     query = "lithium exports"
     assert needle not in {p.doc_id for p in a.search(query, k=5)}, "unscoped, the others outrank it"
+    complete = exact or mode != "dense"  # (hybrid: BM25 finds what the approximate search misses)
     found = a.search(query, k=5, where={"docs": [needle[:6]]})
-    assert found and {p.doc_id for p in found} == {needle}
+    assert {p.doc_id for p in found} <= {needle} and (found or not complete)
     by_ruiz = a.search(query, k=10, where={"author": "Ana Ruiz"})  # near-duplicates fold into one passage
     ruiz = {d.doc_id for d in a.documents() if d.author == "Ana Ruiz"}
-    assert len(ruiz) == 3 and {d for p in by_ruiz for d in (p.doc_id, *p.also_in)} == ruiz
+    found = {d for p in by_ruiz for d in (p.doc_id, *p.also_in)}
+    assert len(ruiz) == 3 and found <= ruiz and (found == ruiz or not complete)
 
 
 def test_a_scoped_answer_cites_only_its_articles_and_offers_one_outside_when_they_dont_say(many):
