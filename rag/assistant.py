@@ -17,7 +17,7 @@ from .embed import Embedder, load_embedder
 from .errors import BackendUnavailable, CorpusError, RagError
 from .followup import History
 from .generate import Checked, Verifier, generate, generate_stream, load_llm, notes_for, number
-from .indexer import Indexer, reconcile_lexical, signature, write_lock
+from .indexer import Indexer, doc_info, reconcile_lexical, signature, write_lock
 from .lexical import LexicalIndex
 from .load import bundled_corpus
 from .localdb import LocalDB
@@ -293,10 +293,12 @@ class Assistant:
     def documents(self, where: Where = None) -> list[DocumentInfo]:
         """The indexed articles, with their duplicate groups; with `where`, those the scope names (ScopeError when
         it names none)."""
-        self.opened()
-        docs = self._indexer().documents()
         in_scope = self.in_scope(where)
-        return docs if in_scope is None else [d for d in docs if d.doc_id in in_scope]
+        if in_scope is None:
+            self.opened()
+            return self._indexer().documents()
+        records = self.opened()[1].docs  # read whole by `in_scope`: not read a second time
+        return sorted((doc_info(d, records[d]) for d in in_scope), key=lambda i: i.path)
 
     def in_scope(self, where: Where) -> frozenset[str] | None:
         """The ids of the articles a scope names (`rag/scope.py`: ids or id prefixes or titles, author,

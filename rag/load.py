@@ -321,15 +321,21 @@ def read_article(path: Path, sidecar: dict[str, str] | None = None, max_bytes: i
         date=meta.date,
         source=meta.source,
         derived_hint=meta.derived_hint,
-        format={"htm": "html", "markdown": "md", "jpeg": "jpg", "tif": "tiff"}.get(suffix.lstrip("."), suffix.lstrip(".")),
+        format=format_of(suffix),
         pages=pages,
         ocr_pages=by_ocr,
         url=(sidecar or {}).get("url", ""),
-        file_date=_file_date(path),
+        file_date=file_date(path),
     )
 
 
-def _file_date(path: Path) -> str:
+def format_of(suffix: str) -> str:
+    """The format a file suffix is recorded as: ".htm" -> "html", ".markdown" -> "md", ".jpeg" -> "jpg"."""
+    name = suffix.lower().lstrip(".")
+    return {"htm": "html", "markdown": "md", "jpeg": "jpg", "tif": "tiff"}.get(name, name)
+
+
+def file_date(path: Path) -> str:
     """The file's modification date, YYYY-MM-DD in UTC ("" when it cannot be read)."""
     try:
         return dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC).date().isoformat()

@@ -17,13 +17,15 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from .errors import ScopeError
+from .load import SUPPORTED_SUFFIXES, file_date, format_of
 
-FORMATS = ("txt", "md", "html", "pdf", "docx", "png", "jpg", "tiff")
+FORMATS = tuple(dict.fromkeys(format_of(s) for s in SUPPORTED_SUFFIXES))  # txt, md, html, pdf, docx, png, jpg, tiff
 _DATE = re.compile(r"^(\d{4})(?:-(\d{1,2})(?:-(\d{1,2}))?)?$")
 MIN_PREFIX = 4  # an id prefix shorter than this is too easily many articles'
 
@@ -61,10 +63,7 @@ def article_date(meta: Mapping[str, Any]) -> str:
         return f"{m.group(1)}-{m.group(2) or '01'}-{m.group(3) or '01'}"
     if meta.get("file_date"):
         return str(meta["file_date"])
-    path = str(meta.get("path") or "")
-    if path and os.path.isfile(path):
-        return dt.datetime.fromtimestamp(os.path.getmtime(path), dt.UTC).date().isoformat()
-    return ""
+    return file_date(Path(meta["path"])) if meta.get("path") else ""
 
 
 @dataclass(frozen=True)

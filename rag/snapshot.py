@@ -289,14 +289,16 @@ class Snapshot:
         as its record counts); None for a larger one (Chroma's filtered query searches it)."""
         if self.store is None:
             return None
-        self.docs.fetch(docs)
-        counts = {d: int(self.docs.get(d, {}).get("n_chunks", 0) or 0) for d in docs}
-        if sum(counts.values()) > EXACT_SCOPE_CHUNKS:
-            return None
-        return [f"{d}:{i:04d}" for d in sorted(docs) for i in range(counts[d])]
+        key = ("scope_chunks", docs)
+        if key not in self.cache:  # (kept a snapshot, as the scope's BM25 rows are)
+            self.docs.fetch(docs)
+            counts = {d: int(self.docs.get(d, {}).get("n_chunks", 0) or 0) for d in docs}
+            self.cache[key] = None if sum(counts.values()) > EXACT_SCOPE_CHUNKS else \
+                [f"{d}:{i:04d}" for d in sorted(docs) for i in range(counts[d])]
+        return self.cache[key]
 
     def _nearest(self, vector: np.ndarray, chunk_ids: list[str]) -> list[tuple[float, str]]:
-        """(cosine distance, rounded as Chroma's are kept, chunk id) of these chunks to `vector`, nearest first."""
+        """(cosine distance, rounded as Chroma's are kept, chunk id) of these chunks to `vector`."""
         self.fetch_chunks(chunk_ids)
         recs = [r for c in chunk_ids if (r := self._chunks.get(c)) is not None]
         if not recs:
@@ -304,7 +306,7 @@ class Snapshot:
         matrix = np.stack([r.vector for r in recs]).astype(np.float32)
         q = np.asarray(vector, dtype=np.float32)
         cos = matrix @ q / np.maximum(np.linalg.norm(matrix, axis=1) * float(np.linalg.norm(q)), 1e-12)
-        return sorted((round(float(1.0 - c), 6), r.chunk_id) for c, r in zip(cos, recs, strict=True))
+        return [(round(float(1.0 - c), 6), r.chunk_id) for c, r in zip(cos, recs, strict=True)]
 
     def _scope_rows(self, docs: frozenset[str]) -> np.ndarray | None:
         """BM25's rows of a scope's chunks (kept a snapshot)."""
