@@ -24,8 +24,13 @@ def run(*args, env=None):
 def test_help_texts():
     result = run("--help")
     assert result.exit_code == 0
-    for command in ("chat", "serve", "mcp", "index", "add", "remove", "docs", "search", "ask"):
+    for command in ("chat", "serve", "mcp", "index", "add", "remove", "docs", "search", "ask", "watch"):
         assert command in result.stdout
+    for command in ("ask", "search", "docs"):
+        scope_help = run(command, "--help").stdout
+        assert all(o in scope_help for o in ("--doc", "--author", "--publication", "--since", "--until", "--format",
+                                             "--source")), command
+    assert "--settle" in run("watch", "--help").stdout and "--watch" in run("serve", "--help").stdout
     index_help = run("index", "--help").stdout
     for option in ("--corpus", "--index-dir", "--rebuild", "--json", "--quiet"):
         assert option in index_help
@@ -108,6 +113,27 @@ def test_index_search_docs_add_remove_with_the_real_model(tmp_path):
 
     listing = run("docs", "--index-dir", index_dir).stdout
     assert "Michel Schuman, The Atlantic, 2024-11-05" in listing and "original of a duplicate group" in listing
+
+    # a scope: --publication / --since narrow `rag docs`, `rag search` and `rag ask`; --doc takes an id prefix
+    atlantic = [json.loads(line) for line in run("docs", "--json", "--publication", "the atlantic",
+                                                 "--index-dir", index_dir).stdout.splitlines()]
+    assert [d["publication"] for d in atlantic] == ["The Atlantic"]
+    assert run("docs", "--json", "--since", "2024-11", "--until", "2024-11-30", "--index-dir", index_dir
+               ).stdout.count("\n") == 1
+    scoped = json.loads(run("ask", "How much did trade between China and Russia reach last year?", "--json",
+                            "--doc", atlantic[0]["doc_id"][:6], "--index-dir", index_dir).stdout)
+    assert "$240 billion" in scoped["text"] and {c["doc_id"] for c in scoped["citations"]} == {atlantic[0]["doc_id"]}
+    assert scoped["scope"] == {"docs": [atlantic[0]["doc_id"][:6]], "articles": 1}
+    shown = run("ask", "How much did trade between China and Russia reach last year?", "--publication",
+                "The Atlantic", "--index-dir", index_dir).stdout
+    assert shown.startswith("Asked of 1 article: in 'The Atlantic'\n")
+    passages = json.loads(run("search", "North Korean troops", "--json", "--author", "Michel Schuman",
+                              "--index-dir", index_dir).stdout)
+    assert passages and {p["doc_id"] for p in passages} == {atlantic[0]["doc_id"]}
+    nobody = run("ask", "Who?", "--author", "Jane Doe", "--index-dir", index_dir)
+    assert nobody.exit_code == 1 and nobody.stderr.strip() == "Error: No article by 'Jane Doe'; `rag docs` lists authors."
+    unwatched = run("watch", "--index-dir", index_dir)  # indexed from the bundled articles: no folder recorded
+    assert unwatched.exit_code == 1 and "No folders to watch" in unwatched.stderr
 
     bad = tmp_path / "notes.pdf"
     bad.write_bytes(b"%PDF")
